@@ -1,0 +1,48 @@
+# kefu developer entry points (GNU make). `make` / `make help` lists the targets.
+# Every target is phony; add new ones with a `## description` after the colon so `help` lists them.
+# Local emulator helpers live in infra/local/ (setup.sh, moto.sh, seed.py, with-moto.sh).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+LOCAL := infra/local
+VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
+# Test runner: cargo-nextest when installed, else cargo test. Evaluated lazily (only by targets that use it);
+# override with e.g. `make test TEST_CMD='cargo test -p shared'`.
+TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
+
+.PHONY: help setup fmt lint unit test bench emulator-up emulator-down
+
+help: ## list the targets
+	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
+
+setup: ## create/refresh the Python venv with the local tools (moto)
+	$(LOCAL)/setup.sh
+
+fmt: ## format all Rust code
+	$(CARGO) fmt --all
+
+lint: ## rustfmt check + clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit: ## run the tests without the emulator (emulator tests skip themselves)
+	env -u AWS_ENDPOINT_URL $(TEST_CMD)
+
+test: lint ## lint, then all tests against a private, throw-away moto
+	$(LOCAL)/with-moto.sh $(TEST_CMD)
+
+bench: ## run the inbound benchmark
+	$(CARGO) bench -p shared --bench inbound
+
+emulator-up: ## start the shared local moto + tables/queues; use: eval "$(make emulator-up)"
+	@$(LOCAL)/setup.sh >&2
+	@$(LOCAL)/moto.sh start
+	@moto_env="$$($(LOCAL)/moto.sh env)"; eval "$$moto_env"; echo "$$moto_env"; \
+	  "$(VENV)/bin/python" $(LOCAL)/seed.py
+
+emulator-down: ## stop the local moto started by emulator-up
+	$(LOCAL)/moto.sh stop

@@ -1,0 +1,125 @@
+//! Deterministic keys: which conversation a message belongs to, and the dedupe key that makes a
+//! platform retry or an SQS redelivery land on the same item (DESIGN §5).
+//!
+//! Messages dedupe on `MsgId`; events on `FromUserName + CreateTime + Event` (both platforms'
+//! advice, PROTOCOL §8); everything is scoped by platform and app. Not here: enforcement (that is
+//! the store's conditional put).
+
+use std::fmt;
+
+use super::{InboundMessage, MessageBody};
+use crate::protocol::Platform;
+
+/// One conversation: a user of one app on one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConversationKey {
+    /// The platform.
+    pub platform: Platform,
+    /// The mini program's AppID.
+    pub app_id: String,
+    /// The user's open id.
+    pub open_id: String,
+}
+
+impl ConversationKey {
+    /// The partition key string: `platform#app_id#open_id`.
+    pub fn partition_key(&self) -> String {
+        format!("{}#{}#{}", self.platform, self.app_id, self.open_id)
+    }
+
+    /// Parses a partition key made by [`ConversationKey::partition_key`].
+    pub fn parse(pk: &str) -> Option<Self> {
+        let mut parts = pk.splitn(3, '#');
+        let platform = parts.next()?.parse().ok()?;
+        let app_id = parts.next()?.to_owned();
+        let open_id = parts.next()?.to_owned();
+        Some(Self { platform, app_id, open_id })
+    }
+}
+
+/// The deterministic identity of one inbound message: its conversation and its sort key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DedupeKey {
+    /// The conversation the message belongs to.
+    pub conversation: ConversationKey,
+    /// `CreateTime` zero-padded to 10 digits, then `#m#MsgId`, `#e#Event` or `#t#MsgType`,
+    /// so a query returns a conversation in `CreateTime` order.
+    pub sort_key: String,
+}
+
+impl DedupeKey {
+    /// Derives the key of `message` received for `app_id` on `platform`.
+    pub fn derive(platform: Platform, app_id: &str, message: &InboundMessage) -> Self {
+        let id = match (&message.body, &message.msg_id) {
+            (MessageBody::UserEnterTempSession { .. }, _) => "e#user_enter_tempsession".to_owned(),
+            (MessageBody::Event { event, .. }, _) => format!("e#{event}"),
+            (_, Some(msg_id)) => format!("m#{msg_id}"),
+            (_, None) => format!("t#{}", message.msg_type()),
+        };
+        Self {
+            conversation: ConversationKey {
+                platform,
+                app_id: app_id.to_owned(),
+                open_id: message.from_user_name.clone(),
+            },
+            sort_key: format!("{:010}#{id}", message.create_time),
+        }
+    }
+}
+
+impl fmt::Display for DedupeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}|{}", self.conversation.partition_key(), self.sort_key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::MsgId;
+    use serde_json::Map;
+
+    fn msg(body: MessageBody, msg_id: Option<&str>) -> InboundMessage {
+        InboundMessage {
+            to_user_name: Some("gh_1".into()),
+            from_user_name: "oUser".into(),
+            create_time: 1_482_048_670,
+            msg_id: msg_id.map(|m| MsgId(m.into())),
+            body,
+        }
+    }
+
+    #[test]
+    fn messages_dedupe_on_msg_id_and_events_on_time_and_name() {
+        let text = msg(MessageBody::Text { content: "hi".into() }, Some("18446744073709551000"));
+        let key = DedupeKey::derive(Platform::Wechat, "wx1", &text);
+        assert_eq!(key.conversation.partition_key(), "wechat#wx1#oUser");
+        assert_eq!(key.sort_key, "1482048670#m#18446744073709551000");
+
+        let event = msg(MessageBody::Event { event: "debug_demo".into(), fields: Map::new() }, None);
+        assert_eq!(DedupeKey::derive(Platform::Baidu, "b1", &event).sort_key, "1482048670#e#debug_demo");
+        let enter = msg(MessageBody::UserEnterTempSession { session_from: "x".into() }, None);
+        assert_eq!(
+            DedupeKey::derive(Platform::Wechat, "wx1", &enter).to_string(),
+            "wechat#wx1#oUser|1482048670#e#user_enter_tempsession"
+        );
+    }
+
+    #[test]
+    fn keys_sort_by_create_time() {
+        let mut early = msg(MessageBody::Text { content: "a".into() }, Some("9"));
+        early.create_time = 999;
+        let late = msg(MessageBody::Text { content: "b".into() }, Some("1"));
+        let (a, b) = (
+            DedupeKey::derive(Platform::Wechat, "wx1", &early),
+            DedupeKey::derive(Platform::Wechat, "wx1", &late),
+        );
+        assert!(a.sort_key < b.sort_key);
+    }
+
+    #[test]
+    fn partition_key_round_trips() {
+        let key = ConversationKey { platform: Platform::Baidu, app_id: "123".into(), open_id: "o#x".into() };
+        assert_eq!(ConversationKey::parse(&key.partition_key()), Some(key));
+    }
+}

@@ -1,0 +1,132 @@
+//! The typed inbound message model, parsed from JSON or XML, with its dedupe key and the queue
+//! envelope ingress puts on SQS.
+//!
+//! Not here: crypto, HTTP, SQS or DynamoDB. Unknown message types are kept, never rejected.
+
+mod dedupe;
+mod envelope;
+mod parse;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use dedupe::{ConversationKey, DedupeKey};
+pub use envelope::{ENVELOPE_VERSION, EnvelopeDecodeError, QueueEnvelope};
+pub use parse::{ParseError, parse};
+
+/// A platform message id, kept exactly as sent (64-bit values above 2^53, or opaque strings).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MsgId(pub String);
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One inbound message or event: the common header and the typed body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// `ToUserName`: WeChat's original id (`gh_…`) or Baidu's app id; absent in some events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_user_name: Option<String>,
+    /// `FromUserName`: the user's open id.
+    pub from_user_name: String,
+    /// `CreateTime`, Unix seconds.
+    pub create_time: u64,
+    /// `MsgId`, present on user messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<MsgId>,
+    /// The type-specific part.
+    pub body: MessageBody,
+}
+
+/// The type-specific part of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MessageBody {
+    /// `text`: `Content`.
+    Text {
+        /// The text, exactly as sent (never trimmed).
+        content: String,
+    },
+    /// `image`: `PicUrl` and, on WeChat, `MediaId` (valid 3 days).
+    Image {
+        /// System-generated picture link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pic_url: Option<String>,
+        /// Temporary media id (WeChat only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_id: Option<String>,
+    },
+    /// `miniprogrampage`: a mini program card the user sent.
+    #[serde(rename = "miniprogrampage")]
+    MiniProgramPage {
+        /// Card title.
+        title: String,
+        /// The mini program's AppID.
+        app_id: String,
+        /// Page path with query.
+        page_path: String,
+        /// Thumbnail CDN link.
+        thumb_url: String,
+        /// Thumbnail temporary media id.
+        thumb_media_id: String,
+    },
+    /// `event` / `user_enter_tempsession`: the user opened the chat from a contact button.
+    UserEnterTempSession {
+        /// The button's `session-from` attribute.
+        session_from: String,
+    },
+    /// Any other event; its fields besides the header are kept.
+    Event {
+        /// `Event`.
+        event: String,
+        /// The remaining fields, as sent.
+        fields: Map<String, Value>,
+    },
+    /// A message type kefu does not model; its fields besides the header are kept.
+    Unknown {
+        /// `MsgType`.
+        msg_type: String,
+        /// The remaining fields, as sent.
+        fields: Map<String, Value>,
+    },
+}
+
+impl InboundMessage {
+    /// The platform's `MsgType` value for this message.
+    pub fn msg_type(&self) -> &str {
+        match &self.body {
+            MessageBody::Text { .. } => "text",
+            MessageBody::Image { .. } => "image",
+            MessageBody::MiniProgramPage { .. } => "miniprogrampage",
+            MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. } => "event",
+            MessageBody::Unknown { msg_type, .. } => msg_type,
+        }
+    }
+
+    /// Whether this is an event (as opposed to something the user wrote or sent).
+    pub fn is_event(&self) -> bool {
+        matches!(self.body, MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. })
+    }
+
+    /// A short human preview (at most `max_chars` characters) for conversation lists.
+    pub fn preview(&self, max_chars: usize) -> String {
+        let full: String = match &self.body {
+            MessageBody::Text { content } => content.clone(),
+            MessageBody::Image { .. } => "[image]".into(),
+            MessageBody::MiniProgramPage { title, .. } => format!("[miniprogrampage] {title}"),
+            MessageBody::UserEnterTempSession { .. } => "[entered session]".into(),
+            MessageBody::Event { event, .. } => format!("[event {event}]"),
+            MessageBody::Unknown { msg_type, .. } => format!("[{msg_type}]"),
+        };
+        match full.char_indices().nth(max_chars) {
+            Some((cut, _)) => full[..cut].to_owned(),
+            None => full,
+        }
+    }
+}

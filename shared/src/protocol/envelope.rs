@@ -1,0 +1,330 @@
+//! Request envelopes: query/form parameters and the JSON or XML body that carries `Encrypt`.
+//!
+//! The body format is sniffed from its first non-blank byte (`{` JSON, `<` XML), never from the
+//! Content-Type (PROTOCOL §11.5). Not here: which fields a platform signs (see `wechat`, `baidu`).
+
+use std::borrow::Cow;
+
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::xml::{self, Node};
+
+/// Data format of a body or a plaintext message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    /// A JSON object.
+    Json,
+    /// An `<xml>` document.
+    Xml,
+}
+
+impl DataFormat {
+    /// Sniffs the format from the first byte that is not whitespace or a UTF-8 BOM.
+    pub fn sniff(bytes: &[u8]) -> Option<DataFormat> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Some(DataFormat::Json),
+            Some(b'<') => Some(DataFormat::Xml),
+            _ => None,
+        }
+    }
+}
+
+/// Why a body is not a usable envelope.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Neither JSON nor XML (nor, where allowed, a form).
+    #[error("body is neither JSON nor XML")]
+    UnknownFormat,
+    /// Not UTF-8.
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    /// JSON that does not parse, or fields of the wrong type.
+    #[error("body is not a valid JSON envelope: {0}")]
+    Json(String),
+    /// XML that does not parse or carries a DOCTYPE.
+    #[error("body is not a valid XML envelope: {0}")]
+    Xml(String),
+    /// Safe mode announced but no `Encrypt` field.
+    #[error("body has no Encrypt field")]
+    MissingEncrypt,
+    /// A request that is neither a verification nor a push.
+    #[error("request is neither a verification nor a push: {0}")]
+    NotACallback(&'static str),
+}
+
+/// The fields of a body envelope that the rules use. Values are unescaped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// `Encrypt`, the base64 ciphertext.
+    pub encrypt: Option<Cow<'a, str>>,
+    /// `MsgSignature` carried in the body (Baidu 服务商 pushes).
+    pub msg_signature: Option<Cow<'a, str>>,
+    /// `TimeStamp` carried in the body.
+    pub timestamp: Option<Cow<'a, str>>,
+    /// `Nonce` carried in the body.
+    pub nonce: Option<Cow<'a, str>>,
+    /// Whether plaintext message fields (`MsgType`) sit beside `Encrypt` (compatible mode).
+    pub has_message_fields: bool,
+    /// Verification parameters carried in a JSON body (Baidu): signature, timestamp, nonce, echo.
+    pub verification: Params<'a>,
+}
+
+/// Parses a JSON or XML envelope.
+pub fn parse_envelope(body: &[u8]) -> Result<(DataFormat, Envelope<'_>), EnvelopeError> {
+    let format = DataFormat::sniff(body).ok_or(EnvelopeError::UnknownFormat)?;
+    let text = std::str::from_utf8(body).map_err(|_| EnvelopeError::NotUtf8)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let envelope = match format {
+        DataFormat::Json => parse_json(text)?,
+        DataFormat::Xml => parse_xml(text)?,
+    };
+    Ok((format, envelope))
+}
+
+#[derive(Deserialize)]
+struct JsonEnvelope<'a> {
+    #[serde(rename = "Encrypt", borrow, default)]
+    encrypt: Option<Cow<'a, str>>,
+    #[serde(rename = "MsgSignature", borrow, default)]
+    msg_signature: Option<Lenient<'a>>,
+    #[serde(rename = "TimeStamp", borrow, default)]
+    timestamp: Option<Lenient<'a>>,
+    #[serde(rename = "Nonce", borrow, default)]
+    nonce: Option<Lenient<'a>>,
+    #[serde(rename = "MsgType", default)]
+    msg_type: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    signature: Option<Lenient<'a>>,
+    #[serde(rename = "timestamp", borrow, default)]
+    v_timestamp: Option<Lenient<'a>>,
+    #[serde(rename = "nonce", borrow, default)]
+    v_nonce: Option<Lenient<'a>>,
+    #[serde(rename = "echoStr", borrow, default)]
+    echo_str: Option<Lenient<'a>>,
+    #[serde(rename = "echostr", borrow, default)]
+    echostr: Option<Lenient<'a>>,
+}
+
+fn parse_json(text: &str) -> Result<Envelope<'_>, EnvelopeError> {
+    let raw: JsonEnvelope<'_> =
+        serde_json::from_str(text).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+    let mut verification = Params::default();
+    for (name, value) in [
+        ("signature", raw.signature),
+        ("timestamp", raw.v_timestamp),
+        ("nonce", raw.v_nonce),
+        ("echoStr", raw.echo_str),
+        ("echostr", raw.echostr),
+    ] {
+        if let Some(v) = value {
+            verification.push(Cow::Borrowed(name), v.0);
+        }
+    }
+    Ok(Envelope {
+        encrypt: raw.encrypt,
+        msg_signature: raw.msg_signature.map(|v| v.0),
+        timestamp: raw.timestamp.map(|v| v.0),
+        nonce: raw.nonce.map(|v| v.0),
+        has_message_fields: raw.msg_type.is_some(),
+        verification,
+    })
+}
+
+fn parse_xml(text: &str) -> Result<Envelope<'_>, EnvelopeError> {
+    let fields = xml::parse_document(text).map_err(|e| EnvelopeError::Xml(e.to_string()))?;
+    let mut envelope = Envelope::default();
+    for (name, node) in fields {
+        let value = match node {
+            Node::Text(t) => t,
+            Node::Element(_) if name == "Encrypt" => {
+                return Err(EnvelopeError::Xml("Encrypt is not text".into()));
+            }
+            Node::Element(_) => continue,
+        };
+        match name.as_ref() {
+            "Encrypt" => envelope.encrypt = Some(value),
+            "MsgSignature" => envelope.msg_signature = Some(value),
+            "TimeStamp" => envelope.timestamp = Some(value),
+            "Nonce" => envelope.nonce = Some(value),
+            "MsgType" => envelope.has_message_fields = true,
+            _ => {}
+        }
+    }
+    Ok(envelope)
+}
+
+/// A string field that the platforms sometimes send as a JSON number (`TimeStamp`, `Nonce`).
+struct Lenient<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient(Cow::Owned(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// Decoded name/value parameters from a query string, a form body or a JSON body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Params<'a> {
+    /// Parses a raw URL query string: `%XX` is decoded, `+` stays `+` (the platforms
+    /// percent-encode `+`; decoding it as a space breaks echo strings, see corpus
+    /// `url_verify_encrypted_plus_as_space`).
+    pub fn parse_query(query: &'a str) -> Self {
+        Self::parse(query, false)
+    }
+
+    /// Parses an `application/x-www-form-urlencoded` body: `%XX` decoded and `+` is a space.
+    pub fn parse_form(body: &'a str) -> Self {
+        Self::parse(body, true)
+    }
+
+    fn parse(input: &'a str, plus_is_space: bool) -> Self {
+        let pairs = input
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (percent_decode(name, plus_is_space), percent_decode(value, plus_is_space))
+            })
+            .collect();
+        Self { pairs }
+    }
+
+    /// Builds parameters from already decoded pairs.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<Cow<'a, str>>,
+        V: Into<Cow<'a, str>>,
+    {
+        Self { pairs: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    }
+
+    /// Appends one pair.
+    pub fn push(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
+        self.pairs.push((name, value));
+    }
+
+    /// The first value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_ref())
+    }
+
+    /// Whether no parameter is present.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+fn percent_decode(input: &str, plus_is_space: bool) -> Cow<'_, str> {
+    let needs = input.contains('%') || (plus_is_space && input.contains('+'));
+    if !needs {
+        return Cow::Borrowed(input);
+    }
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_keeps_plus_and_decodes_percent() {
+        let q = Params::parse_query("echostr=abc%2Bdef%2Fghi%3D%3D&x=a+b&bad=%zz&end=%4");
+        assert_eq!(q.get("echostr"), Some("abc+def/ghi=="));
+        assert_eq!(q.get("x"), Some("a+b"));
+        assert_eq!(q.get("bad"), Some("%zz"));
+        assert_eq!(q.get("end"), Some("%4"));
+        assert_eq!(q.get("missing"), None);
+    }
+
+    #[test]
+    fn form_turns_plus_into_space() {
+        let f = Params::parse_form("echoStr=a+b%21&nonce=1");
+        assert_eq!(f.get("echoStr"), Some("a b!"));
+    }
+
+    #[test]
+    fn sniffs_format_from_first_byte() {
+        assert_eq!(DataFormat::sniff(b"  \n{\"a\":1}"), Some(DataFormat::Json));
+        assert_eq!(DataFormat::sniff(b"\xEF\xBB\xBF<xml/>"), Some(DataFormat::Xml));
+        assert_eq!(DataFormat::sniff(b"a=b"), None);
+        assert_eq!(DataFormat::sniff(b""), None);
+    }
+
+    #[test]
+    fn json_envelope_unescapes_encrypt_and_reads_body_signature() {
+        let body = br#"{"Nonce":4464221,"TimeStamp":"1535551395","Encrypt":"a\/b+c=","MsgSignature":"ab"}"#;
+        let (format, env) = parse_envelope(body).unwrap();
+        assert_eq!(format, DataFormat::Json);
+        assert_eq!(env.encrypt.as_deref(), Some("a/b+c="));
+        assert_eq!(env.nonce.as_deref(), Some("4464221"));
+        assert_eq!(env.timestamp.as_deref(), Some("1535551395"));
+        assert_eq!(env.msg_signature.as_deref(), Some("ab"));
+        assert!(!env.has_message_fields);
+    }
+
+    #[test]
+    fn rejects_non_string_encrypt_and_doctype() {
+        assert!(matches!(parse_envelope(br#"{"Encrypt":12345}"#), Err(EnvelopeError::Json(_))));
+        let xxe = b"<!DOCTYPE x [<!ENTITY e \"1\">]><xml><Encrypt>&e;</Encrypt></xml>";
+        assert!(matches!(parse_envelope(xxe), Err(EnvelopeError::Xml(_))));
+    }
+}

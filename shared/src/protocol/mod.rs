@@ -1,0 +1,278 @@
+//! Wire protocol of both platforms: signatures, the WXBizMsgCrypt cipher, request envelopes and
+//! the per-platform rules that turn an HTTP request into a verification echo or a decrypted push.
+//!
+//! Pure: no I/O, no clock, no logging. Message types are parsed by [`crate::message`], not here.
+
+pub mod baidu;
+pub mod cipher;
+pub mod envelope;
+pub mod signature;
+pub mod wechat;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use cipher::{AesKey, CipherError, Frame, KeyError};
+pub use envelope::{DataFormat, EnvelopeError, Params};
+pub use signature::Signature;
+
+use crate::secret::Secret;
+
+/// The two platforms kefu speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// WeChat mini programs (微信小程序).
+    Wechat,
+    /// Baidu smart programs (百度智能小程序).
+    Baidu,
+}
+
+impl Platform {
+    /// The lowercase name used in routes, keys and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Wechat => "wechat",
+            Platform::Baidu => "baidu",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for a platform name that is neither `wechat` nor `baidu`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown platform {0:?} (expected \"wechat\" or \"baidu\")")]
+pub struct UnknownPlatform(pub String);
+
+impl FromStr for Platform {
+    type Err = UnknownPlatform;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "wechat" => Ok(Platform::Wechat),
+            "baidu" => Ok(Platform::Baidu),
+            other => Err(UnknownPlatform(other.to_owned())),
+        }
+    }
+}
+
+/// HTTP method of a callback request; only these two reach the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`: URL verification.
+    Get,
+    /// `POST`: pushes (and Baidu's verification).
+    Post,
+}
+
+/// How the push was protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// 明文模式: the body is the message; only the 3-part signature.
+    Plaintext,
+    /// 兼容模式: plaintext fields and `Encrypt` side by side; `Encrypt` is authoritative.
+    Compatible,
+    /// 安全模式: only `Encrypt`.
+    Safe,
+}
+
+/// Which of the app's keys opened the push (key rotation, PROTOCOL §3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySlot {
+    /// The current EncodingAESKey.
+    Current,
+    /// The previous EncodingAESKey, still accepted during a rotation.
+    Previous,
+}
+
+/// How the receive id at the end of a decrypted frame is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiveIdRule {
+    /// Must equal this id exactly (WeChat: the AppID, or the component AppID for a 服务商).
+    Exact(String),
+    /// Not enforced; the id is reported so it can be logged (Baidu without a configured id).
+    Report,
+}
+
+/// Everything needed to authenticate and open one app's callbacks.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The Token configured in the console (signs requests).
+    pub token: Secret,
+    /// The current EncodingAESKey.
+    pub key: AesKey,
+    /// The previous EncodingAESKey, accepted until the rotation is finished.
+    pub previous_key: Option<AesKey>,
+    /// The receive-id rule.
+    pub receive_id: ReceiveIdRule,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("receive_id", &self.receive_id)
+            .field("has_previous_key", &self.previous_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One callback request as the rules see it: method, decoded query parameters, raw body bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct CallbackRequest<'a> {
+    /// The HTTP method.
+    pub method: Method,
+    /// Query parameters, percent-decoded.
+    pub query: &'a Params<'a>,
+    /// The raw body (already base64-decoded if the gateway encoded it).
+    pub body: &'a [u8],
+}
+
+/// What a valid callback asks of us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callback {
+    /// URL verification: answer with this string verbatim.
+    Verify {
+        /// The echo string.
+        echo: String,
+    },
+    /// A message or event push, authenticated and decrypted.
+    Push(Push),
+}
+
+/// An authenticated push, opened to its plaintext message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// The plaintext message document (JSON or XML), exactly as the platform framed it.
+    pub plaintext: String,
+    /// How it was protected.
+    pub mode: Mode,
+    /// The signed `timestamp` (Unix seconds) if it parsed as a number, for the replay guard.
+    pub timestamp: Option<u64>,
+    /// The request `nonce` (echoed in sealed replies).
+    pub nonce: String,
+    /// Which key opened it; `None` in plaintext mode.
+    pub key_slot: Option<KeySlot>,
+    /// The receive id found in the frame; `None` in plaintext mode.
+    pub receive_id: Option<String>,
+}
+
+/// Why a callback was refused. Each variant maps to one HTTP status at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The body is not a usable JSON/XML envelope.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// A parameter the signature needs is absent.
+    #[error("missing parameter {0}")]
+    MissingParameter(&'static str),
+    /// The signature does not match.
+    #[error("signature mismatch")]
+    SignatureMismatch,
+    /// `Encrypt` could not be opened with any configured key.
+    #[error(transparent)]
+    Cipher(#[from] CipherError),
+    /// The frame's receive id is not the expected one.
+    #[error("receive id mismatch")]
+    ReceiveIdMismatch,
+    /// The message bytes are not UTF-8.
+    #[error("message is not valid UTF-8")]
+    Utf8,
+}
+
+impl ProtocolError {
+    /// A stable, content-free label for logs and metrics (`signature_mismatch`, `padding_invalid`, …).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ProtocolError::Envelope(_) => "envelope_invalid",
+            ProtocolError::MissingParameter(_) => "missing_parameter",
+            ProtocolError::SignatureMismatch => "signature_mismatch",
+            ProtocolError::Cipher(CipherError::Base64) => "base64_invalid",
+            ProtocolError::Cipher(CipherError::CiphertextLength) => "ciphertext_length_invalid",
+            ProtocolError::Cipher(CipherError::Padding) => "padding_invalid",
+            ProtocolError::Cipher(CipherError::FrameLength) => "length_invalid",
+            ProtocolError::ReceiveIdMismatch => "appid_mismatch",
+            ProtocolError::Utf8 => "utf8_invalid",
+        }
+    }
+
+    /// Whether the request failed authentication (as opposed to being malformed).
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(
+            self,
+            ProtocolError::MissingParameter(_)
+                | ProtocolError::SignatureMismatch
+                | ProtocolError::ReceiveIdMismatch
+        )
+    }
+}
+
+/// Verifies `msg_signature`, then opens `encrypt` with the current key, falling back to the
+/// previous one, and applies the receive-id rule. Shared by both platforms' rules.
+pub fn open_signed(
+    creds: &Credentials,
+    timestamp: &str,
+    nonce: &str,
+    msg_signature: &str,
+    encrypt: &str,
+) -> Result<(String, KeySlot, String), ProtocolError> {
+    let expected = Signature::message(creds.token.expose(), timestamp, nonce, encrypt);
+    if !expected.matches(msg_signature) {
+        return Err(ProtocolError::SignatureMismatch);
+    }
+    let first = open_with(creds, &creds.key, encrypt);
+    match (&first, &creds.previous_key) {
+        (Err(_), Some(previous)) => match open_with(creds, previous, encrypt) {
+            Ok((msg, id)) => Ok((msg, KeySlot::Previous, id)),
+            Err(_) => first.map(|(msg, id)| (msg, KeySlot::Current, id)),
+        },
+        _ => first.map(|(msg, id)| (msg, KeySlot::Current, id)),
+    }
+}
+
+fn open_with(
+    creds: &Credentials,
+    key: &AesKey,
+    encrypt: &str,
+) -> Result<(String, String), ProtocolError> {
+    let frame = cipher::open(key, encrypt)?;
+    if let ReceiveIdRule::Exact(expected) = &creds.receive_id
+        && frame.receive_id() != expected.as_bytes()
+    {
+        return Err(ProtocolError::ReceiveIdMismatch);
+    }
+    let receive_id = String::from_utf8_lossy(frame.receive_id()).into_owned();
+    let msg = frame.into_message().ok_or(ProtocolError::Utf8)?;
+    Ok((msg, receive_id))
+}
+
+/// Verifies the 3-part `signature` from a parameter source.
+pub(crate) fn verify_plain(
+    creds: &Credentials,
+    params: &Params<'_>,
+) -> Result<(), ProtocolError> {
+    let signature = params.get("signature").ok_or(ProtocolError::MissingParameter("signature"))?;
+    let timestamp = params.get("timestamp").ok_or(ProtocolError::MissingParameter("timestamp"))?;
+    let nonce = params.get("nonce").ok_or(ProtocolError::MissingParameter("nonce"))?;
+    if Signature::plain(creds.token.expose(), timestamp, nonce).matches(signature) {
+        Ok(())
+    } else {
+        Err(ProtocolError::SignatureMismatch)
+    }
+}
+
+/// Parses a timestamp leniently (digits only) for the replay guard.
+pub(crate) fn parse_timestamp(ts: &str) -> Option<u64> {
+    ts.parse().ok()
+}
+
+/// The body as UTF-8 text for plaintext mode.
+pub(crate) fn body_text(body: &[u8]) -> Result<String, ProtocolError> {
+    std::str::from_utf8(body).map(str::to_owned).map_err(|_| ProtocolError::Utf8)
+}

@@ -1,0 +1,65 @@
+//! WeChat's callback rules (PROTOCOL §1.1, §2.1–2.2): GET verification with `echostr` and the
+//! 3-part `signature`; POST pushes in plaintext, compatible or safe mode, JSON or XML sniffed from
+//! the body, safe mode authenticated by `msg_signature` from the query; receive id strict.
+//!
+//! Not here: the cipher or signature arithmetic (shared with Baidu), message types.
+
+use super::envelope::{EnvelopeError, parse_envelope};
+use super::{
+    Callback, CallbackRequest, Credentials, Method, Mode, ProtocolError, Push, body_text,
+    open_signed, parse_timestamp, verify_plain,
+};
+
+/// Applies WeChat's rules to one callback request.
+pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback, ProtocolError> {
+    let query = req.query;
+    match req.method {
+        Method::Get => {
+            let echo = query
+                .get("echostr")
+                .ok_or(EnvelopeError::NotACallback("GET without echostr"))?;
+            verify_plain(creds, query)?;
+            Ok(Callback::Verify { echo: echo.to_owned() })
+        }
+        Method::Post => {
+            let (_, envelope) = parse_envelope(req.body)?;
+            let safe_announced =
+                query.get("encrypt_type") == Some("aes") || query.get("msg_signature").is_some();
+            let nonce = query.get("nonce").unwrap_or_default().to_owned();
+            match envelope.encrypt {
+                Some(encrypt) => {
+                    let msg_signature = query
+                        .get("msg_signature")
+                        .ok_or(ProtocolError::MissingParameter("msg_signature"))?;
+                    let timestamp = query
+                        .get("timestamp")
+                        .ok_or(ProtocolError::MissingParameter("timestamp"))?;
+                    let nonce_ref =
+                        query.get("nonce").ok_or(ProtocolError::MissingParameter("nonce"))?;
+                    let (plaintext, slot, receive_id) =
+                        open_signed(creds, timestamp, nonce_ref, msg_signature, &encrypt)?;
+                    Ok(Callback::Push(Push {
+                        plaintext,
+                        mode: if envelope.has_message_fields { Mode::Compatible } else { Mode::Safe },
+                        timestamp: parse_timestamp(timestamp),
+                        nonce,
+                        key_slot: Some(slot),
+                        receive_id: Some(receive_id),
+                    }))
+                }
+                None if safe_announced => Err(EnvelopeError::MissingEncrypt.into()),
+                None => {
+                    verify_plain(creds, query)?;
+                    Ok(Callback::Push(Push {
+                        plaintext: body_text(req.body)?,
+                        mode: Mode::Plaintext,
+                        timestamp: query.get("timestamp").and_then(parse_timestamp),
+                        nonce,
+                        key_slot: None,
+                        receive_id: None,
+                    }))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The send-window rule of DESIGN §6, pure: grants are configuration, the clock is passed in.
+//!
+//! A user action at time `t` with grant `(n, w)` sets
+//! `remaining = max(n, remaining if expires_at > t else 0)` and `expires_at = max(expires_at, t + w)`:
+//! grants refresh, they never accumulate. A send of `k` platform messages is allowed only while
+//! `expires_at > now` and `remaining >= k`. Enforcement (one conditional write) lives in the store.
+//! On a definite platform rejection the reserved units are given back; on a timeout they stay
+//! spent, because the message may have gone out.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::{InboundMessage, MessageBody};
+use crate::protocol::Platform;
+
+/// A grant: `messages` sends allowed within `window_secs` of the user's action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// How many messages may be sent.
+    pub messages: u32,
+    /// For how long after the action, in seconds.
+    pub window_secs: u64,
+}
+
+impl Grant {
+    /// A grant of `messages` within `window_secs`.
+    pub const fn new(messages: u32, window_secs: u64) -> Self {
+        Self { messages, window_secs }
+    }
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.messages, self.window_secs)
+    }
+}
+
+/// Error for a grant that is not `MESSAGES/SECONDS`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("grant must be MESSAGES/SECONDS with a window above 0, e.g. 5/172800, got {0:?}")]
+pub struct GrantParseError(pub String);
+
+impl FromStr for Grant {
+    type Err = GrantParseError;
+    /// Parses `MESSAGES/SECONDS`, e.g. `2/60`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || GrantParseError(s.to_owned());
+        let (n, w) = s.trim().split_once('/').ok_or_else(err)?;
+        let grant = Grant::new(n.trim().parse().map_err(|_| err())?, w.trim().parse().map_err(|_| err())?);
+        if grant.window_secs == 0 { Err(err()) } else { Ok(grant) }
+    }
+}
+
+/// The grants per platform and user action (defaults: DESIGN §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaPolicy {
+    /// WeChat: the user sends a message (default 5 / 48 h).
+    pub wechat_message: Grant,
+    /// WeChat: the user enters the session from a contact button (default 1 / 60 s; current
+    /// WeChat docs say 2 — configurable).
+    pub wechat_enter_session: Grant,
+    /// Baidu: the user sends a message (default 5 / 48 h).
+    pub baidu_message: Grant,
+}
+
+impl Default for QuotaPolicy {
+    fn default() -> Self {
+        Self {
+            wechat_message: Grant::new(5, 48 * 3600),
+            wechat_enter_session: Grant::new(1, 60),
+            baidu_message: Grant::new(5, 48 * 3600),
+        }
+    }
+}
+
+impl QuotaPolicy {
+    /// The grant a message earns, if any: user messages on both platforms, and WeChat's
+    /// `user_enter_tempsession`; other events earn nothing.
+    pub fn grant_for(&self, platform: Platform, message: &InboundMessage) -> Option<Grant> {
+        match (platform, &message.body) {
+            (Platform::Wechat, MessageBody::UserEnterTempSession { .. }) => Some(self.wechat_enter_session),
+            (_, MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. }) => None,
+            (Platform::Wechat, _) => Some(self.wechat_message),
+            (Platform::Baidu, _) => Some(self.baidu_message),
+        }
+    }
+}
+
+/// Why a send was refused without calling the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The window has closed (or never opened): the user must act first.
+    #[error("window_expired")]
+    WindowExpired,
+    /// The window is open but fewer units remain than the send needs.
+    #[error("quota_exhausted")]
+    QuotaExhausted,
+}
+
+/// A conversation's send window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Window {
+    /// Units left in the window.
+    pub remaining: u32,
+    /// Unix seconds after which nothing may be sent.
+    pub expires_at: u64,
+}
+
+impl Window {
+    /// The window after a user action at `t` earning `grant`, from `current` (none yet: `None`).
+    pub fn apply_grant(current: Option<Window>, grant: Grant, t: u64) -> Window {
+        let cur = current.unwrap_or_default();
+        let carried = if cur.expires_at > t { cur.remaining } else { 0 };
+        Window {
+            remaining: grant.messages.max(carried),
+            expires_at: cur.expires_at.max(t.saturating_add(grant.window_secs)),
+        }
+    }
+
+    /// The window after sending `units` at `now`, or why that is refused.
+    pub fn consume(self, units: u32, now: u64) -> Result<Window, Refusal> {
+        if self.expires_at <= now {
+            Err(Refusal::WindowExpired)
+        } else if self.remaining < units {
+            Err(Refusal::QuotaExhausted)
+        } else {
+            Ok(Window { remaining: self.remaining - units, expires_at: self.expires_at })
+        }
+    }
+
+    /// Units usable at `now` (0 once the window has closed).
+    pub fn remaining_at(self, now: u64) -> u32 {
+        if self.expires_at > now { self.remaining } else { 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const H48: u64 = 48 * 3600;
+
+    #[test]
+    fn grants_refresh_and_never_accumulate() {
+        let g = Grant::new(5, H48);
+        let w = Window::apply_grant(None, g, 1000);
+        assert_eq!(w, Window { remaining: 5, expires_at: 1000 + H48 });
+        let w = w.consume(2, 1001).unwrap();
+        assert_eq!(w.remaining, 3);
+        // A new message refreshes to 5, not 8, and restarts the 48 h.
+        let w = Window::apply_grant(Some(w), g, 2000);
+        assert_eq!(w, Window { remaining: 5, expires_at: 2000 + H48 });
+        // Enter-session (1 / 60 s) inside a 48 h window keeps the larger grant.
+        let w = Window::apply_grant(Some(w.consume(4, 2001).unwrap()), Grant::new(1, 60), 2002);
+        assert_eq!(w, Window { remaining: 1, expires_at: 2000 + H48 });
+    }
+
+    #[test]
+    fn expired_windows_carry_nothing_and_refuse() {
+        let w = Window { remaining: 4, expires_at: 100 };
+        assert_eq!(w.consume(1, 100), Err(Refusal::WindowExpired));
+        assert_eq!(w.remaining_at(100), 0);
+        assert_eq!(Window::apply_grant(Some(w), Grant::new(1, 60), 200), Window { remaining: 1, expires_at: 260 });
+        assert_eq!(Window { remaining: 1, expires_at: 300 }.consume(2, 200), Err(Refusal::QuotaExhausted));
+    }
+
+    #[test]
+    fn parses_grants() {
+        assert_eq!("2/60".parse::<Grant>(), Ok(Grant::new(2, 60)));
+        assert!("2".parse::<Grant>().is_err());
+        assert!("2/0".parse::<Grant>().is_err());
+        assert!("x/60".parse::<Grant>().is_err());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Grant { n: u32, w: u64 },
+        Send { k: u32 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u32..8, 1u64..500).prop_map(|(n, w)| Op::Grant { n, w }),
+            (1u32..4).prop_map(|k| Op::Send { k }),
+        ]
+    }
+
+    proptest! {
+        /// Between two user actions, at most as many units can be sent as the larger of the
+        /// latest grant and what was still unspent and unexpired before it; the window never
+        /// holds more than the largest grant ever given.
+        #[test]
+        fn sends_never_exceed_the_grants(ops in proptest::collection::vec((op(), 0u64..100), 1..200)) {
+            let mut now = 0u64;
+            let mut window: Option<Window> = None;
+            let mut max_grant = 0u32;
+            let mut allowance = 0u32; // units allowed since the last grant, per the rule
+            let mut sent_since_grant = 0u32;
+            for (op, dt) in ops {
+                now += dt;
+                match op {
+                    Op::Grant { n, w } => {
+                        let before = window.map_or(0, |w| w.remaining_at(now));
+                        let next = Window::apply_grant(window, Grant::new(n, w), now);
+                        max_grant = max_grant.max(n);
+                        prop_assert_eq!(next.remaining, n.max(before));
+                        prop_assert!(next.remaining <= max_grant);
+                        allowance = next.remaining;
+                        sent_since_grant = 0;
+                        window = Some(next);
+                    }
+                    Op::Send { k } => {
+                        if let Some(w) = window {
+                            if let Ok(next) = w.consume(k, now) {
+                                sent_since_grant += k;
+                                window = Some(next);
+                            }
+                        }
+                        prop_assert!(sent_since_grant <= allowance);
+                    }
+                }
+            }
+        }
+    }
+}
