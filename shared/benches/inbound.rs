@@ -1,1 +1,122 @@
-fn main(){}
+//! Benchmark of the inbound pure path on `tests/data/bench_fixture.json` (the ~100-byte text
+//! message in JSON and XML safe mode): verify `msg_signature`, decrypt, parse the typed message and
+//! build the queue envelope JSON — everything ingress does before the SQS call.
+//!
+//! Run: `cargo bench -p shared --bench inbound`. Measures thread CPU time over at least 2 s of
+//! work per format and prints the median of 15 samples; the output ends with exactly two lines
+//! `inbound <case> <µs> us/msg`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use cpu_time::ThreadTime;
+use serde_json::Value;
+use shared::message::{self, QueueEnvelope};
+use shared::protocol::{
+    self, AesKey, Callback, CallbackRequest, Credentials, Method, Params, Platform, ReceiveIdRule,
+};
+use shared::secret::Secret;
+
+const SAMPLES: usize = 15;
+const SAMPLE_TIME: Duration = Duration::from_millis(150);
+
+fn inbound(creds: &Credentials, query: &str, body: &[u8]) -> String {
+    let params = Params::parse_query(query);
+    let req = CallbackRequest {
+        method: Method::Post,
+        query: &params,
+        body,
+    };
+    let Ok(Callback::Push(push)) = protocol::wechat::handle(&req, creds) else {
+        panic!("fixture did not verify");
+    };
+    let (format, msg) = message::parse(&push.plaintext).expect("fixture parses");
+    QueueEnvelope::new(
+        Platform::Wechat,
+        "wxb1ad2c3d4e5f6a7b",
+        1_763_770_123_000,
+        push.mode,
+        format,
+        msg,
+    )
+    .to_json()
+}
+
+fn measure(creds: &Credentials, query: &str, body: &[u8]) -> f64 {
+    // Calibrate: iterations per sample so that one sample takes about SAMPLE_TIME.
+    let mut iters = 1u64;
+    loop {
+        let start = ThreadTime::now();
+        for _ in 0..iters {
+            black_box(inbound(creds, black_box(query), black_box(body)));
+        }
+        if start.elapsed() >= SAMPLE_TIME / 4 {
+            let per = start.elapsed().as_secs_f64() / iters as f64;
+            iters = (SAMPLE_TIME.as_secs_f64() / per).ceil() as u64;
+            break;
+        }
+        iters *= 2;
+    }
+    let mut samples: Vec<f64> = (0..SAMPLES)
+        .map(|_| {
+            let start = ThreadTime::now();
+            for _ in 0..iters {
+                black_box(inbound(creds, black_box(query), black_box(body)));
+            }
+            start.elapsed().as_secs_f64() * 1e6 / iters as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    eprintln!(
+        "  {iters} iterations x {SAMPLES} samples; min {:.3} / median {:.3} / max {:.3} us",
+        samples[0],
+        samples[SAMPLES / 2],
+        samples[SAMPLES - 1]
+    );
+    samples[SAMPLES / 2]
+}
+
+fn main() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bench_fixture.json");
+    let fixture: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
+    let creds = Credentials {
+        token: Secret::new(fixture["token"].as_str().expect("token")),
+        key: AesKey::from_encoding_aes_key(fixture["encoding_aes_key"].as_str().expect("key"))
+            .expect("key"),
+        previous_key: None,
+        receive_id: ReceiveIdRule::Exact(fixture["appid"].as_str().expect("appid").to_owned()),
+    };
+    let mut lines = Vec::new();
+    for (case, format) in [("json_safe_text", "json"), ("xml_safe_text", "xml")] {
+        if std::env::var("INBOUND_CASE").is_ok_and(|c| c != format) {
+            continue;
+        }
+        let f = &fixture[format];
+        let query = format!(
+            "timestamp={}&nonce={}&encrypt_type=aes&msg_signature={}",
+            f["timestamp"].as_str().expect("ts"),
+            f["nonce"].as_str().expect("nonce"),
+            f["msg_signature"].as_str().expect("sig")
+        );
+        let body = f["body"].as_str().expect("body").as_bytes();
+        if let Some(n) = std::env::var("INBOUND_FIXED_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            // For instruction counting (valgrind --tool=callgrind): fixed work, no timing.
+            for _ in 0..n {
+                black_box(inbound(&creds, black_box(&query), black_box(body)));
+            }
+            continue;
+        }
+        eprintln!("inbound {case}: {} body bytes", body.len());
+        let us = measure(&creds, &query, body);
+        lines.push(format!("inbound {case} {us:.2} us/msg"));
+    }
+    for line in lines {
+        println!("{line}");
+    }
+}

@@ -27,7 +27,10 @@ pub struct Grant {
 impl Grant {
     /// A grant of `messages` within `window_secs`.
     pub const fn new(messages: u32, window_secs: u64) -> Self {
-        Self { messages, window_secs }
+        Self {
+            messages,
+            window_secs,
+        }
     }
 }
 
@@ -48,8 +51,15 @@ impl FromStr for Grant {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || GrantParseError(s.to_owned());
         let (n, w) = s.trim().split_once('/').ok_or_else(err)?;
-        let grant = Grant::new(n.trim().parse().map_err(|_| err())?, w.trim().parse().map_err(|_| err())?);
-        if grant.window_secs == 0 { Err(err()) } else { Ok(grant) }
+        let grant = Grant::new(
+            n.trim().parse().map_err(|_| err())?,
+            w.trim().parse().map_err(|_| err())?,
+        );
+        if grant.window_secs == 0 {
+            Err(err())
+        } else {
+            Ok(grant)
+        }
     }
 }
 
@@ -80,7 +90,9 @@ impl QuotaPolicy {
     /// `user_enter_tempsession`; other events earn nothing.
     pub fn grant_for(&self, platform: Platform, message: &InboundMessage) -> Option<Grant> {
         match (platform, &message.body) {
-            (Platform::Wechat, MessageBody::UserEnterTempSession { .. }) => Some(self.wechat_enter_session),
+            (Platform::Wechat, MessageBody::UserEnterTempSession { .. }) => {
+                Some(self.wechat_enter_session)
+            }
             (_, MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. }) => None,
             (Platform::Wechat, _) => Some(self.wechat_message),
             (Platform::Baidu, _) => Some(self.baidu_message),
@@ -127,13 +139,20 @@ impl Window {
         } else if self.remaining < units {
             Err(Refusal::QuotaExhausted)
         } else {
-            Ok(Window { remaining: self.remaining - units, expires_at: self.expires_at })
+            Ok(Window {
+                remaining: self.remaining - units,
+                expires_at: self.expires_at,
+            })
         }
     }
 
     /// Units usable at `now` (0 once the window has closed).
     pub fn remaining_at(self, now: u64) -> u32 {
-        if self.expires_at > now { self.remaining } else { 0 }
+        if self.expires_at > now {
+            self.remaining
+        } else {
+            0
+        }
     }
 }
 
@@ -148,24 +167,58 @@ mod tests {
     fn grants_refresh_and_never_accumulate() {
         let g = Grant::new(5, H48);
         let w = Window::apply_grant(None, g, 1000);
-        assert_eq!(w, Window { remaining: 5, expires_at: 1000 + H48 });
+        assert_eq!(
+            w,
+            Window {
+                remaining: 5,
+                expires_at: 1000 + H48
+            }
+        );
         let w = w.consume(2, 1001).unwrap();
         assert_eq!(w.remaining, 3);
         // A new message refreshes to 5, not 8, and restarts the 48 h.
         let w = Window::apply_grant(Some(w), g, 2000);
-        assert_eq!(w, Window { remaining: 5, expires_at: 2000 + H48 });
+        assert_eq!(
+            w,
+            Window {
+                remaining: 5,
+                expires_at: 2000 + H48
+            }
+        );
         // Enter-session (1 / 60 s) inside a 48 h window keeps the larger grant.
         let w = Window::apply_grant(Some(w.consume(4, 2001).unwrap()), Grant::new(1, 60), 2002);
-        assert_eq!(w, Window { remaining: 1, expires_at: 2000 + H48 });
+        assert_eq!(
+            w,
+            Window {
+                remaining: 1,
+                expires_at: 2000 + H48
+            }
+        );
     }
 
     #[test]
     fn expired_windows_carry_nothing_and_refuse() {
-        let w = Window { remaining: 4, expires_at: 100 };
+        let w = Window {
+            remaining: 4,
+            expires_at: 100,
+        };
         assert_eq!(w.consume(1, 100), Err(Refusal::WindowExpired));
         assert_eq!(w.remaining_at(100), 0);
-        assert_eq!(Window::apply_grant(Some(w), Grant::new(1, 60), 200), Window { remaining: 1, expires_at: 260 });
-        assert_eq!(Window { remaining: 1, expires_at: 300 }.consume(2, 200), Err(Refusal::QuotaExhausted));
+        assert_eq!(
+            Window::apply_grant(Some(w), Grant::new(1, 60), 200),
+            Window {
+                remaining: 1,
+                expires_at: 260
+            }
+        );
+        assert_eq!(
+            Window {
+                remaining: 1,
+                expires_at: 300
+            }
+            .consume(2, 200),
+            Err(Refusal::QuotaExhausted)
+        );
     }
 
     #[test]
@@ -214,11 +267,11 @@ mod tests {
                         window = Some(next);
                     }
                     Op::Send { k } => {
-                        if let Some(w) = window {
-                            if let Ok(next) = w.consume(k, now) {
-                                sent_since_grant += k;
-                                window = Some(next);
-                            }
+                        if let Some(w) = window
+                            && let Ok(next) = w.consume(k, now)
+                        {
+                            sent_since_grant += k;
+                            window = Some(next);
                         }
                         prop_assert!(sent_since_grant <= allowance);
                     }

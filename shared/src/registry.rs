@@ -100,7 +100,10 @@ struct RawComponent {
 }
 
 fn invalid(field: String, reason: impl Into<String>) -> RegistryError {
-    RegistryError::Invalid { field, reason: reason.into() }
+    RegistryError::Invalid {
+        field,
+        reason: reason.into(),
+    }
 }
 
 fn required<T>(value: Option<T>, field: &str) -> Result<T, RegistryError> {
@@ -108,20 +111,28 @@ fn required<T>(value: Option<T>, field: &str) -> Result<T, RegistryError> {
 }
 
 fn platform(value: Option<String>, field: &str) -> Result<Platform, RegistryError> {
-    required(value, field)?.parse().map_err(|e: crate::protocol::UnknownPlatform| invalid(field.to_owned(), e.to_string()))
+    required(value, field)?
+        .parse()
+        .map_err(|e: crate::protocol::UnknownPlatform| invalid(field.to_owned(), e.to_string()))
 }
 
 fn non_empty(value: Option<String>, field: &str) -> Result<String, RegistryError> {
     let v = required(value, field)?;
     if v.trim().is_empty() || v.contains('#') || v.contains('/') {
-        return Err(invalid(field.to_owned(), "must be non-empty and contain no '#' or '/'"));
+        return Err(invalid(
+            field.to_owned(),
+            "must be non-empty and contain no '#' or '/'",
+        ));
     }
     Ok(v)
 }
 
 fn key(value: Option<&Secret>, field: &str) -> Result<Option<AesKey>, RegistryError> {
     value
-        .map(|s| AesKey::from_encoding_aes_key(s.expose()).map_err(|e| invalid(field.to_owned(), e.to_string())))
+        .map(|s| {
+            AesKey::from_encoding_aes_key(s.expose())
+                .map_err(|e| invalid(field.to_owned(), e.to_string()))
+        })
         .transpose()
 }
 
@@ -136,9 +147,11 @@ fn token(value: Option<Secret>, field: &str) -> Result<Secret, RegistryError> {
 impl AppRegistry {
     /// Parses and validates a registry document.
     pub fn parse(json: &str) -> Result<Self, RegistryError> {
-        let raw: RawRegistry = serde_json::from_str(json).map_err(|e| RegistryError::Json(e.to_string()))?;
+        let raw: RawRegistry =
+            serde_json::from_str(json).map_err(|e| RegistryError::Json(e.to_string()))?;
         let mut registry = AppRegistry::default();
-        let mut component_creds: HashMap<(Platform, String), (Secret, AesKey, Option<AesKey>)> = HashMap::new();
+        let mut component_creds: HashMap<(Platform, String), (Secret, AesKey, Option<AesKey>)> =
+            HashMap::new();
         for (i, c) in raw.components.into_iter().enumerate() {
             let f = |name: &str| format!("components[{i}].{name}");
             let platform = platform(c.platform, &f("platform"))?;
@@ -146,13 +159,26 @@ impl AppRegistry {
             let token = token(c.token, &f("token"))?;
             let key_value = key(c.encoding_aes_key.as_ref(), &f("encoding_aes_key"))?
                 .ok_or_else(|| invalid(f("encoding_aes_key"), "is required"))?;
-            let previous = key(c.previous_encoding_aes_key.as_ref(), &f("previous_encoding_aes_key"))?;
-            if component_creds.insert((platform, id.clone()), (token, key_value, previous)).is_some() {
-                return Err(invalid(f("component_app_id"), format!("{id} is listed twice")));
+            let previous = key(
+                c.previous_encoding_aes_key.as_ref(),
+                &f("previous_encoding_aes_key"),
+            )?;
+            if component_creds
+                .insert((platform, id.clone()), (token, key_value, previous))
+                .is_some()
+            {
+                return Err(invalid(
+                    f("component_app_id"),
+                    format!("{id} is listed twice"),
+                ));
             }
             registry.components.insert(
                 (platform, id.clone()),
-                ComponentConfig { platform, component_app_id: id, component_app_secret: c.component_app_secret },
+                ComponentConfig {
+                    platform,
+                    component_app_id: id,
+                    component_app_secret: c.component_app_secret,
+                },
             );
         }
         for (i, a) in raw.apps.into_iter().enumerate() {
@@ -162,32 +188,53 @@ impl AppRegistry {
             if let Some(t) = a.default_user_type
                 && !(1..=2).contains(&t)
             {
-                return Err(invalid(f("default_user_type"), "must be 1 (guest) or 2 (Baidu account)"));
+                return Err(invalid(
+                    f("default_user_type"),
+                    "must be 1 (guest) or 2 (Baidu account)",
+                ));
             }
             let credentials = match &a.component_app_id {
                 Some(component) => {
                     let (token, key, previous) = component_creds
                         .get(&(platform, component.clone()))
                         .cloned()
-                        .ok_or_else(|| invalid(f("component_app_id"), format!("no {platform} component {component} in components")))?;
+                        .ok_or_else(|| {
+                            invalid(
+                                f("component_app_id"),
+                                format!("no {platform} component {component} in components"),
+                            )
+                        })?;
                     let receive_id = match (platform, &a.receive_id) {
                         (Platform::Wechat, _) => ReceiveIdRule::Exact(component.clone()),
                         (Platform::Baidu, Some(id)) => ReceiveIdRule::Exact(id.clone()),
                         (Platform::Baidu, None) => ReceiveIdRule::Report,
                     };
-                    Credentials { token, key, previous_key: previous, receive_id }
+                    Credentials {
+                        token,
+                        key,
+                        previous_key: previous,
+                        receive_id,
+                    }
                 }
                 None => {
                     let token = token(a.token, &f("token"))?;
                     let key_value = key(a.encoding_aes_key.as_ref(), &f("encoding_aes_key"))?
                         .ok_or_else(|| invalid(f("encoding_aes_key"), "is required"))?;
-                    let previous = key(a.previous_encoding_aes_key.as_ref(), &f("previous_encoding_aes_key"))?;
+                    let previous = key(
+                        a.previous_encoding_aes_key.as_ref(),
+                        &f("previous_encoding_aes_key"),
+                    )?;
                     let receive_id = match (platform, &a.receive_id) {
                         (Platform::Wechat, _) => ReceiveIdRule::Exact(app_id.clone()),
                         (Platform::Baidu, Some(id)) => ReceiveIdRule::Exact(id.clone()),
                         (Platform::Baidu, None) => ReceiveIdRule::Report,
                     };
-                    Credentials { token, key: key_value, previous_key: previous, receive_id }
+                    Credentials {
+                        token,
+                        key: key_value,
+                        previous_key: previous,
+                        receive_id,
+                    }
                 }
             };
             let app = AppConfig {
@@ -200,8 +247,15 @@ impl AppRegistry {
                 component_app_id: a.component_app_id,
                 credentials,
             };
-            if registry.apps.insert((platform, app_id.clone()), app).is_some() {
-                return Err(invalid(f("app_id"), format!("{platform} app {app_id} is listed twice")));
+            if registry
+                .apps
+                .insert((platform, app_id.clone()), app)
+                .is_some()
+            {
+                return Err(invalid(
+                    f("app_id"),
+                    format!("{platform} app {app_id} is listed twice"),
+                ));
             }
         }
         Ok(registry)
@@ -213,8 +267,13 @@ impl AppRegistry {
     }
 
     /// The component with this platform and id.
-    pub fn component(&self, platform: Platform, component_app_id: &str) -> Option<&ComponentConfig> {
-        self.components.get(&(platform, component_app_id.to_owned()))
+    pub fn component(
+        &self,
+        platform: Platform,
+        component_app_id: &str,
+    ) -> Option<&ComponentConfig> {
+        self.components
+            .get(&(platform, component_app_id.to_owned()))
     }
 
     /// All apps, in no particular order.
@@ -241,31 +300,85 @@ mod tests {
                    {{"platform":"baidu","app_id":"123","token":"t","encoding_aes_key":"{KEY}","previous_encoding_aes_key":"{KEY}"}},
                    {{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}}"#
             ),
-            &format!(r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}"}}"#),
+            &format!(
+                r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}"}}"#
+            ),
         );
         let r = AppRegistry::parse(&json).unwrap();
         let wx1 = r.app(Platform::Wechat, "wx1").unwrap();
-        assert_eq!(wx1.credentials.receive_id, ReceiveIdRule::Exact("wx1".into()));
+        assert_eq!(
+            wx1.credentials.receive_id,
+            ReceiveIdRule::Exact("wx1".into())
+        );
         assert_eq!(wx1.app_secret.as_ref().map(Secret::expose), Some("s"));
         let bd = r.app(Platform::Baidu, "123").unwrap();
         assert_eq!(bd.credentials.receive_id, ReceiveIdRule::Report);
         assert!(bd.credentials.previous_key.is_some());
         let wx2 = r.app(Platform::Wechat, "wx2").unwrap();
-        assert_eq!(wx2.credentials.receive_id, ReceiveIdRule::Exact("wxc".into()));
+        assert_eq!(
+            wx2.credentials.receive_id,
+            ReceiveIdRule::Exact("wxc".into())
+        );
         assert_eq!(wx2.credentials.token.expose(), "ct");
         assert!(r.app(Platform::Baidu, "wx1").is_none());
-        assert!(!format!("{wx1:?}").contains("\"t\""), "secrets must not print");
+        assert!(
+            !format!("{wx1:?}").contains("\"t\""),
+            "secrets must not print"
+        );
     }
 
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (doc(r#"{"platform":"qq","app_id":"a","token":"t","encoding_aes_key":"x"}"#, ""), "apps[0].platform"),
-            (doc(&format!(r#"{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{}"}}"#, &KEY[..42]), ""), "apps[0].encoding_aes_key"),
-            (doc(&format!(r#"{{"platform":"wechat","app_id":"a","encoding_aes_key":"{KEY}"}}"#), ""), "apps[0].token"),
-            (doc(r#"{"platform":"wechat","app_id":"a","component_app_id":"nope"}"#, ""), "apps[0].component_app_id"),
-            (doc(&format!(r#"{{"platform":"baidu","app_id":"a","token":"t","encoding_aes_key":"{KEY}","default_user_type":3}}"#), ""), "apps[0].default_user_type"),
-            (doc(&format!(r#"{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{KEY}"}},{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{KEY}"}}"#), ""), "apps[1].app_id"),
+            (
+                doc(
+                    r#"{"platform":"qq","app_id":"a","token":"t","encoding_aes_key":"x"}"#,
+                    "",
+                ),
+                "apps[0].platform",
+            ),
+            (
+                doc(
+                    &format!(
+                        r#"{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{}"}}"#,
+                        &KEY[..42]
+                    ),
+                    "",
+                ),
+                "apps[0].encoding_aes_key",
+            ),
+            (
+                doc(
+                    &format!(r#"{{"platform":"wechat","app_id":"a","encoding_aes_key":"{KEY}"}}"#),
+                    "",
+                ),
+                "apps[0].token",
+            ),
+            (
+                doc(
+                    r#"{"platform":"wechat","app_id":"a","component_app_id":"nope"}"#,
+                    "",
+                ),
+                "apps[0].component_app_id",
+            ),
+            (
+                doc(
+                    &format!(
+                        r#"{{"platform":"baidu","app_id":"a","token":"t","encoding_aes_key":"{KEY}","default_user_type":3}}"#
+                    ),
+                    "",
+                ),
+                "apps[0].default_user_type",
+            ),
+            (
+                doc(
+                    &format!(
+                        r#"{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{KEY}"}},{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{KEY}"}}"#
+                    ),
+                    "",
+                ),
+                "apps[1].app_id",
+            ),
         ];
         for (json, field) in cases {
             match AppRegistry::parse(&json) {
@@ -273,6 +386,9 @@ mod tests {
                 other => panic!("{json}: expected an error on {field}, got {other:?}"),
             }
         }
-        assert!(matches!(AppRegistry::parse("{"), Err(RegistryError::Json(_))));
+        assert!(matches!(
+            AppRegistry::parse("{"),
+            Err(RegistryError::Json(_))
+        ));
     }
 }

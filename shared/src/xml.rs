@@ -45,7 +45,7 @@ pub(crate) fn parse_document(doc: &str) -> Result<Vec<(Cow<'_, str>, Node<'_>)>,
     // Prologue: declaration, comments, processing instructions and whitespace only.
     let children = loop {
         match reader.read_event()? {
-            Event::Start(_) => match read_content(&mut reader, 0)? {
+            Event::Start(_) => match read_content(doc, &mut reader, 0)? {
                 Node::Element(children) => break children,
                 Node::Text(_) => break Vec::new(),
             },
@@ -69,7 +69,11 @@ pub(crate) fn parse_document(doc: &str) -> Result<Vec<(Cow<'_, str>, Node<'_>)>,
 }
 
 /// Reads the content of the element whose start tag was just read, up to its end tag.
-fn read_content<'a>(reader: &mut Reader<&'a [u8]>, depth: usize) -> Result<Node<'a>, XmlError> {
+fn read_content<'a>(
+    doc: &'a str,
+    reader: &mut Reader<&'a [u8]>,
+    depth: usize,
+) -> Result<Node<'a>, XmlError> {
     if depth > MAX_DEPTH {
         return Err(XmlError::TooDeep);
     }
@@ -78,12 +82,12 @@ fn read_content<'a>(reader: &mut Reader<&'a [u8]>, depth: usize) -> Result<Node<
     loop {
         match reader.read_event()? {
             Event::Start(start) => {
-                let name = Cow::Owned(start.local_name().into_inner().to_owned());
-                let node = read_content(reader, depth + 1)?;
+                let name = reslice(doc, start.local_name().into_inner());
+                let node = read_content(doc, reader, depth + 1)?;
                 children.push((name, node));
             }
             Event::Empty(start) => {
-                let name = Cow::Owned(start.local_name().into_inner().to_owned());
+                let name = reslice(doc, start.local_name().into_inner());
                 children.push((name, Node::Text(Cow::Borrowed(""))));
             }
             Event::End(_) => break,
@@ -114,6 +118,16 @@ fn read_content<'a>(reader: &mut Reader<&'a [u8]>, depth: usize) -> Result<Node<
         Ok(Node::Text(text.finish()))
     } else {
         Ok(Node::Element(children))
+    }
+}
+
+/// Borrows `part` from `doc` when it lies inside it (the slice reader hands out views of the
+/// input, but tied to the event's lifetime); copies it otherwise.
+fn reslice<'a>(doc: &'a str, part: &str) -> Cow<'a, str> {
+    let start = (part.as_ptr() as usize).wrapping_sub(doc.as_ptr() as usize);
+    match doc.get(start..start.wrapping_add(part.len())) {
+        Some(view) if view.as_ptr() == part.as_ptr() => Cow::Borrowed(view),
+        _ => Cow::Owned(part.to_owned()),
     }
 }
 
@@ -152,10 +166,13 @@ mod tests {
     use super::*;
 
     fn text<'a>(fields: &'a [(Cow<'a, str>, Node<'a>)], name: &str) -> Option<&'a str> {
-        fields.iter().find(|(n, _)| n == name).and_then(|(_, v)| match v {
-            Node::Text(t) => Some(t.as_ref()),
-            Node::Element(_) => None,
-        })
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| match v {
+                Node::Text(t) => Some(t.as_ref()),
+                Node::Element(_) => None,
+            })
     }
 
     #[test]
@@ -176,7 +193,10 @@ mod tests {
     fn rejects_doctype_and_unknown_entities() {
         let xxe = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><xml><A>&e;</A></xml>";
         assert!(matches!(parse_document(xxe), Err(XmlError::Doctype)));
-        assert!(matches!(parse_document("<xml><A>&e;</A></xml>"), Err(XmlError::UnknownEntity(_))));
+        assert!(matches!(
+            parse_document("<xml><A>&e;</A></xml>"),
+            Err(XmlError::UnknownEntity(_))
+        ));
     }
 
     #[test]
@@ -184,7 +204,10 @@ mod tests {
         let fields = parse_document("<xml><Video><MediaId>m</MediaId></Video></xml>").unwrap();
         assert_eq!(
             fields[0].1,
-            Node::Element(vec![(Cow::Borrowed("MediaId"), Node::Text(Cow::Borrowed("m")))])
+            Node::Element(vec![(
+                Cow::Borrowed("MediaId"),
+                Node::Text(Cow::Borrowed("m"))
+            )])
         );
     }
 

@@ -33,7 +33,11 @@ impl ConversationKey {
         let platform = parts.next()?.parse().ok()?;
         let app_id = parts.next()?.to_owned();
         let open_id = parts.next()?.to_owned();
-        Some(Self { platform, app_id, open_id })
+        Some(Self {
+            platform,
+            app_id,
+            open_id,
+        })
     }
 }
 
@@ -50,19 +54,49 @@ pub struct DedupeKey {
 impl DedupeKey {
     /// Derives the key of `message` received for `app_id` on `platform`.
     pub fn derive(platform: Platform, app_id: &str, message: &InboundMessage) -> Self {
-        let id = match (&message.body, &message.msg_id) {
-            (MessageBody::UserEnterTempSession { .. }, _) => "e#user_enter_tempsession".to_owned(),
-            (MessageBody::Event { event, .. }, _) => format!("e#{event}"),
-            (_, Some(msg_id)) => format!("m#{msg_id}"),
-            (_, None) => format!("t#{}", message.msg_type()),
-        };
+        let mut sort_key = String::with_capacity(40);
+        write_sort_key(&mut sort_key, message);
         Self {
             conversation: ConversationKey {
                 platform,
                 app_id: app_id.to_owned(),
                 open_id: message.from_user_name.clone(),
             },
-            sort_key: format!("{:010}#{id}", message.create_time),
+            sort_key,
+        }
+    }
+
+    /// The key's string form (`partition|sort`) without building the struct.
+    pub fn render(platform: Platform, app_id: &str, message: &InboundMessage) -> String {
+        let mut out = String::with_capacity(80);
+        out.push_str(platform.as_str());
+        out.push('#');
+        out.push_str(app_id);
+        out.push('#');
+        out.push_str(&message.from_user_name);
+        out.push('|');
+        write_sort_key(&mut out, message);
+        out
+    }
+}
+
+fn write_sort_key(out: &mut String, message: &InboundMessage) {
+    use std::fmt::Write as _;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{:010}#", message.create_time);
+    match (&message.body, &message.msg_id) {
+        (MessageBody::UserEnterTempSession { .. }, _) => out.push_str("e#user_enter_tempsession"),
+        (MessageBody::Event { event, .. }, _) => {
+            out.push_str("e#");
+            out.push_str(event);
+        }
+        (_, Some(msg_id)) => {
+            out.push_str("m#");
+            out.push_str(&msg_id.0);
+        }
+        (_, None) => {
+            out.push_str("t#");
+            out.push_str(message.msg_type());
         }
     }
 }
@@ -91,14 +125,33 @@ mod tests {
 
     #[test]
     fn messages_dedupe_on_msg_id_and_events_on_time_and_name() {
-        let text = msg(MessageBody::Text { content: "hi".into() }, Some("18446744073709551000"));
+        let text = msg(
+            MessageBody::Text {
+                content: "hi".into(),
+            },
+            Some("18446744073709551000"),
+        );
         let key = DedupeKey::derive(Platform::Wechat, "wx1", &text);
         assert_eq!(key.conversation.partition_key(), "wechat#wx1#oUser");
         assert_eq!(key.sort_key, "1482048670#m#18446744073709551000");
 
-        let event = msg(MessageBody::Event { event: "debug_demo".into(), fields: Map::new() }, None);
-        assert_eq!(DedupeKey::derive(Platform::Baidu, "b1", &event).sort_key, "1482048670#e#debug_demo");
-        let enter = msg(MessageBody::UserEnterTempSession { session_from: "x".into() }, None);
+        let event = msg(
+            MessageBody::Event {
+                event: "debug_demo".into(),
+                fields: Map::new(),
+            },
+            None,
+        );
+        assert_eq!(
+            DedupeKey::derive(Platform::Baidu, "b1", &event).sort_key,
+            "1482048670#e#debug_demo"
+        );
+        let enter = msg(
+            MessageBody::UserEnterTempSession {
+                session_from: "x".into(),
+            },
+            None,
+        );
         assert_eq!(
             DedupeKey::derive(Platform::Wechat, "wx1", &enter).to_string(),
             "wechat#wx1#oUser|1482048670#e#user_enter_tempsession"
@@ -106,10 +159,35 @@ mod tests {
     }
 
     #[test]
+    fn rendered_key_equals_display() {
+        let text = msg(
+            MessageBody::Text {
+                content: "hi".into(),
+            },
+            Some("42"),
+        );
+        let key = DedupeKey::derive(Platform::Wechat, "wx1", &text);
+        assert_eq!(
+            DedupeKey::render(Platform::Wechat, "wx1", &text),
+            key.to_string()
+        );
+    }
+
+    #[test]
     fn keys_sort_by_create_time() {
-        let mut early = msg(MessageBody::Text { content: "a".into() }, Some("9"));
+        let mut early = msg(
+            MessageBody::Text {
+                content: "a".into(),
+            },
+            Some("9"),
+        );
         early.create_time = 999;
-        let late = msg(MessageBody::Text { content: "b".into() }, Some("1"));
+        let late = msg(
+            MessageBody::Text {
+                content: "b".into(),
+            },
+            Some("1"),
+        );
         let (a, b) = (
             DedupeKey::derive(Platform::Wechat, "wx1", &early),
             DedupeKey::derive(Platform::Wechat, "wx1", &late),
@@ -119,7 +197,11 @@ mod tests {
 
     #[test]
     fn partition_key_round_trips() {
-        let key = ConversationKey { platform: Platform::Baidu, app_id: "123".into(), open_id: "o#x".into() };
+        let key = ConversationKey {
+            platform: Platform::Baidu,
+            app_id: "123".into(),
+            open_id: "o#x".into(),
+        };
         assert_eq!(ConversationKey::parse(&key.partition_key()), Some(key));
     }
 }

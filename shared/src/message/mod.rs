@@ -111,7 +111,10 @@ impl InboundMessage {
 
     /// Whether this is an event (as opposed to something the user wrote or sent).
     pub fn is_event(&self) -> bool {
-        matches!(self.body, MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. })
+        matches!(
+            self.body,
+            MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. }
+        )
     }
 
     /// A short human preview (at most `max_chars` characters) for conversation lists.

@@ -9,7 +9,6 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{InboundMessage, MessageBody, MsgId};
@@ -146,7 +145,9 @@ impl<'a> Slots<'a> {
             let value = match node {
                 Node::Text(t) => t,
                 Node::Element(children) => {
-                    slots.extras.insert(name.into_owned(), xml_to_value(children));
+                    slots
+                        .extras
+                        .insert(name.into_owned(), xml_to_value(children));
                     continue;
                 }
             };
@@ -154,7 +155,9 @@ impl<'a> Slots<'a> {
                 Field::CreateTime => slots.create_time = Some(parse_time(&value)?),
                 Field::MsgId => slots.msg_id = Some(value.into_owned()),
                 Field::Other => {
-                    slots.extras.insert(name.into_owned(), Value::String(value.into_owned()));
+                    slots
+                        .extras
+                        .insert(name.into_owned(), Value::String(value.into_owned()));
                 }
                 ref known => {
                     if let Some(slot) = slots.slot(known) {
@@ -168,14 +171,19 @@ impl<'a> Slots<'a> {
 
     fn build(self) -> Result<InboundMessage, ParseError> {
         let from = self.from.ok_or(ParseError::MissingField("FromUserName"))?;
-        let create_time = self.create_time.ok_or(ParseError::MissingField("CreateTime"))?;
+        let create_time = self
+            .create_time
+            .ok_or(ParseError::MissingField("CreateTime"))?;
         let msg_type = self.msg_type.ok_or(ParseError::MissingField("MsgType"))?;
         let own = |v: Option<Cow<'a, str>>| v.map(Cow::into_owned);
         let body = match msg_type.as_ref() {
             "text" => MessageBody::Text {
                 content: own(self.content).ok_or(ParseError::MissingField("Content"))?,
             },
-            "image" => MessageBody::Image { pic_url: own(self.pic_url), media_id: own(self.media_id) },
+            "image" => MessageBody::Image {
+                pic_url: own(self.pic_url),
+                media_id: own(self.media_id),
+            },
             "miniprogrampage" => MessageBody::MiniProgramPage {
                 title: own(self.title).unwrap_or_default(),
                 app_id: own(self.app_id).unwrap_or_default(),
@@ -204,7 +212,10 @@ impl<'a> Slots<'a> {
                             ("SessionFrom", self.session_from),
                         ],
                     );
-                    MessageBody::Event { event: event.into_owned(), fields }
+                    MessageBody::Event {
+                        event: event.into_owned(),
+                        fields,
+                    }
                 }
             }
             other => {
@@ -222,7 +233,10 @@ impl<'a> Slots<'a> {
                         ("ThumbMediaId", self.thumb_media_id),
                     ],
                 );
-                MessageBody::Unknown { msg_type: other.to_owned(), fields }
+                MessageBody::Unknown {
+                    msg_type: other.to_owned(),
+                    fields,
+                }
             }
         };
         Ok(InboundMessage {
@@ -261,7 +275,9 @@ fn xml_to_value(children: Vec<(Cow<'_, str>, Node<'_>)>) -> Value {
 }
 
 fn parse_time(s: &str) -> Result<u64, ParseError> {
-    s.trim().parse().map_err(|_| ParseError::InvalidField("CreateTime"))
+    s.trim()
+        .parse()
+        .map_err(|_| ParseError::InvalidField("CreateTime"))
 }
 
 /// Deserialises a JSON object straight into [`Slots`], borrowing strings where possible.
@@ -298,14 +314,14 @@ impl<'de> Visitor<'de> for SlotsVisitor {
                         Ok(t) => slots.create_time = Some(t),
                         Err(e) => invalid = invalid.or(Some(e)),
                     },
-                    Scalar::Other => invalid = invalid.or(Some(ParseError::InvalidField("CreateTime"))),
+                    Scalar::Other => {
+                        invalid = invalid.or(Some(ParseError::InvalidField("CreateTime")))
+                    }
                 },
                 Field::MsgId => match map.next_value::<Scalar<'de>>()? {
                     Scalar::Str(s) => slots.msg_id = Some(s.into_owned()),
                     // Integer digits exactly as sent: never through f64.
-                    Scalar::Number(n) if n.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
-                        slots.msg_id = Some(n.into_owned());
-                    }
+                    Scalar::Number(n) => slots.msg_id = Some(n.into_owned()),
                     _ => invalid = invalid.or(Some(ParseError::InvalidField("MsgId"))),
                 },
                 Field::Other => {
@@ -382,7 +398,8 @@ impl<'de> Deserialize<'de> for Text<'de> {
     }
 }
 
-/// A scalar JSON value: a string, a number as its exact source digits, or anything else.
+/// A scalar JSON value: a string (borrowed when it has no escapes), an integer as its exact
+/// digits, or anything else (floats, booleans, null, arrays, objects — consumed and flagged).
 enum Scalar<'a> {
     Str(Cow<'a, str>),
     Number(Cow<'a, str>),
@@ -391,24 +408,50 @@ enum Scalar<'a> {
 
 impl<'de> Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = <&'de RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
-        Ok(match text.as_bytes().first() {
-            Some(b'"') => {
-                // Borrow when the string has no escapes, else unescape.
-                let inner = &text[1..text.len() - 1];
-                if inner.contains('\\') {
-                    match serde_json::from_str::<String>(text) {
-                        Ok(s) => Scalar::Str(Cow::Owned(s)),
-                        Err(_) => Scalar::Other,
-                    }
-                } else {
-                    Scalar::Str(Cow::Borrowed(inner))
-                }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
             }
-            Some(b'-' | b'0'..=b'9') => Scalar::Number(Cow::Borrowed(text)),
-            _ => Scalar::Other,
-        })
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            // Integers up to u64::MAX arrive exactly; larger ones arrive as f64 and are refused.
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::Number(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Number(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar::Other)
+            }
+        }
+        deserializer.deserialize_any(V)
     }
 }
 
@@ -422,7 +465,12 @@ mod tests {
         assert_eq!(format, DataFormat::Json);
         assert_eq!(m.create_time, 1_482_048_670);
         assert_eq!(m.msg_id, Some(MsgId("18446744073709551000".into())));
-        assert_eq!(m.body, MessageBody::Text { content: "a\nb".into() });
+        assert_eq!(
+            m.body,
+            MessageBody::Text {
+                content: "a\nb".into()
+            }
+        );
     }
 
     #[test]
@@ -442,9 +490,14 @@ mod tests {
     #[test]
     fn other_events_keep_their_fields() {
         let (_, m) = parse(r#"{"FromUserName":"o","CreateTime":1,"MsgType":"event","Event":"debug_demo","debug_str":"hello world"}"#).unwrap();
-        let MessageBody::Event { event, fields } = m.body else { panic!("not an event") };
+        let MessageBody::Event { event, fields } = m.body else {
+            panic!("not an event")
+        };
         assert_eq!(event, "debug_demo");
-        assert_eq!(fields.get("debug_str"), Some(&Value::String("hello world".into())));
+        assert_eq!(
+            fields.get("debug_str"),
+            Some(&Value::String("hello world".into()))
+        );
     }
 
     #[test]
@@ -456,13 +509,20 @@ mod tests {
             ParseError::MissingField("FromUserName")
         );
         assert_eq!(
-            parse(r#"{"FromUserName":"o","CreateTime":1.5,"MsgType":"text","Content":""}"#).unwrap_err(),
+            parse(r#"{"FromUserName":"o","CreateTime":1.5,"MsgType":"text","Content":""}"#)
+                .unwrap_err(),
             ParseError::InvalidField("CreateTime")
         );
         assert_eq!(
-            parse(r#"{"FromUserName":"o","CreateTime":1,"MsgType":"text","Content":"","MsgId":1e3}"#).unwrap_err(),
+            parse(
+                r#"{"FromUserName":"o","CreateTime":1,"MsgType":"text","Content":"","MsgId":1e3}"#
+            )
+            .unwrap_err(),
             ParseError::InvalidField("MsgId")
         );
-        assert!(matches!(parse("<xml><A>1</A>").unwrap_err(), ParseError::Xml(_)));
+        assert!(matches!(
+            parse("<xml><A>1</A>").unwrap_err(),
+            ParseError::Xml(_)
+        ));
     }
 }

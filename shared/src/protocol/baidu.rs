@@ -69,10 +69,15 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
         .as_deref()
         .or_else(|| query.get("nonce"))
         .ok_or(ProtocolError::MissingParameter("Nonce"))?;
-    let (plaintext, slot, receive_id) = open_signed(creds, timestamp, nonce, msg_signature, &encrypt)?;
+    let (plaintext, slot, receive_id) =
+        open_signed(creds, timestamp, nonce, msg_signature, &encrypt)?;
     Ok(Callback::Push(Push {
         plaintext,
-        mode: if envelope.has_message_fields { Mode::Compatible } else { Mode::Safe },
+        mode: if envelope.has_message_fields {
+            Mode::Compatible
+        } else {
+            Mode::Safe
+        },
         timestamp: parse_timestamp(timestamp),
         nonce: nonce.to_owned(),
         key_slot: Some(slot),
@@ -86,7 +91,9 @@ fn echo<'p>(params: &'p Params<'_>) -> Option<&'p str> {
 
 fn verify(creds: &Credentials, params: &Params<'_>, echo: &str) -> Result<Callback, ProtocolError> {
     verify_plain(creds, params)?;
-    Ok(Callback::Verify { echo: echo.to_owned() })
+    Ok(Callback::Verify {
+        echo: echo.to_owned(),
+    })
 }
 
 /// Query parameters first, then the body's: the first occurrence of a name wins.

@@ -5,12 +5,13 @@
 //! [`seal`] takes its 16 random bytes from the caller so results are reproducible in tests.
 //! Not here: signatures, receive-id policy, message parsing.
 
-use aes::Aes256;
+use aes::cipher::{BlockCipherDecrypt, KeyInit};
+use aes::{Aes256, Aes256Dec, Block};
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
+use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 
 /// WeChat's PKCS#7 block: 32 bytes, not AES's 16 (PROTOCOL §3.2).
 const PAD_BLOCK: usize = 32;
@@ -55,9 +56,21 @@ pub enum KeyError {
     Alphabet,
 }
 
-/// A decoded 32-byte AES key. `Debug` never shows the bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AesKey([u8; 32]);
+/// A decoded 32-byte AES key with its decryption key schedule expanded once (keys are decoded at
+/// cold start, so request paths never expand them). `Debug` never shows the bytes.
+#[derive(Clone)]
+pub struct AesKey {
+    bytes: [u8; 32],
+    dec: Aes256Dec,
+}
+
+impl PartialEq for AesKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for AesKey {}
 
 impl std::fmt::Debug for AesKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,19 +93,22 @@ impl AesKey {
         padded[43] = b'=';
         let mut key = [0u8; 32];
         match KEY_ENGINE.decode_slice(padded, &mut key) {
-            Ok(32) => Ok(Self(key)),
+            Ok(32) => Ok(Self {
+                bytes: key,
+                dec: Aes256Dec::new(&key.into()),
+            }),
             _ => Err(KeyError::Alphabet),
         }
     }
 
     /// The raw key bytes (for tests and known-answer checks).
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     fn iv(&self) -> [u8; 16] {
         let mut iv = [0u8; 16];
-        iv.copy_from_slice(&self.0[..16]);
+        iv.copy_from_slice(&self.bytes[..16]);
         iv
     }
 }
@@ -107,7 +123,9 @@ pub struct Frame {
 
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Frame").field("msg_len", &(self.msg_end - HEADER)).finish_non_exhaustive()
+        f.debug_struct("Frame")
+            .field("msg_len", &(self.msg_end - HEADER))
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,19 +156,28 @@ impl Frame {
 /// Decrypts a base64 `Encrypt` value and checks padding and framing.
 pub fn open(key: &AesKey, encrypt: &str) -> Result<Frame, CipherError> {
     let input = encrypt.as_bytes();
-    let mut buf = vec![0u8; input.len() / 4 * 3 + 3];
+    let mut ct = vec![0u8; input.len() / 4 * 3 + 3];
     let len = STANDARD
-        .decode_slice(input, &mut buf)
+        .decode_slice(input, &mut ct)
         .map_err(|_| CipherError::Base64)?;
-    buf.truncate(len);
     if len == 0 || len % AES_BLOCK != 0 {
         return Err(CipherError::CiphertextLength);
     }
-    let (blocks, rest) = aes::Block::slice_as_chunks_mut(&mut buf);
-    if !rest.is_empty() {
-        return Err(CipherError::CiphertextLength);
+    // CBC decryption as ECB over all blocks (parallel in the AES backend) then XOR with the
+    // previous ciphertext block (the IV for the first).
+    let mut buf = vec![0u8; len];
+    let (ct_blocks, _) = Block::slice_as_chunks(&ct[..len]);
+    let (blocks, _) = Block::slice_as_chunks_mut(&mut buf);
+    key.dec
+        .decrypt_blocks_b2b(ct_blocks, blocks)
+        .map_err(|_| CipherError::CiphertextLength)?;
+    let iv = key.iv();
+    for (i, block) in blocks.iter_mut().enumerate() {
+        let prev: &[u8] = if i == 0 { &iv } else { &ct_blocks[i - 1] };
+        for (b, p) in block.iter_mut().zip(prev) {
+            *b ^= p;
+        }
     }
-    cbc::Decryptor::<Aes256>::new(&key.0.into(), &key.iv().into()).decrypt_blocks(blocks);
 
     // PKCS#7 with a 32-byte block; every pad byte must equal the count (strict, PROTOCOL §3.4).
     let pad = usize::from(buf[len - 1]);
@@ -186,8 +213,8 @@ pub fn seal(key: &AesKey, random: &[u8; 16], msg: &[u8], receive_id: &str) -> St
     buf.extend_from_slice(receive_id.as_bytes());
     // `pad` is 1..=32, so it fits a byte.
     buf.resize(body + pad, u8::try_from(pad).unwrap_or(32));
-    let (blocks, _) = aes::Block::slice_as_chunks_mut(&mut buf);
-    cbc::Encryptor::<Aes256>::new(&key.0.into(), &key.iv().into()).encrypt_blocks(blocks);
+    let (blocks, _) = Block::slice_as_chunks_mut(&mut buf);
+    cbc::Encryptor::<Aes256>::new(&key.bytes.into(), &key.iv().into()).encrypt_blocks(blocks);
     STANDARD.encode(&buf)
 }
 
@@ -201,21 +228,35 @@ mod tests {
     fn decodes_keys_with_trailing_bits() {
         let key = AesKey::from_encoding_aes_key(V3_KEY).unwrap();
         let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "69b71d79f8218a39259a7a29aabb2dbafc31cb3d35db7e39ebbf3d0010831051");
+        assert_eq!(
+            hex,
+            "69b71d79f8218a39259a7a29aabb2dbafc31cb3d35db7e39ebbf3d0010831051"
+        );
     }
 
     #[test]
     fn rejects_bad_keys() {
-        assert_eq!(AesKey::from_encoding_aes_key("abc"), Err(KeyError::Length(3)));
+        assert_eq!(
+            AesKey::from_encoding_aes_key("abc"),
+            Err(KeyError::Length(3))
+        );
         let plus = format!("{}+", &V3_KEY[..42]);
-        assert_eq!(AesKey::from_encoding_aes_key(&plus), Err(KeyError::Alphabet));
+        assert_eq!(
+            AesKey::from_encoding_aes_key(&plus),
+            Err(KeyError::Alphabet)
+        );
     }
 
     #[test]
     fn seals_the_official_java_vector() {
         // PROTOCOL §5 V3 A1.
         let key = AesKey::from_encoding_aes_key(V3_KEY).unwrap();
-        let sealed = seal(&key, b"aaaabbbbccccdddd", "我是中文abcd123".as_bytes(), "wxb11529c136998cb6");
+        let sealed = seal(
+            &key,
+            b"aaaabbbbccccdddd",
+            "我是中文abcd123".as_bytes(),
+            "wxb11529c136998cb6",
+        );
         assert_eq!(
             sealed,
             "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg=="

@@ -21,6 +21,14 @@ pub enum DataFormat {
 }
 
 impl DataFormat {
+    /// The lowercase name used in the queue envelope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataFormat::Json => "json",
+            DataFormat::Xml => "xml",
+        }
+    }
+
     /// Sniffs the format from the first byte that is not whitespace or a UTF-8 BOM.
     pub fn sniff(bytes: &[u8]) -> Option<DataFormat> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -75,11 +83,13 @@ pub struct Envelope<'a> {
 /// Parses a JSON or XML envelope.
 pub fn parse_envelope(body: &[u8]) -> Result<(DataFormat, Envelope<'_>), EnvelopeError> {
     let format = DataFormat::sniff(body).ok_or(EnvelopeError::UnknownFormat)?;
-    let text = std::str::from_utf8(body).map_err(|_| EnvelopeError::NotUtf8)?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let envelope = match format {
-        DataFormat::Json => parse_json(text)?,
-        DataFormat::Xml => parse_xml(text)?,
+        // serde_json validates UTF-8 where it reads strings; no separate pass needed.
+        DataFormat::Json => parse_json(body)?,
+        DataFormat::Xml => {
+            parse_xml(std::str::from_utf8(body).map_err(|_| EnvelopeError::NotUtf8)?)?
+        }
     };
     Ok((format, envelope))
 }
@@ -108,9 +118,9 @@ struct JsonEnvelope<'a> {
     echostr: Option<Lenient<'a>>,
 }
 
-fn parse_json(text: &str) -> Result<Envelope<'_>, EnvelopeError> {
+fn parse_json(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     let raw: JsonEnvelope<'_> =
-        serde_json::from_str(text).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
     let mut verification = Params::default();
     for (name, value) in [
         ("signature", raw.signature),
@@ -212,7 +222,10 @@ impl<'a> Params<'a> {
             .filter(|p| !p.is_empty())
             .map(|pair| {
                 let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (percent_decode(name, plus_is_space), percent_decode(value, plus_is_space))
+                (
+                    percent_decode(name, plus_is_space),
+                    percent_decode(value, plus_is_space),
+                )
             })
             .collect();
         Self { pairs }
@@ -225,7 +238,12 @@ impl<'a> Params<'a> {
         K: Into<Cow<'a, str>>,
         V: Into<Cow<'a, str>>,
     {
-        Self { pairs: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        Self {
+            pairs: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 
     /// Appends one pair.
@@ -235,7 +253,10 @@ impl<'a> Params<'a> {
 
     /// The first value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_ref())
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Whether no parameter is present.
@@ -245,7 +266,9 @@ impl<'a> Params<'a> {
 }
 
 fn percent_decode(input: &str, plus_is_space: bool) -> Cow<'_, str> {
-    let needs = input.contains('%') || (plus_is_space && input.contains('+'));
+    let needs = input
+        .bytes()
+        .any(|b| b == b'%' || (plus_is_space && b == b'+'));
     if !needs {
         return Cow::Borrowed(input);
     }
@@ -254,16 +277,14 @@ fn percent_decode(input: &str, plus_is_space: bool) -> Cow<'_, str> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' if plus_is_space => out.push(b' '),
             b => out.push(b),
         }
@@ -304,7 +325,10 @@ mod tests {
     #[test]
     fn sniffs_format_from_first_byte() {
         assert_eq!(DataFormat::sniff(b"  \n{\"a\":1}"), Some(DataFormat::Json));
-        assert_eq!(DataFormat::sniff(b"\xEF\xBB\xBF<xml/>"), Some(DataFormat::Xml));
+        assert_eq!(
+            DataFormat::sniff(b"\xEF\xBB\xBF<xml/>"),
+            Some(DataFormat::Xml)
+        );
         assert_eq!(DataFormat::sniff(b"a=b"), None);
         assert_eq!(DataFormat::sniff(b""), None);
     }
@@ -323,7 +347,10 @@ mod tests {
 
     #[test]
     fn rejects_non_string_encrypt_and_doctype() {
-        assert!(matches!(parse_envelope(br#"{"Encrypt":12345}"#), Err(EnvelopeError::Json(_))));
+        assert!(matches!(
+            parse_envelope(br#"{"Encrypt":12345}"#),
+            Err(EnvelopeError::Json(_))
+        ));
         let xxe = b"<!DOCTYPE x [<!ENTITY e \"1\">]><xml><Encrypt>&e;</Encrypt></xml>";
         assert!(matches!(parse_envelope(xxe), Err(EnvelopeError::Xml(_))));
     }

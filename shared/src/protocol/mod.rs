@@ -83,6 +83,17 @@ pub enum Mode {
     Safe,
 }
 
+impl Mode {
+    /// The lowercase name used in the queue envelope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Plaintext => "plaintext",
+            Mode::Compatible => "compatible",
+            Mode::Safe => "safe",
+        }
+    }
+}
+
 /// Which of the app's keys opened the push (key rotation, PROTOCOL §3.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySlot {
@@ -253,13 +264,16 @@ fn open_with(
 }
 
 /// Verifies the 3-part `signature` from a parameter source.
-pub(crate) fn verify_plain(
-    creds: &Credentials,
-    params: &Params<'_>,
-) -> Result<(), ProtocolError> {
-    let signature = params.get("signature").ok_or(ProtocolError::MissingParameter("signature"))?;
-    let timestamp = params.get("timestamp").ok_or(ProtocolError::MissingParameter("timestamp"))?;
-    let nonce = params.get("nonce").ok_or(ProtocolError::MissingParameter("nonce"))?;
+pub(crate) fn verify_plain(creds: &Credentials, params: &Params<'_>) -> Result<(), ProtocolError> {
+    let signature = params
+        .get("signature")
+        .ok_or(ProtocolError::MissingParameter("signature"))?;
+    let timestamp = params
+        .get("timestamp")
+        .ok_or(ProtocolError::MissingParameter("timestamp"))?;
+    let nonce = params
+        .get("nonce")
+        .ok_or(ProtocolError::MissingParameter("nonce"))?;
     if Signature::plain(creds.token.expose(), timestamp, nonce).matches(signature) {
         Ok(())
     } else {
@@ -274,5 +288,7 @@ pub(crate) fn parse_timestamp(ts: &str) -> Option<u64> {
 
 /// The body as UTF-8 text for plaintext mode.
 pub(crate) fn body_text(body: &[u8]) -> Result<String, ProtocolError> {
-    std::str::from_utf8(body).map(str::to_owned).map_err(|_| ProtocolError::Utf8)
+    std::str::from_utf8(body)
+        .map(str::to_owned)
+        .map_err(|_| ProtocolError::Utf8)
 }

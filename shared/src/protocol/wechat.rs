@@ -19,7 +19,9 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
                 .get("echostr")
                 .ok_or(EnvelopeError::NotACallback("GET without echostr"))?;
             verify_plain(creds, query)?;
-            Ok(Callback::Verify { echo: echo.to_owned() })
+            Ok(Callback::Verify {
+                echo: echo.to_owned(),
+            })
         }
         Method::Post => {
             let (_, envelope) = parse_envelope(req.body)?;
@@ -34,13 +36,18 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
                     let timestamp = query
                         .get("timestamp")
                         .ok_or(ProtocolError::MissingParameter("timestamp"))?;
-                    let nonce_ref =
-                        query.get("nonce").ok_or(ProtocolError::MissingParameter("nonce"))?;
+                    let nonce_ref = query
+                        .get("nonce")
+                        .ok_or(ProtocolError::MissingParameter("nonce"))?;
                     let (plaintext, slot, receive_id) =
                         open_signed(creds, timestamp, nonce_ref, msg_signature, &encrypt)?;
                     Ok(Callback::Push(Push {
                         plaintext,
-                        mode: if envelope.has_message_fields { Mode::Compatible } else { Mode::Safe },
+                        mode: if envelope.has_message_fields {
+                            Mode::Compatible
+                        } else {
+                            Mode::Safe
+                        },
                         timestamp: parse_timestamp(timestamp),
                         nonce,
                         key_slot: Some(slot),
