@@ -4,16 +4,24 @@
 //! 1. pure core — [`protocol`] (signatures, cipher, per-platform request rules), [`message`]
 //!    (typed inbound model, dedupe key, queue envelope), [`quota`] (the send-window rule) and
 //!    [`registry`] (the app registry document);
-//! 2. ports and adapters arrive with the functions that use them, behind cargo features.
+//! 2. [`ports`] — the traits the functions depend on;
+//! 3. [`adapters`] — SQS, DynamoDB and in-memory fakes, each behind a cargo feature so a function
+//!    links only what it uses; plus [`config`] and [`telemetry`] plumbing.
 //!
 //! Not here: anything that knows about Lambda event types.
 #![warn(missing_docs)]
 
+pub mod adapters;
+pub mod clock;
+pub mod config;
 pub mod message;
+pub mod ports;
 pub mod protocol;
 pub mod quota;
 pub mod registry;
 pub mod secret;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 mod xml;
 
 pub use protocol::Platform;

@@ -6,6 +6,7 @@
 mod dedupe;
 mod envelope;
 mod parse;
+mod render;
 
 use std::fmt;
 
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 pub use dedupe::{ConversationKey, DedupeKey};
 pub use envelope::{ENVELOPE_VERSION, EnvelopeDecodeError, QueueEnvelope};
 pub use parse::{ParseError, parse};
+pub use render::render;
 
 /// A platform message id, kept exactly as sent (64-bit values above 2^53, or opaque strings).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -95,6 +97,31 @@ pub enum MessageBody {
         /// The remaining fields, as sent.
         fields: Map<String, Value>,
     },
+}
+
+/// The text content and media reference stored beside a message, for listings:
+/// text → its content; image → picture URL (else media id); miniprogrampage → thumb media id
+/// (else page path); others → none.
+pub fn content_and_media(message: &InboundMessage) -> (Option<String>, Option<String>) {
+    match &message.body {
+        MessageBody::Text { content } => (Some(content.clone()), None),
+        MessageBody::Image { pic_url, media_id } => {
+            (None, pic_url.clone().or_else(|| media_id.clone()))
+        }
+        MessageBody::MiniProgramPage {
+            thumb_media_id,
+            page_path,
+            ..
+        } => (
+            None,
+            Some(if thumb_media_id.is_empty() {
+                page_path.clone()
+            } else {
+                thumb_media_id.clone()
+            }),
+        ),
+        _ => (None, None),
+    }
 }
 
 impl InboundMessage {

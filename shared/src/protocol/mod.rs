@@ -7,6 +7,7 @@ pub mod baidu;
 pub mod cipher;
 pub mod envelope;
 pub mod signature;
+pub mod simulate;
 pub mod wechat;
 
 use std::fmt;

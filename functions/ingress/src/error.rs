@@ -1,0 +1,88 @@
+//! Ingress outcomes that are not `success`, and the only place they become HTTP statuses.
+//!
+//! 4xx: the request itself is wrong, nothing was queued and a retry will not help.
+//! 5xx: the queue did not take the message in time; the platform retries, the processor dedupes.
+
+use lambda_http::{Body, Response, http::StatusCode};
+use shared::message::ParseError;
+use shared::ports::QueueError;
+use shared::protocol::ProtocolError;
+
+/// Why a callback was not answered with `success` or its echo.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// Not `/{wechat|baidu}/{app}`.
+    #[error("no such route")]
+    UnknownRoute,
+    /// Not GET or POST.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The app is not in the registry.
+    #[error("unknown app")]
+    UnknownApp,
+    /// The body is over the configured cap.
+    #[error("body of {0} bytes is over the limit")]
+    TooLarge(usize),
+    /// Signature, envelope or cipher failure.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The signed timestamp is older than the replay window.
+    #[error("timestamp outside the replay window")]
+    Stale,
+    /// Authenticated and decrypted, but the message does not parse.
+    #[error(transparent)]
+    Message(#[from] ParseError),
+    /// The queue refused or failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The queue did not answer within the budget.
+    #[error("queue did not answer within {0} ms")]
+    QueueTimeout(u128),
+}
+
+impl IngressError {
+    /// The HTTP status for this outcome.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngressError::UnknownRoute | IngressError::UnknownApp => StatusCode::NOT_FOUND,
+            IngressError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            IngressError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            IngressError::Protocol(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,
+            IngressError::Stale => StatusCode::UNAUTHORIZED,
+            IngressError::Protocol(_) | IngressError::Message(_) => StatusCode::BAD_REQUEST,
+            IngressError::Queue(_) | IngressError::QueueTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A stable, content-free label for logs and the response body.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngressError::UnknownRoute => "unknown_route",
+            IngressError::MethodNotAllowed => "method_not_allowed",
+            IngressError::UnknownApp => "unknown_app",
+            IngressError::TooLarge(_) => "body_too_large",
+            IngressError::Protocol(e) => e.reason(),
+            IngressError::Stale => "stale_timestamp",
+            IngressError::Message(_) => "message_invalid",
+            IngressError::Queue(QueueError::Rejected(_)) => "queue_rejected",
+            IngressError::Queue(QueueError::Unavailable(_)) => "queue_unavailable",
+            IngressError::QueueTimeout(_) => "queue_timeout",
+        }
+    }
+
+    /// The response: the status and the reason label as plain text (never internals).
+    pub fn into_response(self) -> Response<Body> {
+        plain(self.status(), self.reason())
+    }
+}
+
+/// A `text/plain` response with exactly `body` (no quotes, no newline).
+pub fn plain(status: StatusCode, body: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_owned()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,207 @@
+//! The ingress function: `GET|POST /wechat/{app}` and `GET|POST /baidu/{app}`.
+//!
+//! Verification requests get their echo string verbatim. Pushes are verified, decrypted and
+//! parsed by the shared core, put on the inbound queue as a [`QueueEnvelope`], and only then
+//! answered `success`. Anything not queued gets a 4xx (bad input, nothing queued) or a 5xx
+//! (queue too slow or down: the platform retries, the processor dedupes). Never calls anything
+//! but SQS.
+
+pub mod error;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use lambda_http::http::{Method as HttpMethod, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::clock::Clock;
+use shared::config::{ConfigError, ENQUEUE_BUDGET_MS, Env, MAX_BODY_BYTES, REPLAY_WINDOW_SECS};
+use shared::message::{self, QueueEnvelope};
+use shared::ports::MessageQueue;
+use shared::protocol::{self, Callback, CallbackRequest, Method, Params, Platform};
+use shared::registry::AppRegistry;
+use shared::telemetry::open_id_hash;
+use tracing::{error, info, warn};
+
+pub use error::IngressError;
+
+/// Ingress settings, read once per cold start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest accepted body (default 64 KiB).
+    pub max_body_bytes: usize,
+    /// Reject signed timestamps older than this; `None` disables the guard (default 10 min).
+    pub replay_window: Option<Duration>,
+    /// Budget for the SQS send, retries included (default 1.2 s, well inside Baidu's 2 s).
+    pub enqueue_budget: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            replay_window: Some(Duration::from_secs(600)),
+            enqueue_budget: Duration::from_millis(1200),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `MAX_BODY_BYTES`, `REPLAY_WINDOW_SECS` (0 disables) and `ENQUEUE_BUDGET_MS`.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let d = Config::default();
+        let replay: u64 = env.parsed(REPLAY_WINDOW_SECS, 600)?;
+        Ok(Self {
+            max_body_bytes: env.parsed(MAX_BODY_BYTES, d.max_body_bytes)?,
+            replay_window: (replay > 0).then(|| Duration::from_secs(replay)),
+            enqueue_budget: Duration::from_millis(env.parsed(ENQUEUE_BUDGET_MS, 1200)?),
+        })
+    }
+}
+
+/// Everything a request needs, built once per cold start.
+pub struct App<Q, C> {
+    /// Settings.
+    pub config: Config,
+    /// The app registry.
+    pub registry: AppRegistry,
+    /// The inbound queue.
+    pub queue: Q,
+    /// The clock (replay guard, `received_at_ms`).
+    pub clock: C,
+}
+
+impl<Q: MessageQueue, C: Clock> App<Q, C> {
+    /// Assembles the app.
+    pub fn new(config: Config, registry: AppRegistry, queue: Q, clock: C) -> Self {
+        Self { config, registry, queue, clock }
+    }
+
+    /// Handles one callback: the use case behind [`handle`].
+    pub async fn accept(&self, route: &Route, req: &Request) -> Result<Accepted, IngressError> {
+        let method = match *req.method() {
+            HttpMethod::GET => Method::Get,
+            HttpMethod::POST => Method::Post,
+            _ => return Err(IngressError::MethodNotAllowed),
+        };
+        let app = self.registry.app(route.platform, &route.app_id).ok_or(IngressError::UnknownApp)?;
+        let body: &[u8] = req.body().as_ref();
+        if body.len() > self.config.max_body_bytes {
+            return Err(IngressError::TooLarge(body.len()));
+        }
+        let query = Params::parse_query(req.uri().query().unwrap_or_default());
+        let callback_req = CallbackRequest { method, query: &query, body };
+        let callback = match route.platform {
+            Platform::Wechat => protocol::wechat::handle(&callback_req, &app.credentials)?,
+            Platform::Baidu => protocol::baidu::handle(&callback_req, &app.credentials)?,
+        };
+        let push = match callback {
+            Callback::Verify { echo } => return Ok(Accepted::Verified(echo)),
+            Callback::Push(push) => push,
+        };
+        let now_ms = self.clock.now_ms();
+        if let (Some(window), Some(ts)) = (self.config.replay_window, push.timestamp)
+            && now_ms / 1000 > ts.saturating_add(window.as_secs())
+        {
+            return Err(IngressError::Stale);
+        }
+        if let (Some(id), protocol::ReceiveIdRule::Report) = (&push.receive_id, &app.credentials.receive_id) {
+            tracing::debug!(receive_id = %id, "receive id not enforced for this app");
+        }
+        let (format, message) = message::parse(&push.plaintext)?;
+        let envelope = QueueEnvelope::new(route.platform, &route.app_id, now_ms, push.mode, format, message);
+        let body = envelope.to_json();
+        let budget = self.config.enqueue_budget;
+        let sqs_message_id = match tokio::time::timeout(budget, self.queue.enqueue(&body)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(IngressError::QueueTimeout(budget.as_millis())),
+        };
+        Ok(Accepted::Queued { envelope: Box::new(envelope), sqs_message_id })
+    }
+}
+
+/// What an accepted callback led to.
+#[derive(Debug)]
+pub enum Accepted {
+    /// URL verification passed; answer with the echo string.
+    Verified(String),
+    /// The push is on the queue.
+    Queued {
+        /// The envelope that was queued.
+        envelope: Box<QueueEnvelope>,
+        /// The queue's id for it.
+        sqs_message_id: String,
+    },
+}
+
+/// A callback route: platform and AppID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Which platform's rules apply.
+    pub platform: Platform,
+    /// The `{app}` segment.
+    pub app_id: String,
+}
+
+impl Route {
+    /// Reads the route from the `app` path parameter when API Gateway supplies it, else from the
+    /// last two path segments (`…/wechat/{app}`), which also covers stage prefixes and local
+    /// runtimes that deliver function-URL events without path parameters.
+    pub fn from_request(req: &Request) -> Option<Route> {
+        let path = req.uri().path().trim_end_matches('/');
+        let mut segments = path.rsplit('/');
+        let last = segments.next()?;
+        let platform: Platform = segments.next()?.parse().ok()?;
+        let app_id = req
+            .path_parameters_ref()
+            .and_then(|p| p.first("app"))
+            .unwrap_or(last)
+            .to_owned();
+        (!app_id.is_empty()).then_some(Route { platform, app_id })
+    }
+}
+
+/// The Lambda handler: route, one call into [`App::accept`], response. Domain outcomes never
+/// become `Err`; an `Err` to the runtime would mean a bug.
+pub async fn handle<Q: MessageQueue, C: Clock>(
+    app: &App<Q, C>,
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let started = std::time::Instant::now();
+    let Some(route) = Route::from_request(&req) else {
+        warn!(outcome = "unknown_route", "rejected");
+        return Ok(IngressError::UnknownRoute.into_response());
+    };
+    let outcome = app.accept(&route, &req).await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(match outcome {
+        Ok(Accepted::Verified(echo)) => {
+            info!(platform = %route.platform, app_id = %route.app_id, outcome = "verified", elapsed_ms, "url verification");
+            error::plain(StatusCode::OK, &echo)
+        }
+        Ok(Accepted::Queued { envelope, sqs_message_id }) => {
+            let m = &envelope.message;
+            info!(
+                platform = %route.platform,
+                app_id = %route.app_id,
+                outcome = "queued",
+                msg_type = m.msg_type(),
+                msg_id = m.msg_id.as_ref().map(|i| i.0.as_str()).unwrap_or_default(),
+                open_id_hash = %open_id_hash(&m.from_user_name),
+                mode = envelope.mode.as_str(),
+                sqs_message_id = %sqs_message_id,
+                elapsed_ms,
+                "push queued"
+            );
+            error::plain(StatusCode::OK, "success")
+        }
+        Err(e) if e.status().is_server_error() => {
+            error!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), error.message = %e, elapsed_ms, "push not queued; the platform will retry");
+            e.into_response()
+        }
+        Err(e) => {
+            warn!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), elapsed_ms, "rejected");
+            e.into_response()
+        }
+    })
+}

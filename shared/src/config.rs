@@ -1,0 +1,151 @@
+//! Environment variable names (one place, matching `template.yaml` and the README's table) and
+//! small typed readers that name the variable when a value is invalid.
+
+use std::str::FromStr;
+
+/// URL of the inbound SQS queue (ingress).
+pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
+/// Name of the conversations table.
+pub const CONVERSATIONS_TABLE: &str = "CONVERSATIONS_TABLE";
+/// Name of the messages table.
+pub const MESSAGES_TABLE: &str = "MESSAGES_TABLE";
+/// Name of the tokens table.
+pub const TOKENS_TABLE: &str = "TOKENS_TABLE";
+/// Path of the app registry JSON file (local runs).
+pub const KEFU_APPS_FILE: &str = "KEFU_APPS_FILE";
+/// The app registry JSON itself (alternative to the file).
+pub const KEFU_APPS_JSON: &str = "KEFU_APPS_JSON";
+/// Largest accepted callback body in bytes (default 65536).
+pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+/// Replay guard: reject signed timestamps older than this many seconds; 0 disables (default 600).
+pub const REPLAY_WINDOW_SECS: &str = "REPLAY_WINDOW_SECS";
+/// Time budget for the SQS send, retries included, in milliseconds (default 1200).
+pub const ENQUEUE_BUDGET_MS: &str = "ENQUEUE_BUDGET_MS";
+/// WeChat message grant, `MESSAGES/SECONDS` (default 5/172800).
+pub const QUOTA_WECHAT_MESSAGE: &str = "QUOTA_WECHAT_MESSAGE";
+/// WeChat enter-session grant, `MESSAGES/SECONDS` (default 1/60).
+pub const QUOTA_WECHAT_ENTER_SESSION: &str = "QUOTA_WECHAT_ENTER_SESSION";
+/// Baidu message grant, `MESSAGES/SECONDS` (default 5/172800).
+pub const QUOTA_BAIDU_MESSAGE: &str = "QUOTA_BAIDU_MESSAGE";
+
+/// A missing or invalid environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Required and absent.
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    /// Present but not valid.
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Reads environment variables through a lookup function, so tests need not touch the process env.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// A required string.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// An optional, non-empty string.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A parsed value, or `default` when absent.
+    pub fn parsed<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Loads the app registry from `KEFU_APPS_JSON`, or else the file named by `KEFU_APPS_FILE`.
+pub fn load_registry<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<crate::registry::AppRegistry, ConfigError> {
+    let (name, json) = match env.optional(KEFU_APPS_JSON) {
+        Some(json) => (KEFU_APPS_JSON, json),
+        None => {
+            let path = env.optional(KEFU_APPS_FILE).ok_or(ConfigError::Invalid {
+                name: KEFU_APPS_FILE,
+                reason: format!("set {KEFU_APPS_FILE} or {KEFU_APPS_JSON} to the app registry"),
+            })?;
+            let json = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
+                name: KEFU_APPS_FILE,
+                reason: format!("cannot read {path}: {e}"),
+            })?;
+            (KEFU_APPS_FILE, json)
+        }
+    };
+    crate::registry::AppRegistry::parse(&json).map_err(|e| ConfigError::Invalid {
+        name,
+        reason: e.to_string(),
+    })
+}
+
+/// The quota grants, from `QUOTA_*` variables or the defaults of DESIGN §6.
+pub fn quota_policy<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<crate::quota::QuotaPolicy, ConfigError> {
+    let d = crate::quota::QuotaPolicy::default();
+    Ok(crate::quota::QuotaPolicy {
+        wechat_message: env.parsed(QUOTA_WECHAT_MESSAGE, d.wechat_message)?,
+        wechat_enter_session: env.parsed(QUOTA_WECHAT_ENTER_SESSION, d.wechat_enter_session)?,
+        baidu_message: env.parsed(QUOTA_BAIDU_MESSAGE, d.baidu_message)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_variable_in_errors() {
+        let env = Env(|n: &str| (n == "A").then(|| "x".to_owned()));
+        assert_eq!(env.required("B"), Err(ConfigError::Missing("B")));
+        assert!(matches!(
+            env.parsed::<u64>("A", 1),
+            Err(ConfigError::Invalid { name: "A", .. })
+        ));
+        assert_eq!(env.parsed::<u64>("C", 7), Ok(7));
+    }
+
+    #[test]
+    fn reads_quota_grants() {
+        let env = Env(|n: &str| (n == QUOTA_WECHAT_ENTER_SESSION).then(|| "2/60".to_owned()));
+        let p = quota_policy(&env).unwrap();
+        assert_eq!(p.wechat_enter_session, crate::quota::Grant::new(2, 60));
+        assert_eq!(p.wechat_message, crate::quota::Grant::new(5, 172_800));
+        let bad = Env(|n: &str| (n == QUOTA_BAIDU_MESSAGE).then(|| "five".to_owned()));
+        assert!(matches!(
+            quota_policy(&bad),
+            Err(ConfigError::Invalid {
+                name: QUOTA_BAIDU_MESSAGE,
+                ..
+            })
+        ));
+        assert!(load_registry(&Env(|_: &str| None)).is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! The traits the functions depend on; adapters (SQS, DynamoDB, in-memory fakes) implement them.
+//!
+//! Contracts are documented here, not in the adapters. No logic lives in this file.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::message::{ConversationKey, QueueEnvelope};
+use crate::quota::{Grant, Window};
+
+/// Boxed error cause, so adapters keep the SDK error without this crate naming its types.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the queue did not accept a message.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The queue could not be reached or did not answer (network, throttling, 5xx): retryable.
+    #[error("queue unavailable: {0}")]
+    Unavailable(#[source] Cause),
+    /// The queue refused the message (too large, bad request): not retryable as is.
+    #[error("queue rejected the message: {0}")]
+    Rejected(#[source] Cause),
+}
+
+/// The inbound queue between ingress and the processor.
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    /// Puts one envelope body on the queue. `Ok` (with the queue's message id) means the queue
+    /// has durably accepted it; any `Err` means it may not have, so the caller must not ack.
+    async fn enqueue(&self, body: &str) -> Result<String, QueueError>;
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, timeouts, network: retrying later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Cause),
+    /// Concurrent writers kept changing the item; retrying later will succeed.
+    #[error("store contention on {0}")]
+    Contention(String),
+    /// An item in the store does not have the expected shape.
+    #[error("corrupt item {key}: {reason}")]
+    Corrupt {
+        /// The item's key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What storing an inbound message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// The message was new: stored, conversation updated (and the grant applied) atomically.
+    Inserted,
+    /// The message was already stored (platform retry or SQS redelivery): nothing changed.
+    Duplicate,
+}
+
+/// Direction of a stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From the user.
+    In,
+    /// To the user.
+    Out,
+}
+
+/// A conversation item: one user of one app, with its send window and (later) workspace state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Which conversation.
+    #[serde(skip)]
+    pub key: Option<ConversationKey>,
+    /// The send window (`remaining`, `expires_at`).
+    pub window: Window,
+    /// `CreateTime` of the newest inbound message.
+    pub last_in_at: Option<u64>,
+    /// Preview of the newest inbound message.
+    pub last_in_preview: Option<String>,
+    /// Status for the agent workspace (`open` until a workspace changes it).
+    pub status: String,
+    /// The agent the conversation is assigned to, if any.
+    pub assignee: Option<String>,
+    /// Inbound messages not yet read by an agent.
+    pub unread: u64,
+    /// Inbound messages stored so far.
+    pub inbound_count: u64,
+}
+
+/// One message as stored in a conversation, inbound or outbound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// Sort key within the conversation (`CreateTime` zero-padded, then the dedupe id).
+    pub sort_key: String,
+    /// In or out.
+    pub direction: Direction,
+    /// Message type (`text`, `image`, `miniprogrampage`, `event`, or the platform's own).
+    pub msg_type: String,
+    /// Unix seconds (`CreateTime` for inbound messages, send time for outbound).
+    pub create_time: u64,
+    /// Platform message id, exact.
+    pub msg_id: Option<String>,
+    /// Text content for text messages.
+    pub content: Option<String>,
+    /// Media reference: picture URL or media id, where the type has one.
+    pub media: Option<String>,
+    /// Outbound status (`sent`, `failed`, `unknown`); `None` for inbound.
+    pub status: Option<String>,
+    /// Platform error code of a failed send.
+    pub errcode: Option<i64>,
+    /// The full inbound message as JSON (kept exact, including unknown fields).
+    pub raw: Option<String>,
+}
+
+/// Where conversations and their messages live.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores an inbound message exactly once and updates its conversation in the same atomic
+    /// write: last inbound message, counters, and — when `grant` is given — the send window by
+    /// the rule of [`crate::quota`] with `t` = the message's `CreateTime`. A second call with the
+    /// same envelope returns [`StoreOutcome::Duplicate`] and changes nothing.
+    async fn store_inbound(
+        &self,
+        envelope: &QueueEnvelope,
+        grant: Option<Grant>,
+    ) -> Result<StoreOutcome, StoreError>;
+
+    /// The conversation item, if it exists.
+    async fn conversation(&self, key: &ConversationKey)
+    -> Result<Option<Conversation>, StoreError>;
+
+    /// The conversation's messages in sort-key (`CreateTime`) order, at most `limit` of them
+    /// (all when `None`).
+    async fn messages(
+        &self,
+        key: &ConversationKey,
+        limit: Option<usize>,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+}
