@@ -13,7 +13,7 @@ VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
 # override with e.g. `make test TEST_CMD='cargo test -p shared'`.
 TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
 
-.PHONY: help setup fmt lint unit test bench emulator-up emulator-down
+.PHONY: help setup fmt lint unit test bench load events emulator-up emulator-down
 
 help: ## list the targets
 	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
@@ -35,8 +35,14 @@ unit: ## run the tests without the emulator (emulator tests skip themselves)
 test: lint ## lint, then all tests against a private, throw-away moto
 	$(LOCAL)/with-moto.sh $(TEST_CMD)
 
-bench: ## run the inbound benchmark
+bench: ## run the inbound pure-path benchmark (prints us/msg for JSON and XML safe mode)
 	$(CARGO) bench -p shared --bench inbound
+
+load: ## ingress/processor load run against a private moto (2,000 pushes, 20 callers)
+	$(LOCAL)/with-moto.sh $(CARGO) bench -p integration-tests --bench load
+
+events: ## regenerate the signed fixtures under events/ (test-only keys)
+	$(CARGO) run -p integration-tests --bin gen-events
 
 emulator-up: ## start the shared local moto + tables/queues; use: eval "$(make emulator-up)"
 	@$(LOCAL)/setup.sh >&2

@@ -140,3 +140,36 @@ pub trait MessageStore: Send + Sync {
         limit: Option<usize>,
     ) -> Result<Vec<StoredMessage>, StoreError>;
 }
+
+#[async_trait]
+impl<T: MessageQueue + ?Sized> MessageQueue for std::sync::Arc<T> {
+    async fn enqueue(&self, body: &str) -> Result<String, QueueError> {
+        (**self).enqueue(body).await
+    }
+}
+
+#[async_trait]
+impl<T: MessageStore + ?Sized> MessageStore for std::sync::Arc<T> {
+    async fn store_inbound(
+        &self,
+        envelope: &QueueEnvelope,
+        grant: Option<Grant>,
+    ) -> Result<StoreOutcome, StoreError> {
+        (**self).store_inbound(envelope, grant).await
+    }
+
+    async fn conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<Option<Conversation>, StoreError> {
+        (**self).conversation(key).await
+    }
+
+    async fn messages(
+        &self,
+        key: &ConversationKey,
+        limit: Option<usize>,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        (**self).messages(key, limit).await
+    }
+}

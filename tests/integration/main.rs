@@ -1,1 +1,11 @@
-fn main() {}
+//! The integration binary: committed event fixtures replayed through the real handlers, and the
+//! whole pipeline (ingress → SQS → processor → DynamoDB) against the moto emulator.
+//!
+//! Emulator tests skip themselves when `AWS_ENDPOINT_URL` is unset; `make test` runs them with a
+//! private moto (`infra/local/with-moto.sh`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod events;
+mod helpers;
+mod pipeline;

@@ -50,7 +50,9 @@ impl IngressError {
             IngressError::Protocol(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,
             IngressError::Stale => StatusCode::UNAUTHORIZED,
             IngressError::Protocol(_) | IngressError::Message(_) => StatusCode::BAD_REQUEST,
-            IngressError::Queue(_) | IngressError::QueueTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngressError::Queue(_) | IngressError::QueueTimeout(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 

@@ -74,7 +74,12 @@ pub struct App<Q, C> {
 impl<Q: MessageQueue, C: Clock> App<Q, C> {
     /// Assembles the app.
     pub fn new(config: Config, registry: AppRegistry, queue: Q, clock: C) -> Self {
-        Self { config, registry, queue, clock }
+        Self {
+            config,
+            registry,
+            queue,
+            clock,
+        }
     }
 
     /// Handles one callback: the use case behind [`handle`].
@@ -84,13 +89,20 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             HttpMethod::POST => Method::Post,
             _ => return Err(IngressError::MethodNotAllowed),
         };
-        let app = self.registry.app(route.platform, &route.app_id).ok_or(IngressError::UnknownApp)?;
+        let app = self
+            .registry
+            .app(route.platform, &route.app_id)
+            .ok_or(IngressError::UnknownApp)?;
         let body: &[u8] = req.body().as_ref();
         if body.len() > self.config.max_body_bytes {
             return Err(IngressError::TooLarge(body.len()));
         }
         let query = Params::parse_query(req.uri().query().unwrap_or_default());
-        let callback_req = CallbackRequest { method, query: &query, body };
+        let callback_req = CallbackRequest {
+            method,
+            query: &query,
+            body,
+        };
         let callback = match route.platform {
             Platform::Wechat => protocol::wechat::handle(&callback_req, &app.credentials)?,
             Platform::Baidu => protocol::baidu::handle(&callback_req, &app.credentials)?,
@@ -105,18 +117,30 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
         {
             return Err(IngressError::Stale);
         }
-        if let (Some(id), protocol::ReceiveIdRule::Report) = (&push.receive_id, &app.credentials.receive_id) {
+        if let (Some(id), protocol::ReceiveIdRule::Report) =
+            (&push.receive_id, &app.credentials.receive_id)
+        {
             tracing::debug!(receive_id = %id, "receive id not enforced for this app");
         }
         let (format, message) = message::parse(&push.plaintext)?;
-        let envelope = QueueEnvelope::new(route.platform, &route.app_id, now_ms, push.mode, format, message);
+        let envelope = QueueEnvelope::new(
+            route.platform,
+            &route.app_id,
+            now_ms,
+            push.mode,
+            format,
+            message,
+        );
         let body = envelope.to_json();
         let budget = self.config.enqueue_budget;
         let sqs_message_id = match tokio::time::timeout(budget, self.queue.enqueue(&body)).await {
             Ok(result) => result?,
             Err(_) => return Err(IngressError::QueueTimeout(budget.as_millis())),
         };
-        Ok(Accepted::Queued { envelope: Box::new(envelope), sqs_message_id })
+        Ok(Accepted::Queued {
+            envelope: Box::new(envelope),
+            sqs_message_id,
+        })
     }
 }
 
@@ -179,7 +203,10 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
             info!(platform = %route.platform, app_id = %route.app_id, outcome = "verified", elapsed_ms, "url verification");
             error::plain(StatusCode::OK, &echo)
         }
-        Ok(Accepted::Queued { envelope, sqs_message_id }) => {
+        Ok(Accepted::Queued {
+            envelope,
+            sqs_message_id,
+        }) => {
             let m = &envelope.message;
             info!(
                 platform = %route.platform,

@@ -8,7 +8,9 @@ use lambda_http::{Body, Request};
 use shared::adapters::memory::InMemoryQueue;
 use shared::clock::FixedClock;
 use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope, render};
-use shared::protocol::simulate::{AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request};
+use shared::protocol::simulate::{
+    AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,
+};
 use shared::protocol::{AesKey, DataFormat, Mode, Platform};
 use shared::registry::AppRegistry;
 
@@ -27,7 +29,12 @@ fn registry() -> AppRegistry {
 }
 
 fn app() -> App<InMemoryQueue, FixedClock> {
-    App::new(Config::default(), registry(), InMemoryQueue::new(), FixedClock::at_secs(NOW))
+    App::new(
+        Config::default(),
+        registry(),
+        InMemoryQueue::new(),
+        FixedClock::at_secs(NOW),
+    )
 }
 
 fn keys(platform: Platform) -> AppKeys {
@@ -35,7 +42,11 @@ fn keys(platform: Platform) -> AppKeys {
         Platform::Wechat => ("tok", "wxtest"),
         Platform::Baidu => ("btok", "20073496"),
     };
-    AppKeys { token: token.into(), key: AesKey::from_encoding_aes_key(KEY).unwrap(), receive_id: receive_id.into() }
+    AppKeys {
+        token: token.into(),
+        key: AesKey::from_encoding_aes_key(KEY).unwrap(),
+        receive_id: receive_id.into(),
+    }
 }
 
 fn text(content: &str) -> InboundMessage {
@@ -44,7 +55,9 @@ fn text(content: &str) -> InboundMessage {
         from_user_name: "oUser1".into(),
         create_time: NOW,
         msg_id: Some(MsgId("18446744073709551000".into())),
-        body: MessageBody::Text { content: content.into() },
+        body: MessageBody::Text {
+            content: content.into(),
+        },
     }
 }
 
@@ -62,7 +75,11 @@ fn spec(platform: Platform, mode: Mode, format: DataFormat) -> PushSpec<'static>
 }
 
 fn request(path: &str, sim: &SimulatedRequest) -> Request {
-    let uri = if sim.query.is_empty() { path.to_owned() } else { format!("{path}?{}", sim.query) };
+    let uri = if sim.query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", sim.query)
+    };
     http::Request::builder()
         .method(sim.method)
         .uri(uri)
@@ -78,13 +95,24 @@ async fn call(app: &App<InMemoryQueue, FixedClock>, req: Request) -> (StatusCode
 }
 
 fn queued(app: &App<InMemoryQueue, FixedClock>) -> Vec<QueueEnvelope> {
-    app.queue.bodies().iter().map(|b| QueueEnvelope::from_json(b).unwrap()).collect()
+    app.queue
+        .bodies()
+        .iter()
+        .map(|b| QueueEnvelope::from_json(b).unwrap())
+        .collect()
 }
 
 #[tokio::test]
 async fn answers_wechat_verification_with_the_echo_verbatim() {
     let app = app();
-    let sim = verify_request("tok", NOW, "42", "4375120948345356249", Platform::Wechat, VerifyVia::Query);
+    let sim = verify_request(
+        "tok",
+        NOW,
+        "42",
+        "4375120948345356249",
+        Platform::Wechat,
+        VerifyVia::Query,
+    );
     let resp = handle(&app, request("/wechat/wxtest", &sim)).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
@@ -97,7 +125,11 @@ async fn answers_baidu_verification_from_query_form_and_json() {
     let app = app();
     for via in [VerifyVia::Query, VerifyVia::Form, VerifyVia::Json] {
         let sim = verify_request("btok", NOW, "42", "echo+me/=", Platform::Baidu, via);
-        assert_eq!(call(&app, request("/baidu/bdtest", &sim)).await, (StatusCode::OK, "echo+me/=".into()), "{via:?}");
+        assert_eq!(
+            call(&app, request("/baidu/bdtest", &sim)).await,
+            (StatusCode::OK, "echo+me/=".into()),
+            "{via:?}"
+        );
     }
 }
 
@@ -108,9 +140,23 @@ async fn queues_every_mode_and_format_then_answers_success() {
             for format in [DataFormat::Json, DataFormat::Xml] {
                 let app = app();
                 let message = text("你好, ]]> 😀\n");
-                let sim = push_request(&keys(platform), &spec(platform, mode, format), &render(&message, format));
-                let path = format!("/{platform}/{}", if platform == Platform::Wechat { "wxtest" } else { "bdtest" });
-                assert_eq!(call(&app, request(&path, &sim)).await, (StatusCode::OK, "success".into()));
+                let sim = push_request(
+                    &keys(platform),
+                    &spec(platform, mode, format),
+                    &render(&message, format),
+                );
+                let path = format!(
+                    "/{platform}/{}",
+                    if platform == Platform::Wechat {
+                        "wxtest"
+                    } else {
+                        "bdtest"
+                    }
+                );
+                assert_eq!(
+                    call(&app, request(&path, &sim)).await,
+                    (StatusCode::OK, "success".into())
+                );
                 let q = queued(&app);
                 assert_eq!(q.len(), 1);
                 assert_eq!(q[0].message, message, "{platform} {mode:?} {format:?}");
@@ -126,9 +172,16 @@ async fn accepts_baidu_signatures_carried_in_the_body() {
     let app = app();
     let mut s = spec(Platform::Baidu, Mode::Safe, DataFormat::Json);
     s.body_signature = true;
-    let sim = push_request(&keys(Platform::Baidu), &s, &render(&text("hi"), DataFormat::Json));
+    let sim = push_request(
+        &keys(Platform::Baidu),
+        &s,
+        &render(&text("hi"), DataFormat::Json),
+    );
     assert!(sim.query.is_empty());
-    assert_eq!(call(&app, request("/baidu/bdtest", &sim)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, request("/baidu/bdtest", &sim)).await.0,
+        StatusCode::OK
+    );
     assert_eq!(queued(&app).len(), 1);
 }
 
@@ -142,26 +195,70 @@ async fn rejects_bad_input_and_queues_nothing() {
     let mut bad_sig = good.clone();
     bad_sig.query = bad_sig.query.replace("msg_signature=", "msg_signature=0");
     let mut tampered = good.clone();
-    tampered.body = tampered.body.replacen("<Encrypt><![CDATA[", "<Encrypt><![CDATA[AAAA", 1);
+    tampered.body = tampered
+        .body
+        .replacen("<Encrypt><![CDATA[", "<Encrypt><![CDATA[AAAA", 1);
     let mut wrong_receiver = keys(Platform::Wechat);
     wrong_receiver.receive_id = "wxother".into();
-    let other_app = push_request(&wrong_receiver, &spec(Platform::Wechat, Mode::Safe, DataFormat::Xml), "<xml/>");
+    let other_app = push_request(
+        &wrong_receiver,
+        &spec(Platform::Wechat, Mode::Safe, DataFormat::Xml),
+        "<xml/>",
+    );
     let cases = [
-        ("/wechat/wxtest", bad_sig, StatusCode::UNAUTHORIZED, "signature_mismatch"),
-        ("/wechat/nosuchapp", good.clone(), StatusCode::NOT_FOUND, "unknown_app"),
-        ("/qq/wxtest", good.clone(), StatusCode::NOT_FOUND, "unknown_route"),
-        ("/wechat/wxtest", other_app, StatusCode::UNAUTHORIZED, "appid_mismatch"),
-        ("/wechat/wxtest", SimulatedRequest { body: "not an envelope".into(), ..good.clone() }, StatusCode::BAD_REQUEST, "envelope_invalid"),
+        (
+            "/wechat/wxtest",
+            bad_sig,
+            StatusCode::UNAUTHORIZED,
+            "signature_mismatch",
+        ),
+        (
+            "/wechat/nosuchapp",
+            good.clone(),
+            StatusCode::NOT_FOUND,
+            "unknown_app",
+        ),
+        (
+            "/qq/wxtest",
+            good.clone(),
+            StatusCode::NOT_FOUND,
+            "unknown_route",
+        ),
+        (
+            "/wechat/wxtest",
+            other_app,
+            StatusCode::UNAUTHORIZED,
+            "appid_mismatch",
+        ),
+        (
+            "/wechat/wxtest",
+            SimulatedRequest {
+                body: "not an envelope".into(),
+                ..good.clone()
+            },
+            StatusCode::BAD_REQUEST,
+            "envelope_invalid",
+        ),
     ];
     for (path, sim, status, reason) in cases {
         let app = app();
-        assert_eq!(call(&app, request(path, &sim)).await, (status, reason.into()), "{path} {reason}");
-        assert!(app.queue.bodies().is_empty(), "{reason}: something was queued");
+        assert_eq!(
+            call(&app, request(path, &sim)).await,
+            (status, reason.into()),
+            "{path} {reason}"
+        );
+        assert!(
+            app.queue.bodies().is_empty(),
+            "{reason}: something was queued"
+        );
     }
     // Tampered ciphertext: the signature is over the original, so it fails authentication too;
     // a re-signed corrupt ciphertext fails decryption (covered by the corpus vectors).
     let app = app();
-    assert_eq!(call(&app, request("/wechat/wxtest", &tampered)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &tampered)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert!(app.queue.bodies().is_empty());
 }
 
@@ -174,7 +271,10 @@ async fn rejects_bodies_over_the_cap() {
         &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
         &render(&text(&"x".repeat(200)), DataFormat::Json),
     );
-    assert_eq!(call(&app, request("/wechat/wxtest", &sim)).await, (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large".into()));
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large".into())
+    );
     assert!(app.queue.bodies().is_empty());
 }
 
@@ -187,13 +287,22 @@ async fn rejects_replayed_timestamps_unless_the_guard_is_off() {
     );
     let app = app();
     app.clock.set_secs(NOW + 601);
-    assert_eq!(call(&app, request("/wechat/wxtest", &sim)).await, (StatusCode::UNAUTHORIZED, "stale_timestamp".into()));
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await,
+        (StatusCode::UNAUTHORIZED, "stale_timestamp".into())
+    );
     app.clock.set_secs(NOW + 600);
-    assert_eq!(call(&app, request("/wechat/wxtest", &sim)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await.0,
+        StatusCode::OK
+    );
     let mut app = self::app();
     app.config.replay_window = None;
     app.clock.set_secs(NOW + 86_400);
-    assert_eq!(call(&app, request("/wechat/wxtest", &sim)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -206,13 +315,19 @@ async fn answers_5xx_within_the_budget_when_the_queue_stalls_or_fails() {
     let app = app();
     app.queue.set_stall(Duration::from_secs(30));
     let started = tokio::time::Instant::now();
-    assert_eq!(call(&app, request("/wechat/wxtest", &sim)).await, (StatusCode::SERVICE_UNAVAILABLE, "queue_timeout".into()));
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "queue_timeout".into())
+    );
     // Virtual time: the answer came exactly at the budget, not after the queue's 30 s.
     assert_eq!(started.elapsed(), app.config.enqueue_budget);
 
     let app = self::app();
     app.queue.set_failing(true);
-    assert_eq!(call(&app, request("/wechat/wxtest", &sim)).await, (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable".into()));
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable".into())
+    );
     assert!(app.queue.bodies().is_empty());
 }
 
@@ -220,17 +335,36 @@ async fn answers_5xx_within_the_budget_when_the_queue_stalls_or_fails() {
 async fn routes_from_stage_prefixed_and_function_url_paths() {
     let app = app();
     let sim = verify_request("tok", NOW, "1", "e", Platform::Wechat, VerifyVia::Query);
-    for path in ["/prod/wechat/wxtest", "/lambda-url/ingress/wechat/wxtest", "/wechat/wxtest/"] {
-        assert_eq!(call(&app, request(path, &sim)).await, (StatusCode::OK, "e".into()), "{path}");
+    for path in [
+        "/prod/wechat/wxtest",
+        "/lambda-url/ingress/wechat/wxtest",
+        "/wechat/wxtest/",
+    ] {
+        assert_eq!(
+            call(&app, request(path, &sim)).await,
+            (StatusCode::OK, "e".into()),
+            "{path}"
+        );
     }
-    let put = http::Request::builder().method("PUT").uri("/wechat/wxtest").body(Body::Empty).unwrap();
+    let put = http::Request::builder()
+        .method("PUT")
+        .uri("/wechat/wxtest")
+        .body(Body::Empty)
+        .unwrap();
     assert_eq!(call(&app, put).await.0, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]
 async fn rejects_a_decrypted_message_that_does_not_parse() {
     let app = app();
-    let sim = push_request(&keys(Platform::Wechat), &spec(Platform::Wechat, Mode::Safe, DataFormat::Json), "{\"MsgType\":\"text\"}");
-    assert_eq!(call(&app, request("/wechat/wxtest", &sim)).await, (StatusCode::BAD_REQUEST, "message_invalid".into()));
+    let sim = push_request(
+        &keys(Platform::Wechat),
+        &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
+        "{\"MsgType\":\"text\"}",
+    );
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await,
+        (StatusCode::BAD_REQUEST, "message_invalid".into())
+    );
     assert!(app.queue.bodies().is_empty());
 }

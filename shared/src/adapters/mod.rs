@@ -2,6 +2,8 @@
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 #[cfg(feature = "test-util")]
 pub mod memory;
 #[cfg(feature = "sqs")]

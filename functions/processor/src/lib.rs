@@ -1,0 +1,182 @@
+//! The processor function: SQS batches from the inbound queue → DynamoDB.
+//!
+//! Each record's envelope is stored exactly once together with its conversation update (the
+//! send-window grant included) in one atomic write; duplicates are successes. Records of a
+//! batch run concurrently, and only the failed ones are reported (`ReportBatchItemFailures`),
+//! so a poison record reaches the DLQ after `maxReceiveCount` without holding back the others.
+//! Never calls the platforms.
+
+pub mod error;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::future::join_all;
+use lambda_runtime::LambdaEvent;
+use shared::message::QueueEnvelope;
+use shared::ports::{MessageStore, StoreOutcome};
+use shared::quota::QuotaPolicy;
+use shared::telemetry::open_id_hash;
+use tracing::{error, info, warn};
+
+pub use error::RecordError;
+
+/// Everything a batch needs, built once per cold start.
+pub struct App<S> {
+    /// Where messages go.
+    pub store: S,
+    /// The grants per user action.
+    pub policy: QuotaPolicy,
+}
+
+impl<S: MessageStore> App<S> {
+    /// Assembles the app.
+    pub fn new(store: S, policy: QuotaPolicy) -> Self {
+        Self { store, policy }
+    }
+
+    /// Stores one record's envelope: the use case behind [`handle`].
+    pub async fn process_one(
+        &self,
+        record: &SqsMessage,
+    ) -> Result<(StoreOutcome, QueueEnvelope), RecordError> {
+        let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
+        let envelope = QueueEnvelope::from_json(body)?;
+        let grant = self.policy.grant_for(envelope.platform, &envelope.message);
+        let outcome = self.store.store_inbound(&envelope, grant).await?;
+        Ok((outcome, envelope))
+    }
+}
+
+/// The Lambda handler: process every record concurrently, report only the failures.
+pub async fn handle<S: MessageStore>(
+    app: &App<S>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let records = &event.payload.records;
+    let results = join_all(records.iter().map(|r| app.process_one(r))).await;
+    let mut response = SqsBatchResponse::default();
+    let (mut stored, mut duplicates) = (0usize, 0usize);
+    for (record, result) in records.iter().zip(results) {
+        let id = record.message_id.as_deref().unwrap_or_default();
+        match result {
+            Ok((outcome, env)) => {
+                let inserted = outcome == StoreOutcome::Inserted;
+                if inserted {
+                    stored += 1
+                } else {
+                    duplicates += 1
+                }
+                info!(
+                    platform = %env.platform,
+                    app_id = %env.app_id,
+                    msg_type = env.message.msg_type(),
+                    msg_id = env.message.msg_id.as_ref().map(|i| i.0.as_str()).unwrap_or_default(),
+                    open_id_hash = %open_id_hash(&env.message.from_user_name),
+                    outcome = if inserted { "stored" } else { "duplicate" },
+                    sqs_message_id = id,
+                    "record processed"
+                );
+            }
+            Err(e) if e.is_retryable() => {
+                warn!(sqs_message_id = id, outcome = "retry", error.message = %e, "record failed; SQS will redeliver");
+                response.add_failure(id);
+            }
+            Err(e) => {
+                error!(sqs_message_id = id, outcome = "poison", error.message = %e, "poison record; it will reach the DLQ");
+                response.add_failure(id);
+            }
+        }
+    }
+    info!(
+        records = records.len(),
+        stored,
+        duplicates,
+        failed = response.batch_item_failures.len(),
+        "batch done"
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::adapters::memory::InMemoryStore;
+    use shared::message::{InboundMessage, MessageBody, MsgId};
+    use shared::protocol::{DataFormat, Mode, Platform};
+    use shared::quota::Window;
+
+    fn envelope(msg_id: &str, create_time: u64) -> QueueEnvelope {
+        let message = InboundMessage {
+            to_user_name: None,
+            from_user_name: "oUser".into(),
+            create_time,
+            msg_id: Some(MsgId(msg_id.into())),
+            body: MessageBody::Text {
+                content: format!("m{msg_id}"),
+            },
+        };
+        QueueEnvelope::new(
+            Platform::Wechat,
+            "wx1",
+            1,
+            Mode::Safe,
+            DataFormat::Json,
+            message,
+        )
+    }
+
+    fn record(id: &str, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m
+    }
+
+    fn event(records: Vec<SqsMessage>) -> LambdaEvent<SqsEvent> {
+        let mut e = SqsEvent::default();
+        e.records = records;
+        LambdaEvent::new(e, lambda_runtime::Context::default())
+    }
+
+    #[tokio::test]
+    async fn reports_only_the_poison_record_as_failed() {
+        let app = App::new(InMemoryStore::new(), QuotaPolicy::default());
+        let batch = vec![
+            record("a", &envelope("1", 100).to_json()),
+            record("poison", "{\"not\":\"an envelope\"}"),
+            record("b", &envelope("2", 200).to_json()),
+        ];
+        let resp = handle(&app, event(batch)).await.unwrap();
+        let failed: Vec<_> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["poison"]);
+        let key = envelope("1", 100).key().conversation;
+        assert_eq!(app.store.messages(&key, None).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn duplicates_succeed_and_store_once() {
+        let app = App::new(InMemoryStore::new(), QuotaPolicy::default());
+        let body = envelope("7", 100).to_json();
+        let resp = handle(&app, event(vec![record("a", &body), record("b", &body)]))
+            .await
+            .unwrap();
+        assert!(resp.batch_item_failures.is_empty());
+        let resp = handle(&app, event(vec![record("c", &body)])).await.unwrap();
+        assert!(resp.batch_item_failures.is_empty());
+        let key = envelope("7", 100).key().conversation;
+        assert_eq!(app.store.messages(&key, None).await.unwrap().len(), 1);
+        let conv = app.store.conversation(&key).await.unwrap().unwrap();
+        assert_eq!(
+            conv.window,
+            Window {
+                remaining: 5,
+                expires_at: 100 + 172_800
+            }
+        );
+        assert_eq!(conv.unread, 1);
+        assert_eq!(app.store.writes(), 1);
+    }
+}

@@ -1,0 +1,383 @@
+//! DynamoDB adapter: [`DynamoDbStore`] implements [`MessageStore`] on the conversations and
+//! messages tables (DESIGN §5), and [`provision`] creates the tables from `infra/local/resources.json`.
+//!
+//! Not here: business rules. The quota rule is [`Window::apply_grant`](crate::quota::Window::apply_grant);
+//! this adapter only encodes it as conditional writes. Attribute names live in [`items`], expressions
+//! in [`expressions`].
+//!
+//! `store_inbound` is one `TransactWriteItems` in the common case: a Put of the message item under
+//! [`expressions::MESSAGE_IS_NEW`] (the dedupe) and an optimistic Update of the conversation under
+//! [`expressions::FAST_CONDITION_GRANT`]. When only that Update's condition fails (an out-of-order
+//! message, or a window the grant does not simply replace) the slow path reads the conversation (from
+//! the cancellation reason's `ALL_OLD` item, else one consistent `GetItem`), computes the exact target
+//! in Rust and retries with a compare-and-set, at most [`MAX_SLOW_ATTEMPTS`] times.
+
+pub mod expressions;
+pub mod items;
+pub mod provision;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use tracing::debug;
+
+use self::expressions::{Expression, InboundUpdate};
+use self::items::{ConversationState, Item, s};
+use crate::config::{CONVERSATIONS_TABLE, ConfigError, Env, MESSAGES_TABLE, TOKENS_TABLE};
+use crate::message::{ConversationKey, QueueEnvelope};
+use crate::ports::{Conversation, MessageStore, StoreError, StoreOutcome, StoredMessage};
+use crate::quota::Grant;
+
+/// Compare-and-set attempts of the slow path before [`StoreError::Contention`].
+pub const MAX_SLOW_ATTEMPTS: u32 = 8;
+
+/// DynamoDB's cancellation-reason code for a failed condition.
+const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+/// DynamoDB's cancellation-reason code of an item that did not cause the cancellation.
+const NO_REASON: &str = "None";
+
+/// The table names the store uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    /// Conversations table (`pk` S).
+    pub conversations: String,
+    /// Messages table (`pk` S, `sk` S).
+    pub messages: String,
+    /// Access-token table (`pk` S, TTL `ttl`).
+    pub tokens: String,
+}
+
+impl Tables {
+    /// Reads `CONVERSATIONS_TABLE`, `MESSAGES_TABLE` and `TOKENS_TABLE` (all required).
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            conversations: env.required(CONVERSATIONS_TABLE)?,
+            messages: env.required(MESSAGES_TABLE)?,
+            tokens: env.required(TOKENS_TABLE)?,
+        })
+    }
+}
+
+/// [`MessageStore`] on DynamoDB.
+#[derive(Debug, Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    tables: Tables,
+}
+
+/// What one transaction did.
+#[derive(Debug)]
+enum Written {
+    /// Both writes happened.
+    Committed,
+    /// The message item already existed: nothing happened.
+    Duplicate,
+    /// Only the conversation condition failed; the item as it was, if DynamoDB returned it.
+    ConversationChanged(Option<Item>),
+}
+
+/// How a cancelled transaction is read from its reasons (index 0: the Put, 1: the Update).
+#[derive(Debug, PartialEq)]
+enum Cancelled {
+    /// The Put's condition failed: the message is a duplicate.
+    Duplicate,
+    /// Only the Update's condition failed, with the `ALL_OLD` item if returned.
+    ConversationChanged(Option<Item>),
+    /// Anything else (conflict, throttling, validation): not an outcome.
+    Other,
+}
+
+fn classify(reasons: &[CancellationReason]) -> Cancelled {
+    let code = |i: usize| reasons.get(i).and_then(CancellationReason::code);
+    let no_reason = |c: Option<&str>| c.is_none_or(|c| c == NO_REASON);
+    if code(0) == Some(CONDITIONAL_CHECK_FAILED) {
+        Cancelled::Duplicate
+    } else if no_reason(code(0)) && code(1) == Some(CONDITIONAL_CHECK_FAILED) {
+        Cancelled::ConversationChanged(reasons.get(1).and_then(|r| r.item().cloned()))
+    } else {
+        Cancelled::Other
+    }
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
+    StoreError::Unavailable(Box::new(err))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl DynamoDbStore {
+    /// A store on `tables` through `client` (build both once per cold start).
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self { client, tables }
+    }
+
+    /// The SDK client (shared with other adapters, e.g. the sender's quota updates).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table names.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// One `TransactWriteItems`: `put` and the conversation update `expression` on `pk`.
+    async fn write(
+        &self,
+        put: &Put,
+        pk: &str,
+        expression: Expression,
+    ) -> Result<Written, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.tables.conversations)
+            .key(items::PK, s(pk))
+            .update_expression(expression.update)
+            .condition_expression(expression.condition)
+            .set_expression_attribute_names(Some(expression.names))
+            .set_expression_attribute_values(Some(expression.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(unavailable)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Written::Committed),
+            Err(err) => err,
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+            err.as_service_error()
+        {
+            match classify(cancel.cancellation_reasons()) {
+                Cancelled::Duplicate => return Ok(Written::Duplicate),
+                Cancelled::ConversationChanged(old) => {
+                    return Ok(Written::ConversationChanged(old));
+                }
+                Cancelled::Other => {}
+            }
+        }
+        Err(unavailable(err))
+    }
+
+    /// The conversation item, read consistently.
+    async fn conversation_item(&self, pk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.conversations)
+            .key(items::PK, s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+}
+
+#[async_trait]
+impl MessageStore for DynamoDbStore {
+    #[tracing::instrument(skip_all, fields(
+        platform = %envelope.platform,
+        app_id = %envelope.app_id,
+        msg_id = envelope.message.msg_id.as_ref().map(|id| id.0.as_str()),
+    ))]
+    async fn store_inbound(
+        &self,
+        envelope: &QueueEnvelope,
+        grant: Option<Grant>,
+    ) -> Result<StoreOutcome, StoreError> {
+        let key = envelope.key();
+        let pk = key.conversation.partition_key();
+        let put = Put::builder()
+            .table_name(&self.tables.messages)
+            .set_item(Some(items::inbound_message_item(envelope, &key)?))
+            .condition_expression(expressions::MESSAGE_IS_NEW)
+            .set_expression_attribute_names(Some(expressions::pk_names()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(unavailable)?;
+        let preview = envelope.message.preview(items::PREVIEW_CHARS);
+        let update = InboundUpdate {
+            key: &key.conversation,
+            t: envelope.message.create_time,
+            preview: &preview,
+            msg_type: envelope.message.msg_type(),
+            now: now_secs(),
+            grant,
+        };
+
+        // Fast path: one request.
+        let mut old = match self.write(&put, &pk, update.fast()).await? {
+            Written::Committed => return Ok(StoreOutcome::Inserted),
+            Written::Duplicate => return Ok(StoreOutcome::Duplicate),
+            Written::ConversationChanged(old) => old,
+        };
+        // Slow path: compare-and-set from the state as read.
+        for attempt in 1..=MAX_SLOW_ATTEMPTS {
+            let item = match old.take() {
+                Some(item) => Some(item),
+                None => self.conversation_item(&pk).await?,
+            };
+            let state = item
+                .as_ref()
+                .map(|item| ConversationState::from_item(item, &pk))
+                .transpose()?;
+            match self
+                .write(&put, &pk, update.compare_and_set(state.as_ref()))
+                .await?
+            {
+                Written::Committed => return Ok(StoreOutcome::Inserted),
+                Written::Duplicate => return Ok(StoreOutcome::Duplicate),
+                Written::ConversationChanged(next) => {
+                    debug!(
+                        attempt,
+                        "conversation changed since read, compare-and-set again"
+                    );
+                    old = next;
+                }
+            }
+        }
+        Err(StoreError::Contention(key.to_string()))
+    }
+
+    #[tracing::instrument(skip_all, fields(platform = %key.platform, app_id = %key.app_id))]
+    async fn conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let Some(item) = self.conversation_item(&key.partition_key()).await? else {
+            return Ok(None);
+        };
+        let mut conversation = items::conversation_from_item(&item)?;
+        conversation.key = Some(key.clone());
+        Ok(Some(conversation))
+    }
+
+    #[tracing::instrument(skip_all, fields(platform = %key.platform, app_id = %key.app_id))]
+    async fn messages(
+        &self,
+        key: &ConversationKey,
+        limit: Option<usize>,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let wanted = limit.map(|l| l.saturating_sub(out.len()));
+            if wanted == Some(0) {
+                break;
+            }
+            let page = wanted.map(|w| i32::try_from(w).unwrap_or(i32::MAX));
+            let output = self
+                .client
+                .query()
+                .table_name(&self.tables.messages)
+                .key_condition_expression(expressions::MESSAGES_OF_CONVERSATION)
+                .set_expression_attribute_names(Some(expressions::pk_names()))
+                .expression_attribute_values(":pk", s(key.partition_key()))
+                .scan_index_forward(true)
+                .consistent_read(true)
+                .set_limit(page)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                out.push(items::stored_message_from_item(&item)?);
+            }
+            match output.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        if let Some(limit) = limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: &str, item: Option<Item>) -> CancellationReason {
+        CancellationReason::builder()
+            .code(code)
+            .set_item(item)
+            .build()
+    }
+
+    #[test]
+    fn a_failed_put_condition_is_a_duplicate_whatever_the_update_did() {
+        for second in ["None", CONDITIONAL_CHECK_FAILED, "TransactionConflict"] {
+            let reasons = [reason(CONDITIONAL_CHECK_FAILED, None), reason(second, None)];
+            assert_eq!(classify(&reasons), Cancelled::Duplicate, "{second}");
+        }
+    }
+
+    #[test]
+    fn only_the_update_failing_goes_to_the_slow_path_with_the_old_item() {
+        let old: Item = [(items::PK.to_owned(), s("wechat#wx1#o"))]
+            .into_iter()
+            .collect();
+        let reasons = [
+            reason(NO_REASON, None),
+            reason(CONDITIONAL_CHECK_FAILED, Some(old.clone())),
+        ];
+        assert_eq!(
+            classify(&reasons),
+            Cancelled::ConversationChanged(Some(old))
+        );
+        let reasons = [
+            CancellationReason::builder().build(),
+            reason(CONDITIONAL_CHECK_FAILED, None),
+        ];
+        assert_eq!(classify(&reasons), Cancelled::ConversationChanged(None));
+    }
+
+    #[test]
+    fn conflicts_and_throttling_are_not_outcomes() {
+        for reasons in [
+            vec![reason("TransactionConflict", None), reason(NO_REASON, None)],
+            vec![reason(NO_REASON, None), reason("TransactionConflict", None)],
+            vec![
+                reason("ThrottlingError", None),
+                reason(CONDITIONAL_CHECK_FAILED, None),
+            ],
+            vec![],
+        ] {
+            assert_eq!(classify(&reasons), Cancelled::Other, "{reasons:?}");
+        }
+    }
+
+    #[test]
+    fn tables_need_all_three_names() {
+        let all = Env(|n: &str| Some(format!("t-{n}")));
+        assert_eq!(
+            Tables::from_env(&all).unwrap(),
+            Tables {
+                conversations: "t-CONVERSATIONS_TABLE".into(),
+                messages: "t-MESSAGES_TABLE".into(),
+                tokens: "t-TOKENS_TABLE".into(),
+            }
+        );
+        let no_tokens = Env(|n: &str| (n != TOKENS_TABLE).then(|| "x".to_owned()));
+        assert_eq!(
+            Tables::from_env(&no_tokens),
+            Err(ConfigError::Missing(TOKENS_TABLE))
+        );
+    }
+}

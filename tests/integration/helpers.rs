@@ -1,0 +1,228 @@
+//! Test environment: emulator-backed clients, per-test tables and queues (unique prefix, created
+//! from `infra/local/resources.json`), a DynamoDB request counter, and an in-process SQS poller
+//! that feeds the processor like Lambda's event source mapping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_sqs::types::QueueAttributeName;
+use shared::adapters::dynamodb::{DynamoDbStore, provision};
+use shared::adapters::emulator::OneAtATime;
+use shared::adapters::sqs::{QueueUrls, SqsQueue, create_queues};
+use shared::clock::FixedClock;
+use shared::quota::QuotaPolicy;
+use shared::registry::AppRegistry;
+
+pub const RESOURCES: &str = include_str!("../../infra/local/resources.json");
+pub const APPS: &str = include_str!("../../infra/local/apps.json");
+
+/// Counts DynamoDB operations sent through a client.
+#[derive(Debug, Clone, Default)]
+pub struct Counter(pub Arc<AtomicUsize>);
+
+impl Counter {
+    pub fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "Counter"
+    }
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+pub struct TestEnv {
+    pub sdk: aws_config::SdkConfig,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queues: QueueUrls,
+    pub store: Arc<DynamoDbStore>,
+    pub ddb_requests: Counter,
+}
+
+fn unique_prefix() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("it{}x{}-", nanos, N.fetch_add(1, Ordering::SeqCst))
+}
+
+impl TestEnv {
+    /// A fresh environment, or `None` (test skipped) without an emulator.
+    pub async fn new() -> Option<TestEnv> {
+        if std::env::var("AWS_ENDPOINT_URL").is_err() {
+            println!("skipped: AWS_ENDPOINT_URL not set (run through make test)");
+            return None;
+        }
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let prefix = unique_prefix();
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queues = create_queues(&sqs, RESOURCES, &prefix).await.unwrap();
+        let counter = Counter::default();
+        // moto does not isolate concurrent transactions; DynamoDB does (see adapters::emulator).
+        let ddb_conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(counter.clone())
+            .http_client(OneAtATime::new())
+            .build();
+        let ddb = aws_sdk_dynamodb::Client::from_conf(ddb_conf);
+        let tables = provision::create_tables(&ddb, RESOURCES, &prefix)
+            .await
+            .unwrap();
+        counter.take();
+        let store = Arc::new(DynamoDbStore::new(ddb, tables));
+        Some(TestEnv {
+            sdk,
+            sqs,
+            queues,
+            store,
+            ddb_requests: counter,
+        })
+    }
+
+    pub fn registry() -> AppRegistry {
+        AppRegistry::parse(APPS).unwrap()
+    }
+
+    /// An ingress app on the real inbound queue, clock pinned at `now`.
+    pub fn ingress(&self, now: u64) -> ingress::App<SqsQueue, FixedClock> {
+        let config = ingress::Config::default();
+        let client = SqsQueue::client_with_budget(&self.sdk, config.enqueue_budget);
+        ingress::App::new(
+            config,
+            Self::registry(),
+            SqsQueue::new(client, &self.queues.inbound),
+            FixedClock::at_secs(now),
+        )
+    }
+
+    pub fn processor(&self) -> processor::App<Arc<DynamoDbStore>> {
+        processor::App::new(self.store.clone(), QuotaPolicy::default())
+    }
+
+    /// Receives up to 10 messages (short poll).
+    pub async fn receive(
+        &self,
+        queue_url: &str,
+        wait_secs: i32,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_secs)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// Polls the inbound queue into the processor until it is empty, deleting only records not
+    /// reported as failures; returns (records handled, failed ids).
+    pub async fn drain(&self, app: &processor::App<Arc<DynamoDbStore>>) -> (usize, Vec<String>) {
+        let (mut handled, mut failed) = (0, Vec::new());
+        let mut empty_polls = 0;
+        while empty_polls < 2 {
+            let batch = self.receive(&self.queues.inbound, 0).await;
+            if batch.is_empty() {
+                empty_polls += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            empty_polls = 0;
+            let (event, handles) = sqs_event(&batch);
+            handled += batch.len();
+            let resp = processor::handle(
+                app,
+                lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+            )
+            .await
+            .unwrap();
+            let failures: Vec<String> = resp
+                .batch_item_failures
+                .into_iter()
+                .map(|f| f.item_identifier)
+                .collect();
+            for (id, handle) in handles {
+                if failures.contains(&id) {
+                    // Make it visible again at once, as a timed-out visibility would.
+                    self.sqs
+                        .change_message_visibility()
+                        .queue_url(&self.queues.inbound)
+                        .receipt_handle(handle)
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .unwrap();
+                } else {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queues.inbound)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+            failed.extend(failures);
+            if !failed.is_empty() {
+                break;
+            }
+        }
+        (handled, failed)
+    }
+
+    /// Messages visible plus in flight.
+    pub async fn depth(&self, queue_url: &str) -> usize {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let map = attrs.attributes.unwrap_or_default();
+        let get = |k: &QueueAttributeName| {
+            map.get(k)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        get(&QueueAttributeName::ApproximateNumberOfMessages)
+            + get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    }
+}
+
+/// An SQS event from received messages, plus (message id, receipt handle) pairs.
+pub fn sqs_event(batch: &[aws_sdk_sqs::types::Message]) -> (SqsEvent, Vec<(String, String)>) {
+    let mut event = SqsEvent::default();
+    let mut handles = Vec::new();
+    for m in batch {
+        let mut record = SqsMessage::default();
+        record.message_id = m.message_id.clone();
+        record.body = m.body.clone();
+        record.receipt_handle = m.receipt_handle.clone();
+        handles.push((
+            m.message_id.clone().unwrap_or_default(),
+            m.receipt_handle.clone().unwrap_or_default(),
+        ));
+        event.records.push(record);
+    }
+    (event, handles)
+}
