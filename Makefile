@@ -38,7 +38,7 @@ test: lint ## lint, then all tests against a private, throw-away moto
 bench: ## run the inbound pure-path benchmark (prints us/msg for JSON and XML safe mode)
 	$(CARGO) bench -p shared --bench inbound
 
-load: ## ingress/processor load run against a private moto (2,000 pushes, 20 callers)
+load: ## ingress/processor load run against a private moto (LOAD_PUSHES=500, LOAD_CALLERS=20)
 	$(LOCAL)/with-moto.sh $(CARGO) bench -p integration-tests --bench load
 
 events: ## regenerate the signed fixtures under events/ (test-only keys)
