@@ -80,7 +80,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
@@ -171,7 +174,8 @@ async fn main() {
             (latencies, not_acked, acked)
         }));
     }
-    let (mut latencies, mut not_acked, mut acked) = (Vec::new(), 0usize, std::collections::BTreeSet::new());
+    let (mut latencies, mut not_acked, mut acked) =
+        (Vec::new(), 0usize, std::collections::BTreeSet::new());
     for t in tasks {
         let (l, n, a) = t.await.unwrap();
         latencies.extend(l);
@@ -201,7 +205,11 @@ async fn main() {
     let mut stored = std::collections::BTreeSet::new();
     let mut items = 0usize;
     for u in 0..USERS {
-        let key = ConversationKey { platform: Platform::Wechat, app_id: WX.into(), open_id: format!("oLoadUser{u:04}") };
+        let key = ConversationKey {
+            platform: Platform::Wechat,
+            app_id: WX.into(),
+            open_id: format!("oLoadUser{u:04}"),
+        };
         for m in env.store.messages(&key, None).await.unwrap() {
             items += 1;
             let id: u64 = m.msg_id.unwrap().parse().unwrap();
