@@ -20,13 +20,19 @@ START_TIMEOUT=15
 say() { echo "moto: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-# alive PID: the process exists, is not a zombie and is a moto_server (guards against PID reuse).
-alive() {
-  local pid=$1 stat cmdline
+# running PID: the process exists and is not a zombie.
+running() {
+  local pid=$1 stat
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
   stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
   stat=${stat##*) }
-  [ "${stat%% *}" != Z ] || return 1
+  [ "${stat%% *}" != Z ]
+}
+
+# alive PID: running and a moto_server (guards against PID reuse for recorded PIDs).
+alive() {
+  local pid=$1 cmdline
+  running "$pid" || return 1
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
   [[ $cmdline == *moto_server* ]]
 }
@@ -101,7 +107,8 @@ cmd_start() {
   echo "$port" >"$PORT_FILE"
   local t0=$SECONDS deadline=$((SECONDS + START_TIMEOUT))
   while [ "$SECONDS" -le "$deadline" ]; do
-    if ! alive "$pid"; then
+    # Our own child: until it has exec'd, its command line is still the forking shell's.
+    if ! running "$pid"; then
       rm -f "$PID_FILE" "$PORT_FILE"
       say "moto_server (pid $pid) exited during start-up; last lines of $LOG:"
       tail -n 20 "$LOG" >&2 || true
