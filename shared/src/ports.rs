@@ -173,3 +173,146 @@ impl<T: MessageStore + ?Sized> MessageStore for std::sync::Arc<T> {
         (**self).messages(key, limit).await
     }
 }
+
+/// What a quota reservation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The units were taken; the window after the reservation.
+    Reserved(Window),
+    /// Refused without calling the platform; the window as it stands.
+    Refused(crate::quota::Refusal, Window),
+    /// No conversation: the user never wrote, so nothing may be sent.
+    NoConversation,
+}
+
+/// The send window of each conversation, enforced in the store.
+#[async_trait]
+pub trait QuotaLedger: Send + Sync {
+    /// Takes `units` with ONE conditional write (`remaining >= units AND expires_at > now`), never
+    /// read-then-write, so concurrent senders cannot exceed the grant.
+    async fn reserve(
+        &self,
+        key: &ConversationKey,
+        units: u32,
+        now: u64,
+    ) -> Result<Reservation, StoreError>;
+
+    /// Gives `units` back after a definite platform rejection, only while the window is still the
+    /// one they came from (`expires_at` unchanged); returns whether they were given back.
+    async fn release(
+        &self,
+        key: &ConversationKey,
+        units: u32,
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// The platform said the quota is used up (WeChat 45047, Baidu 90001): `remaining = 0`.
+    async fn exhaust(&self, key: &ConversationKey) -> Result<(), StoreError>;
+
+    /// The platform said the window is closed (WeChat 45015): `expires_at = now` if later.
+    async fn close_window(&self, key: &ConversationKey, now: u64) -> Result<(), StoreError>;
+}
+
+/// An access token as cached for all instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    /// The token (never logged).
+    pub token: crate::secret::Secret,
+    /// Unix seconds after which the platform no longer accepts it.
+    pub expires_at: u64,
+}
+
+/// Access tokens per (platform, app), shared by every instance, with a lease so only one
+/// instance refreshes at a time.
+#[async_trait]
+pub trait AccessTokenCache: Send + Sync {
+    /// The cached token, if any (possibly expired: the caller checks `expires_at`).
+    async fn get_token(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+    ) -> Result<Option<CachedToken>, StoreError>;
+
+    /// Takes the refresh lease for `lease_secs` if nobody holds an unexpired one.
+    async fn try_lease(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        owner: &str,
+        now: u64,
+        lease_secs: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a fresh token and drops the lease.
+    async fn put_token(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        token: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets the cached token only if it still equals `failed` (another instance may already
+    /// have refreshed it); returns whether it was forgotten.
+    async fn invalidate_if_equals(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        failed: &str,
+    ) -> Result<bool, StoreError>;
+}
+
+/// An outbound message as recorded in its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRecord {
+    /// The conversation.
+    pub key: ConversationKey,
+    /// kefu's id for the send (also the sort-key suffix).
+    pub id: String,
+    /// Unix seconds of the send.
+    pub sent_at: u64,
+    /// `text`, `image`, `link`, `miniprogrampage`.
+    pub msg_type: String,
+    /// Text content (all parts joined) for text sends.
+    pub content: Option<String>,
+    /// Media reference (media id, picture URL, link URL or page path).
+    pub media: Option<String>,
+    /// `sent`, `failed` or `unknown` (timed out: may have gone out).
+    pub status: String,
+    /// Platform error code of a failed send.
+    pub errcode: Option<i64>,
+    /// Platform parts this send became (each cost one unit).
+    pub parts: u32,
+}
+
+/// An idempotency claim on a `client_msg_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First use: go ahead, then call `complete`.
+    New,
+    /// Already completed: the stored response.
+    Completed(String),
+    /// Another request with the same id is still running.
+    InProgress,
+}
+
+/// Outbound records and idempotency keys.
+#[async_trait]
+pub trait OutboundStore: Send + Sync {
+    /// Records an outbound message in its conversation (and the conversation's last outbound time).
+    async fn record_outbound(&self, record: &OutboundRecord) -> Result<(), StoreError>;
+
+    /// Claims an idempotency key with one conditional write (kept for `ttl_secs`).
+    async fn claim(
+        &self,
+        idempotency_key: &str,
+        now: u64,
+        ttl_secs: u64,
+    ) -> Result<Claim, StoreError>;
+
+    /// Stores the response of a claimed key, so repeats return it.
+    async fn complete(&self, idempotency_key: &str, response: &str) -> Result<(), StoreError>;
+
+    /// Drops a claim whose request failed before reaching the platform, so a retry can run.
+    async fn abandon(&self, idempotency_key: &str) -> Result<(), StoreError>;
+}

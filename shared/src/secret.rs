@@ -40,6 +40,36 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A short, stable, non-reversible tag for a user id, for logs and error texts (FNV-1a, 8 hex).
+pub fn short_hash(id: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+/// A storage key with its open id replaced by [`short_hash`] (`wechat#wx1#~1a2b3c4d…`), so
+/// errors that name a key can be logged. Keys without an open id are returned unchanged.
+pub fn redact_key(key: &str) -> String {
+    let mut parts = key.splitn(3, '#');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(p @ ("wechat" | "baidu")), Some(app), Some(rest)) => {
+            let (open_id, tail) = rest
+                .split_once('|')
+                .map_or((rest, None), |(o, t)| (o, Some(t)));
+            let mut out = format!("{p}#{app}#~{}", short_hash(open_id));
+            if let Some(t) = tail {
+                out.push('|');
+                out.push_str(t);
+            }
+            out
+        }
+        _ => key.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +80,16 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(***)");
         assert_eq!(format!("{s}"), "***");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn redacts_open_ids_in_keys() {
+        let k = redact_key("wechat#wx1#oSecretUser|0000000001#m#5");
+        assert!(!k.contains("oSecretUser"));
+        assert!(
+            k.starts_with("wechat#wx1#~") && k.ends_with("|0000000001#m#5"),
+            "{k}"
+        );
+        assert_eq!(redact_key("token#wechat#wx1"), "token#wechat#wx1");
     }
 }

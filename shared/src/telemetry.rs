@@ -32,12 +32,7 @@ pub fn init() {
 
 /// A short, stable, non-reversible tag for an open id, for logs (FNV-1a, 8 hex digits).
 pub fn open_id_hash(open_id: &str) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in open_id.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("{h:08x}")
+    crate::secret::short_hash(open_id)
 }
 
 #[cfg(test)]

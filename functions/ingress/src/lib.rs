@@ -54,7 +54,15 @@ impl Config {
         Ok(Self {
             max_body_bytes: env.parsed(MAX_BODY_BYTES, d.max_body_bytes)?,
             replay_window: (replay > 0).then(|| Duration::from_secs(replay)),
-            enqueue_budget: Duration::from_millis(env.parsed(ENQUEUE_BUDGET_MS, 1200)?),
+            enqueue_budget: match env.parsed::<u64>(ENQUEUE_BUDGET_MS, 1200)? {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        name: ENQUEUE_BUDGET_MS,
+                        reason: "must be at least 1 ms".into(),
+                    });
+                }
+                ms => Duration::from_millis(ms),
+            },
         })
     }
 }
@@ -112,10 +120,16 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             Callback::Push(push) => push,
         };
         let now_ms = self.clock.now_ms();
-        if let (Some(window), Some(ts)) = (self.config.replay_window, push.timestamp)
-            && now_ms / 1000 > ts.saturating_add(window.as_secs())
-        {
-            return Err(IngressError::Stale);
+        if let Some(window) = self.config.replay_window {
+            // A timestamp that is absent or not a number cannot be checked: treat it as stale.
+            match push.timestamp {
+                Some(ts) if now_ms / 1000 <= ts.saturating_add(window.as_secs()) => {}
+                _ => return Err(IngressError::Stale),
+            }
+        }
+        if push.key_slot == Some(protocol::KeySlot::Previous) {
+            // Operators finish a key rotation once this no longer appears.
+            info!(platform = %route.platform, app_id = %route.app_id, key_slot = "previous", "push opened with the previous EncodingAESKey");
         }
         if let (Some(id), protocol::ReceiveIdRule::Report) =
             (&push.receive_id, &app.credentials.receive_id)

@@ -296,6 +296,20 @@ async fn rejects_replayed_timestamps_unless_the_guard_is_off() {
         call(&app, request("/wechat/wxtest", &sim)).await.0,
         StatusCode::OK
     );
+    // An unparseable timestamp cannot be checked: stale while the guard is on.
+    let encrypt = serde_json::from_str::<serde_json::Value>(&sim.body).unwrap()["Encrypt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sig = shared::protocol::Signature::message("tok", "soon", "1357924680", &encrypt);
+    let odd = SimulatedRequest {
+        query: format!("timestamp=soon&nonce=1357924680&encrypt_type=aes&msg_signature={sig}"),
+        ..sim.clone()
+    };
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &odd)).await,
+        (StatusCode::UNAUTHORIZED, "stale_timestamp".into())
+    );
     let mut app = self::app();
     app.config.replay_window = None;
     app.clock.set_secs(NOW + 86_400);

@@ -1,8 +1,10 @@
 //! The processor function: SQS batches from the inbound queue → DynamoDB.
 //!
 //! Each record's envelope is stored exactly once together with its conversation update (the
-//! send-window grant included) in one atomic write; duplicates are successes. Records of a
-//! batch run concurrently, and only the failed ones are reported (`ReportBatchItemFailures`),
+//! send-window grant included) in one atomic write; duplicates are successes. Records of
+//! different conversations run concurrently; records of one conversation run in order (they
+//! write the same conversation item, and concurrent DynamoDB transactions on one item conflict).
+//! Only the failed records are reported (`ReportBatchItemFailures`),
 //! so a poison record reaches the DLQ after `maxReceiveCount` without holding back the others.
 //! Never calls the platforms.
 
@@ -34,25 +36,65 @@ impl<S: MessageStore> App<S> {
     }
 
     /// Stores one record's envelope: the use case behind [`handle`].
-    pub async fn process_one(
-        &self,
-        record: &SqsMessage,
-    ) -> Result<(StoreOutcome, QueueEnvelope), RecordError> {
-        let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
-        let envelope = QueueEnvelope::from_json(body)?;
+    pub async fn process_one(&self, record: &SqsMessage) -> RecordResult {
+        self.store_envelope(decode(record)?).await
+    }
+
+    async fn store_envelope(&self, envelope: QueueEnvelope) -> RecordResult {
         let grant = self.policy.grant_for(envelope.platform, &envelope.message);
         let outcome = self.store.store_inbound(&envelope, grant).await?;
         Ok((outcome, envelope))
     }
 }
 
-/// The Lambda handler: process every record concurrently, report only the failures.
+fn decode(record: &SqsMessage) -> Result<QueueEnvelope, RecordError> {
+    let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
+    Ok(QueueEnvelope::from_json(body)?)
+}
+
+/// What storing one record did.
+pub type RecordResult = Result<(StoreOutcome, QueueEnvelope), RecordError>;
+
+/// Processes a batch: conversations concurrently, each conversation's records in batch order.
+async fn process_batch<S: MessageStore>(app: &App<S>, records: &[SqsMessage]) -> Vec<RecordResult> {
+    let mut results: Vec<Option<RecordResult>> = records.iter().map(|_| None).collect();
+    let mut groups: Vec<(String, Vec<(usize, QueueEnvelope)>)> = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        match decode(record) {
+            Ok(envelope) => {
+                let pk = envelope.key().conversation.partition_key();
+                match groups.iter_mut().find(|(k, _)| *k == pk) {
+                    Some((_, members)) => members.push((i, envelope)),
+                    None => groups.push((pk, vec![(i, envelope)])),
+                }
+            }
+            Err(e) => results[i] = Some(Err(e)),
+        }
+    }
+    let done = join_all(groups.into_iter().map(|(_, members)| async move {
+        let mut out = Vec::with_capacity(members.len());
+        for (i, envelope) in members {
+            out.push((i, app.store_envelope(envelope).await));
+        }
+        out
+    }))
+    .await;
+    for (i, result) in done.into_iter().flatten() {
+        results[i] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or(Err(RecordError::NoBody)))
+        .collect()
+}
+
+/// The Lambda handler: process the batch (see [`process_batch`]), report only the failures.
 pub async fn handle<S: MessageStore>(
     app: &App<S>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let records = &event.payload.records;
-    let results = join_all(records.iter().map(|r| app.process_one(r))).await;
+    let results = process_batch(app, records).await;
     let mut response = SqsBatchResponse::default();
     let (mut stored, mut duplicates) = (0usize, 0usize);
     for (record, result) in records.iter().zip(results) {
@@ -154,6 +196,33 @@ mod tests {
         assert_eq!(failed, ["poison"]);
         let key = envelope("1", 100).key().conversation;
         assert_eq!(app.store.messages(&key, None).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn keeps_batch_order_within_a_conversation_and_reports_by_message_id() {
+        let app = App::new(InMemoryStore::new(), QuotaPolicy::default());
+        let batch = vec![
+            record("x", &envelope("3", 300).to_json()),
+            record("y", "garbage"),
+            record("z", &envelope("1", 100).to_json()),
+        ];
+        let resp = handle(&app, event(batch)).await.unwrap();
+        let failed: Vec<_> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["y"]);
+        let key = envelope("1", 100).key().conversation;
+        let times: Vec<u64> = app
+            .store
+            .messages(&key, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.create_time)
+            .collect();
+        assert_eq!(times, [100, 300]);
     }
 
     #[tokio::test]

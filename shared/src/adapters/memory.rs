@@ -80,6 +80,7 @@ struct StoreState {
 pub struct InMemoryStore {
     state: Mutex<StoreState>,
     writes: AtomicUsize,
+    claims: Mutex<BTreeMap<String, Option<String>>>,
 }
 
 impl InMemoryStore {
@@ -194,5 +195,200 @@ impl MessageStore for InMemoryStore {
             .map(|(_, m)| m.clone())
             .take(limit.unwrap_or(usize::MAX))
             .collect())
+    }
+}
+
+#[async_trait]
+impl crate::ports::QuotaLedger for InMemoryStore {
+    async fn reserve(
+        &self,
+        key: &ConversationKey,
+        units: u32,
+        now: u64,
+    ) -> Result<crate::ports::Reservation, StoreError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        let Some(conv) = state.conversations.get_mut(&key.partition_key()) else {
+            return Ok(crate::ports::Reservation::NoConversation);
+        };
+        Ok(match conv.window.consume(units, now) {
+            Ok(next) => {
+                conv.window = next;
+                crate::ports::Reservation::Reserved(next)
+            }
+            Err(refusal) => crate::ports::Reservation::Refused(refusal, conv.window),
+        })
+    }
+
+    async fn release(
+        &self,
+        key: &ConversationKey,
+        units: u32,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        match state.conversations.get_mut(&key.partition_key()) {
+            Some(conv) if conv.window.expires_at == expires_at => {
+                conv.window.remaining += units;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn exhaust(&self, key: &ConversationKey) -> Result<(), StoreError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        if let Some(conv) = state.conversations.get_mut(&key.partition_key()) {
+            conv.window.remaining = 0;
+        }
+        Ok(())
+    }
+
+    async fn close_window(&self, key: &ConversationKey, now: u64) -> Result<(), StoreError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        if let Some(conv) = state.conversations.get_mut(&key.partition_key()) {
+            conv.window.expires_at = conv.window.expires_at.min(now);
+        }
+        Ok(())
+    }
+}
+
+/// In-memory access tokens, leases and idempotency keys.
+#[derive(Debug, Default)]
+pub struct InMemoryTokens {
+    tokens: Mutex<BTreeMap<String, (Option<crate::ports::CachedToken>, Option<u64>)>>,
+}
+
+impl InMemoryTokens {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn token_key(platform: crate::Platform, app_id: &str) -> String {
+    format!("{platform}#{app_id}")
+}
+
+#[async_trait]
+impl crate::ports::AccessTokenCache for InMemoryTokens {
+    async fn get_token(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+    ) -> Result<Option<crate::ports::CachedToken>, StoreError> {
+        let tokens = self.tokens.lock().map_err(|_| poisoned())?;
+        Ok(tokens
+            .get(&token_key(platform, app_id))
+            .and_then(|(t, _)| t.clone()))
+    }
+
+    async fn try_lease(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        _owner: &str,
+        now: u64,
+        lease_secs: u64,
+    ) -> Result<bool, StoreError> {
+        let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
+        let entry = tokens.entry(token_key(platform, app_id)).or_default();
+        if entry.1.is_some_and(|until| until >= now) {
+            return Ok(false);
+        }
+        entry.1 = Some(now + lease_secs);
+        Ok(true)
+    }
+
+    async fn put_token(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        token: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
+        tokens.insert(
+            token_key(platform, app_id),
+            (
+                Some(crate::ports::CachedToken {
+                    token: crate::secret::Secret::new(token),
+                    expires_at,
+                }),
+                None,
+            ),
+        );
+        Ok(())
+    }
+
+    async fn invalidate_if_equals(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        failed: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
+        match tokens.get_mut(&token_key(platform, app_id)) {
+            Some((t @ Some(_), _)) if t.as_ref().is_some_and(|c| c.token.expose() == failed) => {
+                *t = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::OutboundStore for InMemoryStore {
+    async fn record_outbound(
+        &self,
+        record: &crate::ports::OutboundRecord,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().map_err(|_| poisoned())?;
+        let sort_key = format!("{:010}#o#{}", record.sent_at, record.id);
+        state.messages.insert(
+            (record.key.partition_key(), sort_key.clone()),
+            StoredMessage {
+                sort_key,
+                direction: Direction::Out,
+                msg_type: record.msg_type.clone(),
+                create_time: record.sent_at,
+                msg_id: None,
+                content: record.content.clone(),
+                media: record.media.clone(),
+                status: Some(record.status.clone()),
+                errcode: record.errcode,
+                raw: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        idempotency_key: &str,
+        _now: u64,
+        _ttl_secs: u64,
+    ) -> Result<crate::ports::Claim, StoreError> {
+        let mut claims = self.claims.lock().map_err(|_| poisoned())?;
+        Ok(match claims.get(idempotency_key) {
+            None => {
+                claims.insert(idempotency_key.to_owned(), None);
+                crate::ports::Claim::New
+            }
+            Some(Some(resp)) => crate::ports::Claim::Completed(resp.clone()),
+            Some(None) => crate::ports::Claim::InProgress,
+        })
+    }
+
+    async fn complete(&self, idempotency_key: &str, response: &str) -> Result<(), StoreError> {
+        let mut claims = self.claims.lock().map_err(|_| poisoned())?;
+        claims.insert(idempotency_key.to_owned(), Some(response.to_owned()));
+        Ok(())
+    }
+
+    async fn abandon(&self, idempotency_key: &str) -> Result<(), StoreError> {
+        let mut claims = self.claims.lock().map_err(|_| poisoned())?;
+        claims.remove(idempotency_key);
+        Ok(())
     }
 }

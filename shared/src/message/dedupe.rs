@@ -95,10 +95,25 @@ fn write_sort_key(out: &mut String, message: &InboundMessage) {
             out.push_str(&msg_id.0);
         }
         (_, None) => {
+            // No MsgId: the content decides (a platform retry carries the same plaintext, so the
+            // same digest; two different messages in the same second do not collide).
             out.push_str("t#");
             out.push_str(message.msg_type());
+            out.push('#');
+            out.push_str(&content_digest(message));
         }
     }
+}
+
+/// First 16 hex digits of the SHA-1 of the message's JSON form.
+fn content_digest(message: &InboundMessage) -> String {
+    use sha1::{Digest, Sha1};
+    let json = serde_json::to_vec(message).unwrap_or_default();
+    Sha1::digest(&json)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl fmt::Display for DedupeKey {
@@ -155,6 +170,30 @@ mod tests {
         assert_eq!(
             DedupeKey::derive(Platform::Wechat, "wx1", &enter).to_string(),
             "wechat#wx1#oUser|1482048670#e#user_enter_tempsession"
+        );
+    }
+
+    #[test]
+    fn messages_without_msg_id_dedupe_on_their_content() {
+        let a = msg(
+            MessageBody::Text {
+                content: "a".into(),
+            },
+            None,
+        );
+        let b = msg(
+            MessageBody::Text {
+                content: "b".into(),
+            },
+            None,
+        );
+        let ka = DedupeKey::derive(Platform::Wechat, "wx1", &a);
+        assert_ne!(ka, DedupeKey::derive(Platform::Wechat, "wx1", &b));
+        assert_eq!(ka, DedupeKey::derive(Platform::Wechat, "wx1", &a.clone()));
+        assert!(
+            ka.sort_key.starts_with("1482048670#t#text#"),
+            "{}",
+            ka.sort_key
         );
     }
 

@@ -34,8 +34,8 @@ pub struct QueueEnvelope {
 /// Why an SQS body is not a usable envelope (a poison record).
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeDecodeError {
-    /// Not JSON of the envelope's shape.
-    #[error("not a queue envelope: {0}")]
+    /// Not JSON of the envelope's shape (the message omits serde's text, which may quote content).
+    #[error("not a queue envelope: {:?} error at line {} column {}", .0.classify(), .0.line(), .0.column())]
     Json(#[from] serde_json::Error),
     /// A version this build does not read.
     #[error("unsupported envelope version {0}")]
@@ -109,7 +109,7 @@ impl QueueEnvelope {
             other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
         }
         out.push_str("}}");
-        out
+        sqs_safe(out)
     }
 
     /// Reads an SQS message body.
@@ -124,6 +124,18 @@ impl QueueEnvelope {
     /// The message's dedupe key, recomputed from its fields.
     pub fn key(&self) -> DedupeKey {
         DedupeKey::derive(self.platform, &self.app_id, &self.message)
+    }
+}
+
+/// SQS refuses U+FFFE and U+FFFF in a message body (its allowed set is `#x9 #xA #xD #x20-#xD7FF
+/// #xE000-#xFFFD #x10000-#x10FFFF`); inside a JSON string they can be written as escapes instead.
+/// Everything else serde_json writes raw is allowed.
+fn sqs_safe(json: String) -> String {
+    if json.contains(['\u{fffe}', '\u{ffff}']) {
+        json.replace('\u{fffe}', "\\ufffe")
+            .replace('\u{ffff}', "\\uffff")
+    } else {
+        json
     }
 }
 
@@ -203,7 +215,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn hand_written_json_equals_serde(
-            content in "\\PC*|[\\x00-\\x1f\"\\\\a-z]{0,20}",
+            content in "\\PC*|[\\x00-\\x1f\"\\\\a-z\u{fffe}\u{ffff}]{0,20}",
             from in "[a-zA-Z0-9_\"\\-]{1,30}",
             msg_id in proptest::option::of("[0-9]{1,20}"),
             to in proptest::option::of("gh_[a-z0-9]{4}"),
@@ -216,7 +228,11 @@ mod tests {
             };
             let message = InboundMessage { to_user_name: to, from_user_name: from, create_time: 42, msg_id: msg_id.map(MsgId), body };
             let env = QueueEnvelope::new(Platform::Baidu, "app", 1, Mode::Compatible, DataFormat::Json, message);
-            proptest::prop_assert_eq!(env.to_json(), serde_json::to_string(&env).unwrap());
+            let json = env.to_json();
+            proptest::prop_assert_eq!(&json, &sqs_safe(serde_json::to_string(&env).unwrap()));
+            proptest::prop_assert_eq!(QueueEnvelope::from_json(&json).unwrap(), env);
+            let forbidden = json.contains(['\u{fffe}', '\u{ffff}']);
+            proptest::prop_assert!(!forbidden, "SQS-forbidden character in the body");
         }
     }
 }

@@ -243,7 +243,8 @@ impl<'a> Slots<'a> {
             to_user_name: self.to.map(Cow::into_owned),
             from_user_name: from.into_owned(),
             create_time,
-            msg_id: self.msg_id.map(MsgId),
+            // An empty MsgId is no id: it must not make distinct messages collide.
+            msg_id: self.msg_id.filter(|id| !id.trim().is_empty()).map(MsgId),
             body,
         })
     }

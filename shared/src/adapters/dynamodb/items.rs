@@ -128,7 +128,7 @@ pub fn n(value: impl ToString) -> AttributeValue {
 pub fn inbound_message_item(envelope: &QueueEnvelope, key: &DedupeKey) -> Result<Item, StoreError> {
     let message = &envelope.message;
     let raw = serde_json::to_string(message).map_err(|e| StoreError::Corrupt {
-        key: key.to_string(),
+        key: crate::secret::redact_key(&key.to_string()),
         reason: format!("cannot serialise the message as JSON: {e}"),
     })?;
     let mut item = Item::with_capacity(11);
@@ -164,7 +164,7 @@ impl<'a> ItemReader<'a> {
     pub fn new(item: &'a Item, key: impl Into<String>) -> Self {
         Self {
             item,
-            key: key.into(),
+            key: crate::secret::redact_key(&key.into()),
         }
     }
 
@@ -516,7 +516,7 @@ mod tests {
         item.insert(REMAINING.into(), s("three"));
         let err = conversation_from_item(&item).unwrap_err();
         assert!(
-            matches!(&err, StoreError::Corrupt { key, reason } if key == "wechat#wx1#oUser" && reason.contains(REMAINING)),
+            matches!(&err, StoreError::Corrupt { key, reason } if key.starts_with("wechat#wx1#~") && !key.contains("oUser") && reason.contains(REMAINING)),
             "{err}"
         );
         item.insert(REMAINING.into(), n(-1));

@@ -15,6 +15,7 @@
 pub mod expressions;
 pub mod items;
 pub mod provision;
+pub mod sender;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -79,6 +80,8 @@ enum Written {
     Duplicate,
     /// Only the conversation condition failed; the item as it was, if DynamoDB returned it.
     ConversationChanged(Option<Item>),
+    /// Another transaction on the same items was in flight (DynamoDB `TransactionConflict`).
+    Conflict,
 }
 
 /// How a cancelled transaction is read from its reasons (index 0: the Put, 1: the Update).
@@ -88,7 +91,9 @@ enum Cancelled {
     Duplicate,
     /// Only the Update's condition failed, with the `ALL_OLD` item if returned.
     ConversationChanged(Option<Item>),
-    /// Anything else (conflict, throttling, validation): not an outcome.
+    /// A concurrent transaction touched the same items: retry shortly.
+    Conflict,
+    /// Anything else (throttling, validation): not an outcome.
     Other,
 }
 
@@ -99,6 +104,11 @@ fn classify(reasons: &[CancellationReason]) -> Cancelled {
         Cancelled::Duplicate
     } else if no_reason(code(0)) && code(1) == Some(CONDITIONAL_CHECK_FAILED) {
         Cancelled::ConversationChanged(reasons.get(1).and_then(|r| r.item().cloned()))
+    } else if reasons
+        .iter()
+        .any(|r| r.code() == Some("TransactionConflict"))
+    {
+        Cancelled::Conflict
     } else {
         Cancelled::Other
     }
@@ -106,6 +116,16 @@ fn classify(reasons: &[CancellationReason]) -> Cancelled {
 
 fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
     StoreError::Unavailable(Box::new(err))
+}
+
+/// Waits a little (growing, jittered) before retrying after a `TransactionConflict`, so records
+/// of one conversation that race in a batch settle instead of failing back to SQS.
+async fn conflict_pause(attempt: u32) {
+    let jitter = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 10_000_000);
+    let base = 10_000_000u64.saturating_mul(u64::from(attempt) + 1);
+    tokio::time::sleep(std::time::Duration::from_nanos(base + u64::from(jitter))).await;
 }
 
 fn now_secs() -> u64 {
@@ -166,6 +186,7 @@ impl DynamoDbStore {
                 Cancelled::ConversationChanged(old) => {
                     return Ok(Written::ConversationChanged(old));
                 }
+                Cancelled::Conflict => return Ok(Written::Conflict),
                 Cancelled::Other => {}
             }
         }
@@ -224,6 +245,10 @@ impl MessageStore for DynamoDbStore {
             Written::Committed => return Ok(StoreOutcome::Inserted),
             Written::Duplicate => return Ok(StoreOutcome::Duplicate),
             Written::ConversationChanged(old) => old,
+            Written::Conflict => {
+                conflict_pause(0).await;
+                None
+            }
         };
         // Slow path: compare-and-set from the state as read.
         for attempt in 1..=MAX_SLOW_ATTEMPTS {
@@ -241,6 +266,10 @@ impl MessageStore for DynamoDbStore {
             {
                 Written::Committed => return Ok(StoreOutcome::Inserted),
                 Written::Duplicate => return Ok(StoreOutcome::Duplicate),
+                Written::Conflict => {
+                    conflict_pause(attempt).await;
+                    old = None;
+                }
                 Written::ConversationChanged(next) => {
                     debug!(
                         attempt,
@@ -250,7 +279,9 @@ impl MessageStore for DynamoDbStore {
                 }
             }
         }
-        Err(StoreError::Contention(key.to_string()))
+        Err(StoreError::Contention(crate::secret::redact_key(
+            &key.to_string(),
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(platform = %key.platform, app_id = %key.app_id))]
