@@ -255,8 +255,11 @@ impl crate::ports::QuotaLedger for InMemoryStore {
 /// In-memory access tokens, leases and idempotency keys.
 #[derive(Debug, Default)]
 pub struct InMemoryTokens {
-    tokens: Mutex<BTreeMap<String, (Option<crate::ports::CachedToken>, Option<u64>)>>,
+    tokens: Mutex<BTreeMap<String, TokenEntry>>,
 }
+
+/// A cached token (if any) and the end of the refresh lease (if held).
+type TokenEntry = (Option<crate::ports::CachedToken>, Option<u64>);
 
 impl InMemoryTokens {
     /// An empty cache.
