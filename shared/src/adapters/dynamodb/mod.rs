@@ -380,10 +380,14 @@ mod tests {
     }
 
     #[test]
-    fn conflicts_and_throttling_are_not_outcomes() {
+    fn conflicts_are_retried_and_throttling_is_not_an_outcome() {
         for reasons in [
             vec![reason("TransactionConflict", None), reason(NO_REASON, None)],
             vec![reason(NO_REASON, None), reason("TransactionConflict", None)],
+        ] {
+            assert_eq!(classify(&reasons), Cancelled::Conflict, "{reasons:?}");
+        }
+        for reasons in [
             vec![
                 reason("ThrottlingError", None),
                 reason(CONDITIONAL_CHECK_FAILED, None),
