@@ -28,6 +28,15 @@ pub const QUOTA_WECHAT_ENTER_SESSION: &str = "QUOTA_WECHAT_ENTER_SESSION";
 /// Baidu message grant, `MESSAGES/SECONDS` (default 5/172800).
 pub const QUOTA_BAIDU_MESSAGE: &str = "QUOTA_BAIDU_MESSAGE";
 
+/// WeChat token endpoint for the sender: `stable` (default, `cgi-bin/stable_token`) or `classic`.
+pub const WECHAT_TOKEN_MODE: &str = "WECHAT_TOKEN_MODE";
+/// Base URL of the WeChat API (default `https://api.weixin.qq.com`; tests point it at a fake).
+pub const WECHAT_API_BASE: &str = "WECHAT_API_BASE";
+/// Base URL of the Baidu API (default `https://openapi.baidu.com`).
+pub const BAIDU_API_BASE: &str = "BAIDU_API_BASE";
+/// Total timeout of one platform HTTP call in milliseconds (default 5000).
+pub const PLATFORM_TIMEOUT_MS: &str = "PLATFORM_TIMEOUT_MS";
+
 /// A missing or invalid environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {

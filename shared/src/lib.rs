@@ -6,7 +6,7 @@
 //!    [`registry`] (the app registry document);
 //! 2. [`ports`] — the traits the functions depend on;
 //! 3. [`adapters`] — SQS, DynamoDB and in-memory fakes, each behind a cargo feature so a function
-//!    links only what it uses; plus [`config`] and [`telemetry`] plumbing.
+//!    links only what it uses; plus [`config`], [`clock`] and (feature `telemetry`) `telemetry`.
 //!
 //! Not here: anything that knows about Lambda event types.
 #![warn(missing_docs)]
@@ -14,7 +14,11 @@
 pub mod adapters;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "fake-platform")]
+pub mod fake_platform;
 pub mod message;
+#[cfg(feature = "platform-http")]
+pub mod platform;
 pub mod ports;
 pub mod protocol;
 pub mod quota;

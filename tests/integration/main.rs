@@ -9,3 +9,4 @@
 mod events;
 mod helpers;
 mod pipeline;
+mod sender;

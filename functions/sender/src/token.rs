@@ -1,0 +1,195 @@
+//! Access tokens shared by every instance (PROTOCOL §10, STYLE's WxJava rule): read the cached
+//! token; if it is missing or near expiry, one instance takes the refresh lease (a conditional
+//! write) and fetches, the others wait briefly for it or keep using the still-valid token. After
+//! a token error the failed token is invalidated only if the cache still holds it, then refreshed
+//! once. 服务商 apps (with `component_app_id`) never refresh here: their authorizer token is put in
+//! the cache by the operator (README) until the component-ticket flow exists.
+//! Also caches uploaded media ids per image digest until shortly before their 3-day expiry.
+
+use std::time::Duration;
+
+use sha1::{Digest, Sha1};
+use shared::clock::Clock;
+use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger};
+use shared::protocol::Platform;
+use shared::registry::AppConfig;
+use tracing::info;
+
+use crate::{App, Config, SendError};
+
+/// The token cache with this instance's lease identity and timing.
+pub struct Tokens<T> {
+    cache: T,
+    owner: String,
+    margin_secs: u64,
+    lease_secs: u64,
+    wait: Duration,
+}
+
+impl<T: AccessTokenCache> Tokens<T> {
+    /// Wraps a cache; the lease owner is unique per process.
+    pub fn new(cache: T, config: &Config) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        Self {
+            cache,
+            owner: format!("{:x}{:x}", std::process::id(), nanos),
+            margin_secs: config.token_margin_secs,
+            lease_secs: config.token_lease_secs,
+            wait: config.token_wait,
+        }
+    }
+
+    /// This instance's lease identity.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The cache itself.
+    pub fn cache(&self) -> &T {
+        &self.cache
+    }
+
+    fn media_key(app: &AppConfig, digest: &str) -> String {
+        format!("{}#media#{digest}", app.app_id)
+    }
+
+    /// A media id uploaded earlier for the same bytes, if still comfortably valid.
+    pub async fn cached_media(
+        &self,
+        app: &AppConfig,
+        digest: &str,
+        now: u64,
+    ) -> Result<Option<String>, SendError> {
+        let cached = self
+            .cache
+            .get_token(app.platform, &Self::media_key(app, digest))
+            .await?;
+        Ok(cached
+            .filter(|c| c.expires_at > now)
+            .map(|c| c.token.expose().to_owned()))
+    }
+
+    /// Remembers a media id until `reuse_until`.
+    pub async fn remember_media(
+        &self,
+        app: &AppConfig,
+        digest: &str,
+        media_id: &str,
+        reuse_until: u64,
+    ) -> Result<(), SendError> {
+        Ok(self
+            .cache
+            .put_token(
+                app.platform,
+                &Self::media_key(app, digest),
+                media_id,
+                reuse_until,
+            )
+            .await?)
+    }
+}
+
+/// Hex SHA-1 of image bytes: the media cache key (not a security boundary).
+pub fn digest(bytes: &[u8]) -> String {
+    Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl<S, T, C> App<S, T, C>
+where
+    S: QuotaLedger + OutboundStore,
+    T: AccessTokenCache,
+    C: Clock,
+{
+    /// A usable access token for `app`; `failed` is a token the platform just rejected.
+    pub async fn token(&self, app: &AppConfig, failed: Option<&str>) -> Result<String, SendError> {
+        let t = &self.tokens;
+        if let Some(failed) = failed {
+            t.cache
+                .invalidate_if_equals(app.platform, &app.app_id, failed)
+                .await?;
+        }
+        let deadline = tokio::time::Instant::now() + t.wait;
+        loop {
+            let now = self.clock.now_secs();
+            let cached = t.cache.get_token(app.platform, &app.app_id).await?;
+            let usable = cached
+                .as_ref()
+                .filter(|c| Some(c.token.expose()) != failed && c.expires_at > now);
+            if let Some(c) = usable
+                && c.expires_at > now + t.margin_secs
+            {
+                return Ok(c.token.expose().to_owned());
+            }
+            if app.component_app_id.is_some() {
+                // Authorizer tokens come from the 服务商 flow (not yet built): use what is stored.
+                return usable.map(|c| c.token.expose().to_owned()).ok_or_else(|| {
+                    SendError::Token(format!(
+                        "no authorizer access token for {} app {} in the token store (see README: 服务商 apps)",
+                        app.platform, app.app_id
+                    ))
+                });
+            }
+            if t.cache
+                .try_lease(app.platform, &app.app_id, &t.owner, now, t.lease_secs)
+                .await?
+            {
+                let fetched = self.fetch_token(app, failed.is_some()).await;
+                return match fetched {
+                    Ok((token, expires_in)) => {
+                        t.cache
+                            .put_token(app.platform, &app.app_id, &token, now + expires_in)
+                            .await?;
+                        info!(platform = %app.platform, app_id = %app.app_id, outcome = "token_refreshed", expires_in, "access token refreshed");
+                        Ok(token)
+                    }
+                    Err(e) => Err(SendError::Token(e.to_string())),
+                };
+            }
+            if let Some(c) = usable {
+                return Ok(c.token.expose().to_owned());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SendError::Token(
+                    "another instance is refreshing the token; try again".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn fetch_token(&self, app: &AppConfig, force: bool) -> Result<(String, u64), SendError> {
+        let secret = app
+            .app_secret
+            .as_ref()
+            .ok_or_else(|| SendError::Token(format!("app {} has no app_secret", app.app_id)))?;
+        let result = match app.platform {
+            Platform::Wechat => {
+                self.clients
+                    .wechat
+                    .fetch_token(
+                        &app.app_id,
+                        secret.expose(),
+                        self.config.wechat_stable_token,
+                        force && self.config.wechat_stable_token,
+                    )
+                    .await
+            }
+            Platform::Baidu => {
+                let key = app.app_key.as_ref().ok_or_else(|| {
+                    SendError::Token(format!("app {} has no app_key", app.app_id))
+                })?;
+                self.clients
+                    .baidu
+                    .fetch_token(key.expose(), secret.expose())
+                    .await
+            }
+        };
+        result.map_err(|e| SendError::Token(e.to_string()))
+    }
+}
