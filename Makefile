@@ -13,7 +13,7 @@ VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
 # override with e.g. `make test TEST_CMD='cargo test -p shared'`.
 TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
 
-.PHONY: help setup fmt lint unit test bench bench-send load events emulator-up emulator-down
+.PHONY: help setup fmt lint unit test validate build bench bench-send load events emulator-up emulator-down
 
 help: ## list the targets
 	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
@@ -32,8 +32,16 @@ lint: ## rustfmt check + clippy with warnings as errors
 unit: ## run the tests without the emulator (emulator tests skip themselves)
 	env -u AWS_ENDPOINT_URL $(TEST_CMD)
 
-test: lint ## lint, then all tests against a private, throw-away moto
+test: lint validate ## lint, template checks, then all tests against a private, throw-away moto
 	$(LOCAL)/with-moto.sh $(TEST_CMD)
+
+validate: ## offline template checks: cfn-lint, sam validate --lint, template.yaml = infra/local/resources.json
+	infra/validate.sh
+
+build: ## sam build: the three arm64 bootstrap binaries (~8 min), sizes printed
+	$(LOCAL)/setup.sh
+	PATH="$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
+	@ls -l .aws-sam/build/*/bootstrap
 
 bench: ## run the inbound pure-path benchmark (prints us/msg for JSON and XML safe mode)
 	$(CARGO) bench -p shared --bench inbound

@@ -234,9 +234,16 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
                 elapsed_ms,
                 "push queued"
             );
+            shared::telemetry::metric(
+                "AckLatencyMs",
+                elapsed_ms as f64,
+                "Milliseconds",
+                &[("platform", route.platform.as_str())],
+            );
             error::plain(StatusCode::OK, "success")
         }
         Err(e) if e.status().is_server_error() => {
+            shared::telemetry::metric("IngressNotQueued", 1.0, "Count", &[("reason", e.reason())]);
             error!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), error.message = %e, elapsed_ms, "push not queued; the platform will retry");
             e.into_response()
         }

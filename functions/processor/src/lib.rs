@@ -135,6 +135,18 @@ pub async fn handle<S: MessageStore>(
         failed = response.batch_item_failures.len(),
         "batch done"
     );
+    shared::telemetry::metric(
+        "Stored",
+        stored as f64,
+        "Count",
+        &[("function", "processor")],
+    );
+    shared::telemetry::metric(
+        "DedupeHits",
+        duplicates as f64,
+        "Count",
+        &[("function", "processor")],
+    );
     Ok(response)
 }
 

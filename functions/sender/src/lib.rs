@@ -481,6 +481,19 @@ where
         let window = match self.store.reserve(key, units, now).await? {
             Reservation::Reserved(w) => w,
             Reservation::Refused(refusal, w) => {
+                shared::telemetry::metric(
+                    "QuotaRefusals",
+                    1.0,
+                    "Count",
+                    &[(
+                        "reason",
+                        if refusal == shared::quota::Refusal::WindowExpired {
+                            "window_expired"
+                        } else {
+                            "quota_exhausted"
+                        },
+                    )],
+                );
                 return Err(SendError::Refused(
                     refusal,
                     Window {
@@ -539,6 +552,7 @@ where
         };
         let Some(err) = failure else {
             self.store.record_outbound(&record).await?;
+            shared::telemetry::metric("SendOutcome", 1.0, "Count", &[("outcome", "sent")]);
             info!(platform = %app.platform, app_id = %app.app_id, open_id_hash = %open_id_hash(&key.open_id), outcome = "sent", parts = units, remaining = window.remaining, "sent");
             return Ok(
                 json!({ "id": id, "parts": units, "remaining": window.remaining, "expires_at": window.expires_at }),
@@ -569,6 +583,7 @@ where
             }
             _ => "unknown",
         };
+        shared::telemetry::metric("SendOutcome", 1.0, "Count", &[("outcome", outcome)]);
         record.status = if outcome == "unknown" {
             "unknown".into()
         } else if sent > 0 {

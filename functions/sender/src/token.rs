@@ -146,6 +146,12 @@ where
                             .put_token(app.platform, &app.app_id, &token, now + expires_in)
                             .await?;
                         info!(platform = %app.platform, app_id = %app.app_id, outcome = "token_refreshed", expires_in, "access token refreshed");
+                        shared::telemetry::metric(
+                            "TokenRefreshes",
+                            1.0,
+                            "Count",
+                            &[("platform", app.platform.as_str())],
+                        );
                         Ok(token)
                     }
                     Err(e) => Err(SendError::Token(e.to_string())),
