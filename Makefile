@@ -13,7 +13,7 @@ VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
 # override with e.g. `make test TEST_CMD='cargo test -p shared'`.
 TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
 
-.PHONY: help setup fmt lint unit test validate build bench bench-send load events emulator-up emulator-down
+.PHONY: help setup fmt lint unit test validate build coldstart bench bench-send load events emulator-up emulator-down
 
 help: ## list the targets
 	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
@@ -48,6 +48,10 @@ bench: ## run the inbound pure-path benchmark (prints us/msg for JSON and XML sa
 
 bench-send: ## sender throughput and latency against the fake platform (2,000 sends, 20 callers)
 	$(CARGO) bench -p integration-tests --bench send
+
+coldstart: ## cold start of each release binary against a fake Lambda Runtime API (init ms, max RSS)
+	$(LOCAL)/setup.sh
+	$(LOCAL)/with-moto.sh infra/bench/coldstart.sh
 
 load: ## ingress/processor load run against a private moto (LOAD_PUSHES=500, LOAD_CALLERS=20)
 	$(LOCAL)/with-moto.sh $(CARGO) bench -p integration-tests --bench load
