@@ -252,6 +252,14 @@ pub trait AccessTokenCache: Send + Sync {
         expires_at: u64,
     ) -> Result<(), StoreError>;
 
+    /// Drops the refresh lease if `owner` still holds it (after a failed refresh, so others can try).
+    async fn release_lease(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        owner: &str,
+    ) -> Result<(), StoreError>;
+
     /// Forgets the cached token only if it still equals `failed` (another instance may already
     /// have refreshed it); returns whether it was forgotten.
     async fn invalidate_if_equals(

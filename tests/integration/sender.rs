@@ -549,3 +549,39 @@ async fn typing_commands_reach_wechat() {
     .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn no_token_means_nothing_sent_and_the_units_given_back() {
+    let fake = FakePlatform::start().await.unwrap();
+    let app = memory_app(&fake).await;
+    user_writes(&app.store, Platform::Baidu, "oNoTok").await;
+    fake.fail_next("oauth/2.0/token", 100, 1);
+    let (status, body) = send(
+        &app,
+        json!({ "app_id": BD, "open_id": "oNoTok", "msg_type": "text", "content": "x" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::SERVICE_UNAVAILABLE, json!("token_unavailable")),
+        "{body}"
+    );
+    let conv = app
+        .store
+        .conversation(&key(Platform::Baidu, "oNoTok"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.window.remaining, 5, "the reserved unit was given back");
+    assert!(fake.sent_messages("oNoTok").is_empty());
+    // The next send fetches a token and goes out.
+    assert_eq!(
+        send(
+            &app,
+            json!({ "app_id": BD, "open_id": "oNoTok", "msg_type": "text", "content": "x" })
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}

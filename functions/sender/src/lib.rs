@@ -392,7 +392,10 @@ where
                 }
             })
             .await
-            .map_err(|e| SendError::Platform(e, Window::default()))?;
+            .map_err(|e| match e {
+                CallError::Platform(e) => SendError::Platform(e, Window::default()),
+                CallError::Token(e) => e,
+            })?;
         self.tokens
             .remember_media(
                 app,
@@ -405,19 +408,22 @@ where
     }
 
     /// Runs a platform call with the app's token; on a token error, refreshes once and retries once.
-    async fn with_token<F, Fut, R>(&self, app: &AppConfig, call: F) -> Result<R, PlatformError>
+    async fn with_token<F, Fut, R>(&self, app: &AppConfig, call: F) -> Result<R, CallError>
     where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<R, PlatformError>>,
     {
-        let token = self.token(app, None).await.map_err(token_error)?;
+        let token = self.token(app, None).await.map_err(CallError::Token)?;
         match call(token.clone()).await {
             Err(PlatformError::TokenInvalid { errcode }) => {
                 warn!(platform = %app.platform, app_id = %app.app_id, errcode, "access token rejected; refreshing once");
-                let fresh = self.token(app, Some(&token)).await.map_err(token_error)?;
-                call(fresh).await
+                let fresh = self
+                    .token(app, Some(&token))
+                    .await
+                    .map_err(CallError::Token)?;
+                call(fresh).await.map_err(CallError::Platform)
             }
-            other => other,
+            other => other.map_err(CallError::Platform),
         }
     }
 
@@ -531,7 +537,29 @@ where
                 .await;
             match result {
                 Ok(()) => sent += 1,
-                Err(e) => {
+                Err(CallError::Token(e)) => {
+                    // No token, so this part never left: give the unsent units back.
+                    let unsent = units - sent;
+                    self.store.release(key, unsent, window.expires_at).await?;
+                    if sent > 0 {
+                        let (content, media) = describe(&bodies);
+                        let record = OutboundRecord {
+                            key: key.clone(),
+                            id: self.next_id(self.clock.now_ms()),
+                            sent_at: now,
+                            msg_type: req.msg_type.clone(),
+                            content,
+                            media,
+                            status: "partial".into(),
+                            errcode: None,
+                            parts: sent,
+                        };
+                        self.store.record_outbound(&record).await?;
+                    }
+                    warn!(platform = %app.platform, app_id = %app.app_id, outcome = "token_unavailable", parts_sent = sent, "no access token; unsent units given back");
+                    return Err(e);
+                }
+                Err(CallError::Platform(e)) => {
                     failure = Some(e);
                     break;
                 }
@@ -619,15 +647,22 @@ where
         })
         .await
         .map_err(|e| match e {
-            e if e.is_definite_rejection() => SendError::Platform(e, Window::default()),
-            e => SendError::Timeout(e, Window::default()),
+            CallError::Platform(e) if e.is_definite_rejection() => {
+                SendError::Platform(e, Window::default())
+            }
+            CallError::Platform(e) => SendError::Timeout(e, Window::default()),
+            CallError::Token(e) => e,
         })?;
         Ok(json!({ "command": req.command }))
     }
 }
 
-fn token_error(e: SendError) -> PlatformError {
-    PlatformError::Transport(e.to_string())
+/// Why a platform call through [`App::with_token`] failed.
+enum CallError {
+    /// The platform answered with an error, or did not answer.
+    Platform(PlatformError),
+    /// No access token could be had: nothing was sent.
+    Token(SendError),
 }
 
 fn replay(stored: &str) -> Result<Value, SendError> {

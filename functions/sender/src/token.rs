@@ -154,7 +154,12 @@ where
                         );
                         Ok(token)
                     }
-                    Err(e) => Err(SendError::Token(e.to_string())),
+                    Err(e) => {
+                        t.cache
+                            .release_lease(app.platform, &app.app_id, &t.owner)
+                            .await?;
+                        Err(SendError::Token(e.to_string()))
+                    }
                 };
             }
             if let Some(c) = usable {

@@ -323,6 +323,19 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
         Ok(())
     }
 
+    async fn release_lease(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        _owner: &str,
+    ) -> Result<(), StoreError> {
+        let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
+        if let Some(entry) = tokens.get_mut(&token_key(platform, app_id)) {
+            entry.1 = None;
+        }
+        Ok(())
+    }
+
     async fn invalidate_if_equals(
         &self,
         platform: crate::Platform,

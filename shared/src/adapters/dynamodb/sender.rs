@@ -271,6 +271,29 @@ impl AccessTokenCache for DynamoDbStore {
             .map_err(unavailable)
     }
 
+    async fn release_lease(
+        &self,
+        platform: Platform,
+        app_id: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.tokens)
+            .key(items::PK, s(token_pk(platform, app_id)))
+            .condition_expression("lease_owner = :owner")
+            .update_expression("REMOVE lease_owner, lease_until")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failed(&err) => Ok(()),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
     async fn invalidate_if_equals(
         &self,
         platform: Platform,
