@@ -13,11 +13,14 @@ VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
 # override with e.g. `make test TEST_CMD='cargo test -p shared'`.
 TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
 
-.PHONY: help setup fmt lint unit test validate build coldstart bench bench-send load events emulator-up emulator-down
+.PHONY: help dev setup fmt lint unit test validate build coldstart bench bench-send load events emulator-up emulator-down
 
 help: ## list the targets
 	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
+
+dev: ## the local loop: moto + tables/queues + fake platform + kefu serve on $$KEFU_PORT (Ctrl-C stops all)
+	$(LOCAL)/dev.sh
 
 setup: ## create/refresh the Python venv with the local tools (moto)
 	$(LOCAL)/setup.sh

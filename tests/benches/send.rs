@@ -77,8 +77,18 @@ async fn main() {
     let store = InMemoryStore::new();
     let users = SENDS / 5;
     for u in 0..users {
-        let key = ConversationKey { platform: Platform::Wechat, app_id: WX.into(), open_id: format!("oSend{u}") };
-        store.set_window(&key, Window { remaining: 5, expires_at: NOW + 172_800 });
+        let key = ConversationKey {
+            platform: Platform::Wechat,
+            app_id: WX.into(),
+            open_id: format!("oSend{u}"),
+        };
+        store.set_window(
+            &key,
+            Window {
+                remaining: 5,
+                expires_at: NOW + 172_800,
+            },
+        );
     }
     let app = Arc::new(sender::App::new(
         sender::Config::default(),
@@ -92,7 +102,10 @@ async fn main() {
         },
         FixedClock::at_secs(NOW),
     ));
-    let token = app.token(app.registry.app(Platform::Wechat, WX).unwrap(), None).await.unwrap();
+    let token = app
+        .token(app.registry.app(Platform::Wechat, WX).unwrap(), None)
+        .await
+        .unwrap();
 
     let (lat, wall) = {
         let app = app.clone();
@@ -111,8 +124,13 @@ async fn main() {
     let (bare, bare_wall) = run(move |i| {
         let (wechat, token) = (wechat.clone(), token.clone());
         async move {
-            let body = OutboundBody::Text { content: format!("reply {i}: 您好，已为您查询") };
-            wechat.send(&token, &format!("oBare{}", i % users), &body).await.unwrap();
+            let body = OutboundBody::Text {
+                content: format!("reply {i}: 您好，已为您查询"),
+            };
+            wechat
+                .send(&token, &format!("oBare{}", i % users), &body)
+                .await
+                .unwrap();
         }
     })
     .await;
@@ -133,5 +151,11 @@ async fn main() {
         pct(&lat, 0.5) - pct(&bare, 0.5),
         pct(&lat, 0.99) - pct(&bare, 0.99)
     );
-    assert_eq!(fake.calls().iter().filter(|c| c.path.ends_with("custom/send")).count(), 2 * SENDS);
+    assert_eq!(
+        fake.calls()
+            .iter()
+            .filter(|c| c.path.ends_with("custom/send"))
+            .count(),
+        2 * SENDS
+    );
 }

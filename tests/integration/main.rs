@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
+mod e2e;
 mod events;
 mod helpers;
 mod pipeline;

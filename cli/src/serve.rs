@@ -1,0 +1,382 @@
+//! `kefu serve`: the ingress and sender routes on 127.0.0.1, calling the same handler functions
+//! the Lambdas run (requests converted to `lambda_http` types), and a poller that feeds the inbound
+//! queue to the processor handler the way Lambda's event source mapping does.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use shared::adapters::dynamodb::DynamoDbStore;
+use shared::adapters::sqs::SqsQueue;
+use shared::clock::SystemClock;
+use shared::platform::{baidu::BaiduClient, http_client, wechat::WechatClient};
+use shared::quota::QuotaPolicy;
+use shared::registry::AppRegistry;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::Error;
+
+/// Largest request body read (API Gateway's own payload limit); ingress applies its smaller
+/// `MAX_BODY_BYTES` itself.
+const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+/// After a record is reported as failed, it becomes visible again after this long (Lambda would
+/// wait for the queue's visibility timeout; locally a short retry keeps the loop lively).
+const RETRY_VISIBILITY_SECS: i32 = 5;
+
+/// Everything `kefu serve` needs, resolved (from the environment by the command, directly by tests).
+pub struct Settings {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// AWS SDK configuration (endpoint override for the emulator).
+    pub sdk: SdkConfig,
+    /// The DynamoDB store (conversations, messages, tokens).
+    pub store: DynamoDbStore,
+    /// `INBOUND_QUEUE_URL`.
+    pub inbound_queue_url: String,
+    /// The app registry.
+    pub registry: AppRegistry,
+    /// Ingress settings (`MAX_BODY_BYTES`, `REPLAY_WINDOW_SECS`, `ENQUEUE_BUDGET_MS`).
+    pub ingress: ingress::Config,
+    /// Sender settings.
+    pub sender: sender::Config,
+    /// Quota grants for the processor.
+    pub policy: QuotaPolicy,
+    /// WeChat API origin (the fake platform locally).
+    pub wechat_api_base: String,
+    /// Baidu API origin (the fake platform locally).
+    pub baidu_api_base: String,
+    /// Platform HTTP total timeout.
+    pub platform_timeout: Duration,
+    /// Bearer token required on `POST /messages` and `POST /typing`.
+    pub local_token: String,
+    /// Long-poll wait of the queue poller, seconds (1–20).
+    pub poll_wait_secs: i32,
+}
+
+type IngressApp = ingress::App<SqsQueue, SystemClock>;
+type SenderApp = sender::App<DynamoDbStore, DynamoDbStore, SystemClock>;
+type ProcessorApp = processor::App<DynamoDbStore>;
+
+struct Apps {
+    ingress: IngressApp,
+    sender: SenderApp,
+    token: String,
+}
+
+/// A running server: its address, and the handle to stop it.
+pub struct Running {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight and the current queue batch finish, and waits.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Binds 127.0.0.1, starts serving and polling in spawned tasks. Must run inside a tokio runtime.
+pub async fn start(settings: Settings) -> Result<Running, Error> {
+    let listener = TcpListener::bind(("127.0.0.1", settings.port))
+        .await
+        .map_err(|e| format!("cannot bind 127.0.0.1:{}: {e}", settings.port))?;
+    let addr = listener.local_addr()?;
+
+    let queue = SqsQueue::new(
+        SqsQueue::client_with_budget(&settings.sdk, settings.ingress.enqueue_budget),
+        settings.inbound_queue_url.clone(),
+    );
+    let http = http_client(Duration::from_secs(2), settings.platform_timeout)?;
+    let apps = Arc::new(Apps {
+        ingress: ingress::App::new(
+            settings.ingress,
+            settings.registry.clone(),
+            queue,
+            SystemClock,
+        ),
+        sender: sender::App::new(
+            settings.sender,
+            settings.registry,
+            settings.store.clone(),
+            settings.store.clone(),
+            sender::Clients {
+                wechat: WechatClient::new(http.clone(), settings.wechat_api_base),
+                baidu: BaiduClient::new(http.clone(), settings.baidu_api_base),
+                http,
+            },
+            SystemClock,
+        ),
+        token: settings.local_token,
+    });
+    let processor = processor::App::new(settings.store, settings.policy);
+    let sqs = aws_sdk_sqs::Client::new(&settings.sdk);
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(accept_loop(listener, apps, stopped.clone()));
+    tasks.spawn(poll_loop(
+        sqs,
+        settings.inbound_queue_url,
+        processor,
+        settings.poll_wait_secs.clamp(1, 20),
+        stopped,
+    ));
+    Ok(Running { addr, stop, tasks })
+}
+
+async fn accept_loop(listener: TcpListener, apps: Arc<Apps>, mut stopped: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            _ = stopped.changed() => break,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, _)) = accepted else {
+            continue;
+        };
+        let apps = Arc::clone(&apps);
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |req| {
+                let apps = Arc::clone(&apps);
+                async move { Ok::<_, Infallible>(route(&apps, req).await) }
+            });
+            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+fn text(status: StatusCode, body: &str) -> hyper::Response<Full<Bytes>> {
+    let mut resp = hyper::Response::new(Full::new(Bytes::from(body.to_owned())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn authorized(token: &str, req: &hyper::Request<Incoming>) -> bool {
+    let Some(value) = req.headers().get(hyper::header::AUTHORIZATION) else {
+        return false;
+    };
+    let want = format!("Bearer {token}");
+    bool::from(value.as_bytes().ct_eq(want.as_bytes()))
+}
+
+/// Routes one request: health check, sender routes (bearer token), everything else to ingress
+/// (which answers `unknown_route` itself).
+async fn route(apps: &Apps, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    if req.method() == Method::GET && path == "/healthz" {
+        return text(StatusCode::OK, "ok");
+    }
+    let send_route = matches!(path.as_str(), "/messages" | "/typing");
+    if send_route && !authorized(&apps.token, &req) {
+        let mut resp = text(StatusCode::UNAUTHORIZED, "unauthorized");
+        resp.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer"),
+        );
+        return resp;
+    }
+    let req = match to_lambda(req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let result = if send_route {
+        sender::handle(&apps.sender, req).await
+    } else {
+        ingress::handle(&apps.ingress, req).await
+    };
+    match result {
+        Ok(resp) => from_lambda(resp),
+        Err(e) => {
+            warn!(error.message = %e, "handler error");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+        }
+    }
+}
+
+/// A hyper request as the `lambda_http` request API Gateway would deliver (text bodies as text).
+async fn to_lambda(
+    req: hyper::Request<Incoming>,
+) -> Result<lambda_http::Request, hyper::Response<Full<Bytes>>> {
+    let (parts, body) = req.into_parts();
+    let bytes = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => return Err(text(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")),
+    };
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(s) => lambda_http::Body::Text(s),
+            Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+        }
+    };
+    Ok(lambda_http::http::Request::from_parts(parts, body))
+}
+
+fn from_lambda(resp: lambda_http::Response<lambda_http::Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(s) => Bytes::from(s),
+        lambda_http::Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// The event source mapping: long-poll up to 10 records, hand them to the processor, delete the
+/// ones not reported as failures (failures come back after [`RETRY_VISIBILITY_SECS`]; the queue's
+/// redrive policy moves poison records to the DLQ).
+async fn poll_loop(
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    app: ProcessorApp,
+    wait_secs: i32,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let receive = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send();
+        let received = tokio::select! {
+            _ = stopped.changed() => break,
+            r = receive => r,
+        };
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                warn!(error.message = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receive failed; retrying in 1 s");
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        // The batch is finished even when a stop arrives meanwhile.
+        process_batch(&sqs, &queue_url, &app, &messages).await;
+    }
+    info!("queue poller stopped");
+}
+
+/// An SQS event from received messages, as Lambda builds it.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_url: &str) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for m in messages {
+        let mut record = SqsMessage::default();
+        record.message_id = m.message_id.clone();
+        record.receipt_handle = m.receipt_handle.clone();
+        record.body = m.body.clone();
+        record.md5_of_body = m.md5_of_body.clone();
+        record.event_source = Some("aws:sqs".into());
+        record.event_source_arn = Some(queue_url.to_owned());
+        if let Some(attrs) = &m.attributes {
+            record.attributes = attrs
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect();
+        }
+        event.records.push(record);
+    }
+    event
+}
+
+async fn process_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    app: &ProcessorApp,
+    messages: &[aws_sdk_sqs::types::Message],
+) {
+    let event = sqs_event(messages, queue_url);
+    let context = lambda_runtime::Context::default();
+    let failures: Option<Vec<String>> =
+        match processor::handle(app, lambda_runtime::LambdaEvent::new(event, context)).await {
+            Ok(resp) => Some(
+                resp.batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect(),
+            ),
+            Err(e) => {
+                warn!(error.message = %e, "processor failed the whole batch");
+                None
+            }
+        };
+    for m in messages {
+        let id = m.message_id.as_deref().unwrap_or_default();
+        let Some(handle) = m.receipt_handle.as_deref() else {
+            continue;
+        };
+        let failed = failures.as_ref().is_none_or(|f| f.iter().any(|x| x == id));
+        let result = if failed {
+            sqs.change_message_visibility()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .visibility_timeout(RETRY_VISIBILITY_SECS)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+        } else {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+        };
+        if let Err(e) = result {
+            warn!(sqs_message_id = id, error.message = %e, "could not settle the record; it will be redelivered");
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! `kefu simulate`: sends what WeChat or Baidu would send — URL verification requests and pushes,
+//! signed and encrypted with the app's keys from the registry by `shared::protocol::simulate` —
+//! and reports each delivery's status, body and latency.
+
+use std::time::{Duration, Instant};
+
+use shared::message::{InboundMessage, MessageBody, MsgId, render};
+use shared::protocol::simulate::{
+    AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,
+};
+use shared::protocol::{DataFormat, Mode, Platform, ReceiveIdRule};
+use shared::registry::{AppConfig, AppRegistry};
+
+use crate::Error;
+
+/// The open id `--from` defaults to.
+pub const DEFAULT_FROM: &str = "oKefuLocalUser0001";
+
+/// What the simulated user sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// A text message.
+    Text(String),
+    /// An image message with this picture URL.
+    Image(String),
+    /// A mini program card: title and page path.
+    MiniProgram {
+        /// Card title.
+        title: String,
+        /// Page path.
+        path: String,
+    },
+    /// The `user_enter_tempsession` event with this `SessionFrom`.
+    EnterSession(String),
+}
+
+/// One push to simulate.
+#[derive(Debug, Clone)]
+pub struct Push {
+    /// Platform.
+    pub platform: Platform,
+    /// App id (`{app}` in the route).
+    pub app_id: String,
+    /// Base URL of `kefu serve` or the deployed API.
+    pub url: String,
+    /// Plaintext, compatible or safe.
+    pub mode: Mode,
+    /// JSON or XML.
+    pub format: DataFormat,
+    /// The message.
+    pub content: Content,
+    /// The user's open id.
+    pub from: String,
+    /// How many times the identical request is delivered (a platform retry).
+    pub repeat: u32,
+}
+
+/// One delivery's outcome.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// HTTP status.
+    pub status: u16,
+    /// Response body.
+    pub body: String,
+    /// Time to the full response.
+    pub latency: Duration,
+}
+
+/// What was pushed and how each delivery went.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The message as the platform rendered it.
+    pub message: InboundMessage,
+    /// One entry per delivery.
+    pub deliveries: Vec<Delivery>,
+}
+
+fn app<'a>(
+    registry: &'a AppRegistry,
+    platform: Platform,
+    app_id: &str,
+) -> Result<&'a AppConfig, Error> {
+    registry.app(platform, app_id).ok_or_else(|| {
+        let known: Vec<String> = registry
+            .apps()
+            .filter(|a| a.platform == platform)
+            .map(|a| a.app_id.clone())
+            .collect();
+        format!(
+            "no {platform} app {app_id} in the registry (known: {})",
+            known.join(", ")
+        )
+        .into()
+    })
+}
+
+/// The app's keys as the platform console shows them.
+pub fn keys(app: &AppConfig) -> AppKeys {
+    AppKeys {
+        token: app.credentials.token.expose().to_owned(),
+        key: app.credentials.key.clone(),
+        receive_id: match &app.credentials.receive_id {
+            ReceiveIdRule::Exact(id) => id.clone(),
+            ReceiveIdRule::Report => app.app_id.clone(),
+        },
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(buf)
+}
+
+/// The message the platform would push for `push`, created now with a fresh 63-bit `MsgId`.
+pub fn message(push: &Push, app: &AppConfig, now: u64) -> Result<InboundMessage, Error> {
+    let msg_id = || -> Result<Option<MsgId>, Error> {
+        let n = u64::from_be_bytes(random_bytes::<8>()?) >> 1;
+        Ok(Some(MsgId(n.to_string())))
+    };
+    let (body, msg_id) = match &push.content {
+        Content::Text(t) => (MessageBody::Text { content: t.clone() }, msg_id()?),
+        Content::Image(url) => (
+            MessageBody::Image {
+                pic_url: Some(url.clone()),
+                media_id: (push.platform == Platform::Wechat)
+                    .then(|| format!("simulated-media-{now}")),
+            },
+            msg_id()?,
+        ),
+        Content::MiniProgram { title, path } => (
+            MessageBody::MiniProgramPage {
+                title: title.clone(),
+                app_id: app.app_id.clone(),
+                page_path: path.clone(),
+                thumb_url: String::new(),
+                thumb_media_id: format!("simulated-thumb-{now}"),
+            },
+            msg_id()?,
+        ),
+        Content::EnterSession(from) => (
+            MessageBody::UserEnterTempSession {
+                session_from: from.clone(),
+            },
+            None,
+        ),
+    };
+    Ok(InboundMessage {
+        to_user_name: Some(
+            app.original_id
+                .clone()
+                .unwrap_or_else(|| app.app_id.clone()),
+        ),
+        from_user_name: push.from.clone(),
+        create_time: now,
+        msg_id,
+        body,
+    })
+}
+
+/// The signed (and, outside plaintext mode, encrypted) request for `message`. Baidu safe mode
+/// carries its signature in the body, as Baidu does.
+pub fn request(
+    push: &Push,
+    app: &AppConfig,
+    message: &InboundMessage,
+) -> Result<SimulatedRequest, Error> {
+    let nonce = u32::from_be_bytes(random_bytes::<4>()?).to_string();
+    let spec = PushSpec {
+        platform: push.platform,
+        mode: push.mode,
+        format: push.format,
+        timestamp: message.create_time,
+        nonce: &nonce,
+        random: random_bytes::<16>()?,
+        body_signature: push.platform == Platform::Baidu && push.mode == Mode::Safe,
+        to_user_name: app.original_id.as_deref(),
+    };
+    Ok(push_request(
+        &keys(app),
+        &spec,
+        &render(message, push.format),
+    ))
+}
+
+fn target(base: &str, platform: Platform, app_id: &str, query: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if query.is_empty() {
+        format!("{base}/{platform}/{app_id}")
+    } else {
+        format!("{base}/{platform}/{app_id}?{query}")
+    }
+}
+
+/// Delivers `sim` once.
+pub async fn deliver(
+    client: &reqwest::Client,
+    url: &str,
+    sim: &SimulatedRequest,
+) -> Result<Delivery, Error> {
+    let started = Instant::now();
+    let builder = match sim.method {
+        "GET" => client.get(url),
+        _ => client.post(url).body(sim.body.clone()),
+    };
+    let resp = builder
+        .header(reqwest::header::CONTENT_TYPE, sim.content_type)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e} (is `kefu serve` running?)"))?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    Ok(Delivery {
+        status,
+        body,
+        latency: started.elapsed(),
+    })
+}
+
+fn client() -> Result<reqwest::Client, Error> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?)
+}
+
+/// Builds the push and delivers the identical request `push.repeat` times (at least once).
+pub async fn push(registry: &AppRegistry, push: &Push) -> Result<Pushed, Error> {
+    let app = app(registry, push.platform, &push.app_id)?;
+    let message = message(push, app, crate::unix_now())?;
+    let sim = request(push, app, &message)?;
+    let url = target(&push.url, push.platform, &push.app_id, &sim.query);
+    let client = client()?;
+    let mut deliveries = Vec::new();
+    for _ in 0..push.repeat.max(1) {
+        deliveries.push(deliver(&client, &url, &sim).await?);
+    }
+    Ok(Pushed {
+        message,
+        deliveries,
+    })
+}
+
+/// Sends the URL verification request and returns the delivery and the echo string expected back.
+pub async fn verify(
+    registry: &AppRegistry,
+    platform: Platform,
+    app_id: &str,
+    base: &str,
+    via: VerifyVia,
+) -> Result<(Delivery, String), Error> {
+    let app = app(registry, platform, app_id)?;
+    let echo = format!("kefu-echo-{}", crate::random_hex(8)?);
+    let nonce = u32::from_be_bytes(random_bytes::<4>()?).to_string();
+    let sim = verify_request(
+        app.credentials.token.expose(),
+        crate::unix_now(),
+        &nonce,
+        &echo,
+        platform,
+        via,
+    );
+    let url = target(base, platform, app_id, &sim.query);
+    let delivery = deliver(&client()?, &url, &sim).await?;
+    Ok((delivery, echo))
+}
