@@ -37,6 +37,9 @@ pub const BAIDU_API_BASE: &str = "BAIDU_API_BASE";
 /// Total timeout of one platform HTTP call in milliseconds (default 5000).
 pub const PLATFORM_TIMEOUT_MS: &str = "PLATFORM_TIMEOUT_MS";
 
+/// Keep messages this many days, then let DynamoDB's TTL remove them; 0 keeps them (default 0).
+pub const MESSAGE_RETENTION_DAYS: &str = "MESSAGE_RETENTION_DAYS";
+
 /// A missing or invalid environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {

@@ -22,7 +22,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let timeout: u64 = env.parsed(PLATFORM_TIMEOUT_MS, 5000)?;
     let http = http_client(Duration::from_secs(2), Duration::from_millis(timeout))?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables);
+    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables)
+        .with_message_retention_days(env.parsed(config::MESSAGE_RETENTION_DAYS, 0)?);
     let app = App::new(
         config,
         registry,

@@ -21,6 +21,7 @@
 //! | `raw` | S | serde_json of the whole [`InboundMessage`](crate::message::InboundMessage), exact (inbound only) |
 //! | `status` | S | outbound only: `sent`, `failed`, `unknown` |
 //! | `errcode` | N | outbound only: the platform error code of a failed send |
+//! | `ttl` | N | only with a message retention (`MESSAGE_RETENTION_DAYS`): `CreateTime` + retention, for DynamoDB's TTL |
 //!
 //! **conversations** (`pk` S hash), one item per conversation:
 //!
@@ -55,6 +56,8 @@ pub const PK: &str = "pk";
 /// Sort key of the messages table (S): the message's dedupe sort key.
 pub const SK: &str = "sk";
 
+/// messages: Unix seconds after which DynamoDB's TTL may delete the item (N; only with a retention).
+pub const TTL: &str = "ttl";
 /// messages: `in` or `out` (S).
 pub const DIRECTION: &str = "direction";
 /// messages: the platform's `MsgType` (S).
@@ -125,7 +128,11 @@ pub fn n(value: impl ToString) -> AttributeValue {
 }
 
 /// The messages-table item of an inbound message (`key` is `envelope.key()`).
-pub fn inbound_message_item(envelope: &QueueEnvelope, key: &DedupeKey) -> Result<Item, StoreError> {
+pub fn inbound_message_item(
+    envelope: &QueueEnvelope,
+    key: &DedupeKey,
+    retention_secs: Option<u64>,
+) -> Result<Item, StoreError> {
     let message = &envelope.message;
     let raw = serde_json::to_string(message).map_err(|e| StoreError::Corrupt {
         key: crate::secret::redact_key(&key.to_string()),
@@ -150,6 +157,9 @@ pub fn inbound_message_item(envelope: &QueueEnvelope, key: &DedupeKey) -> Result
         item.insert(MEDIA.into(), s(media));
     }
     item.insert(RAW.into(), s(raw));
+    if let Some(secs) = retention_secs {
+        item.insert(TTL.into(), n(message.create_time.saturating_add(secs)));
+    }
     Ok(item)
 }
 
@@ -318,6 +328,26 @@ pub fn stored_message_from_item(item: &Item) -> Result<StoredMessage, StoreError
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn messages_get_a_ttl_only_with_a_retention() {
+        use crate::message::{InboundMessage, MessageBody, MsgId};
+        use crate::protocol::{DataFormat, Mode, Platform};
+        let m = InboundMessage {
+            to_user_name: None,
+            from_user_name: "oU".into(),
+            create_time: 1000,
+            msg_id: Some(MsgId("1".into())),
+            body: MessageBody::Text {
+                content: "x".into(),
+            },
+        };
+        let env = QueueEnvelope::new(Platform::Wechat, "wx1", 1, Mode::Safe, DataFormat::Json, m);
+        let kept = inbound_message_item(&env, &env.key(), None).unwrap();
+        assert!(!kept.contains_key(TTL));
+        let expiring = inbound_message_item(&env, &env.key(), Some(86_400)).unwrap();
+        assert_eq!(expiring.get(TTL), Some(&n(87_400)));
+    }
     use super::*;
     use crate::message::{InboundMessage, MessageBody, MsgId};
     use crate::protocol::{DataFormat, Mode, Platform};
@@ -342,7 +372,7 @@ mod tests {
     }
 
     fn item_of(env: &QueueEnvelope) -> Item {
-        inbound_message_item(env, &env.key()).unwrap()
+        inbound_message_item(env, &env.key(), None).unwrap()
     }
 
     #[test]

@@ -69,6 +69,7 @@ impl Tables {
 pub struct DynamoDbStore {
     client: Client,
     tables: Tables,
+    retention_secs: Option<u64>,
 }
 
 /// What one transaction did.
@@ -137,7 +138,23 @@ fn now_secs() -> u64 {
 impl DynamoDbStore {
     /// A store on `tables` through `client` (build both once per cold start).
     pub fn new(client: Client, tables: Tables) -> Self {
-        Self { client, tables }
+        Self {
+            client,
+            tables,
+            retention_secs: None,
+        }
+    }
+
+    /// Messages written from now on expire (DynamoDB TTL) `days` after their time; 0 keeps them.
+    #[must_use]
+    pub fn with_message_retention_days(mut self, days: u64) -> Self {
+        self.retention_secs = (days > 0).then(|| days.saturating_mul(86_400));
+        self
+    }
+
+    /// The message retention in seconds, if any.
+    pub fn message_retention_secs(&self) -> Option<u64> {
+        self.retention_secs
     }
 
     /// The SDK client (shared with other adapters, e.g. the sender's quota updates).
@@ -224,7 +241,11 @@ impl MessageStore for DynamoDbStore {
         let pk = key.conversation.partition_key();
         let put = Put::builder()
             .table_name(&self.tables.messages)
-            .set_item(Some(items::inbound_message_item(envelope, &key)?))
+            .set_item(Some(items::inbound_message_item(
+                envelope,
+                &key,
+                self.retention_secs,
+            )?))
             .condition_expression(expressions::MESSAGE_IS_NEW)
             .set_expression_attribute_names(Some(expressions::pk_names()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -344,6 +344,9 @@ impl OutboundStore for DynamoDbStore {
         if let Some(e) = record.errcode {
             item.insert(items::ERRCODE.into(), n(e));
         }
+        if let Some(secs) = self.message_retention_secs() {
+            item.insert(items::TTL.into(), n(record.sent_at.saturating_add(secs)));
+        }
         self.client
             .put_item()
             .table_name(&self.tables.messages)
