@@ -26,6 +26,10 @@ pub enum IngressError {
     /// Signature, envelope or cipher failure.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// The decrypted message is addressed to another mini program than the route's (a 服务商
+    /// component's pushes share one key, so the route alone does not prove the recipient).
+    #[error("message addressed to another mini program")]
+    WrongRecipient,
     /// The signed timestamp is older than the replay window.
     #[error("timestamp outside the replay window")]
     Stale,
@@ -48,7 +52,7 @@ impl IngressError {
             IngressError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IngressError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngressError::Protocol(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,
-            IngressError::Stale => StatusCode::UNAUTHORIZED,
+            IngressError::Stale | IngressError::WrongRecipient => StatusCode::UNAUTHORIZED,
             IngressError::Protocol(_) | IngressError::Message(_) => StatusCode::BAD_REQUEST,
             IngressError::Queue(_) | IngressError::QueueTimeout(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -65,6 +69,7 @@ impl IngressError {
             IngressError::TooLarge(_) => "body_too_large",
             IngressError::Protocol(e) => e.reason(),
             IngressError::Stale => "stale_timestamp",
+            IngressError::WrongRecipient => "recipient_mismatch",
             IngressError::Message(_) => "message_invalid",
             IngressError::Queue(QueueError::Rejected(_)) => "queue_rejected",
             IngressError::Queue(QueueError::Unavailable(_)) => "queue_unavailable",

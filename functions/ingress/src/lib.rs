@@ -137,6 +137,14 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             tracing::debug!(receive_id = %id, "receive id not enforced for this app");
         }
         let (format, message) = message::parse(&push.plaintext)?;
+        // WeChat addresses pushes to the mini program's original id: when it is configured, a push
+        // replayed onto another app's route (same 服务商 key) is refused.
+        if let (Platform::Wechat, Some(expected), Some(to)) =
+            (route.platform, &app.original_id, &message.to_user_name)
+            && expected != to
+        {
+            return Err(IngressError::WrongRecipient);
+        }
         let envelope = QueueEnvelope::new(
             route.platform,
             &route.app_id,

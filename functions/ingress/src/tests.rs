@@ -22,7 +22,7 @@ const NOW: u64 = 1_763_770_123;
 fn registry() -> AppRegistry {
     AppRegistry::parse(&format!(
         r#"{{"apps":[
-            {{"platform":"wechat","app_id":"wxtest","token":"tok","encoding_aes_key":"{KEY}"}},
+            {{"platform":"wechat","app_id":"wxtest","original_id":"gh_test","token":"tok","encoding_aes_key":"{KEY}"}},
             {{"platform":"baidu","app_id":"bdtest","token":"btok","encoding_aes_key":"{KEY}"}}]}}"#
     ))
     .unwrap()
@@ -379,6 +379,23 @@ async fn rejects_a_decrypted_message_that_does_not_parse() {
     assert_eq!(
         call(&app, request("/wechat/wxtest", &sim)).await,
         (StatusCode::BAD_REQUEST, "message_invalid".into())
+    );
+    assert!(app.queue.bodies().is_empty());
+}
+
+#[tokio::test]
+async fn refuses_a_push_addressed_to_another_mini_program() {
+    let app = app();
+    let mut other = text("hi");
+    other.to_user_name = Some("gh_someone_else".into());
+    let sim = push_request(
+        &keys(Platform::Wechat),
+        &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
+        &render(&other, DataFormat::Json),
+    );
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await,
+        (StatusCode::UNAUTHORIZED, "recipient_mismatch".into())
     );
     assert!(app.queue.bodies().is_empty());
 }

@@ -170,7 +170,10 @@ impl<'a> Slots<'a> {
     }
 
     fn build(self) -> Result<InboundMessage, ParseError> {
-        let from = self.from.ok_or(ParseError::MissingField("FromUserName"))?;
+        let from = self
+            .from
+            .filter(|f| !f.trim().is_empty())
+            .ok_or(ParseError::MissingField("FromUserName"))?;
         let create_time = self
             .create_time
             .ok_or(ParseError::MissingField("CreateTime"))?;
