@@ -54,6 +54,18 @@ fn is_condition_failed<R>(err: &SdkError<UpdateItemError, R>) -> bool {
     )
 }
 
+/// Whether a conditional update was applied: `false` when its condition failed, `Err` otherwise.
+fn applied<O, R>(result: Result<O, SdkError<UpdateItemError, R>>) -> Result<bool, StoreError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if is_condition_failed(&err) => Ok(false),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
 fn names() -> std::collections::HashMap<String, String> {
     [
         ("#remaining", items::REMAINING),
@@ -139,15 +151,12 @@ impl QuotaLedger for DynamoDbStore {
             .expression_attribute_values(":exp", n(expires_at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        applied(result)
     }
 
     async fn exhaust(&self, key: &ConversationKey) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.tables.conversations)
             .key(items::PK, s(key.partition_key()))
@@ -157,19 +166,13 @@ impl QuotaLedger for DynamoDbStore {
             .expression_attribute_names("#remaining", items::REMAINING)
             .expression_attribute_values(":zero", n(0))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| {
-                if is_condition_failed(&err) {
-                    Ok(())
-                } else {
-                    Err(unavailable(err))
-                }
-            })
+            .await;
+        applied(result).map(|_| ())
     }
 
     async fn close_window(&self, key: &ConversationKey, now: u64) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.tables.conversations)
             .key(items::PK, s(key.partition_key()))
@@ -178,15 +181,8 @@ impl QuotaLedger for DynamoDbStore {
             .expression_attribute_names("#expires_at", items::EXPIRES_AT)
             .expression_attribute_values(":now", n(now))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| {
-                if is_condition_failed(&err) {
-                    Ok(())
-                } else {
-                    Err(unavailable(err))
-                }
-            })
+            .await;
+        applied(result).map(|_| ())
     }
 }
 
@@ -240,11 +236,7 @@ impl AccessTokenCache for DynamoDbStore {
             .expression_attribute_values(":until", n(now + lease_secs))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        applied(result)
     }
 
     async fn put_token(
@@ -287,11 +279,7 @@ impl AccessTokenCache for DynamoDbStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failed(&err) => Ok(()),
-            Err(err) => Err(unavailable(err)),
-        }
+        applied(result).map(|_| ())
     }
 
     async fn invalidate_if_equals(
@@ -312,11 +300,7 @@ impl AccessTokenCache for DynamoDbStore {
             .expression_attribute_values(":failed", s(failed))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failed(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        applied(result)
     }
 }
 
@@ -355,7 +339,8 @@ impl OutboundStore for DynamoDbStore {
             .await
             .map_err(unavailable)?;
         if record.status != "failed" {
-            self.client
+            let result = self
+                .client
                 .update_item()
                 .table_name(&self.tables.conversations)
                 .key(items::PK, s(&pk))
@@ -364,15 +349,8 @@ impl OutboundStore for DynamoDbStore {
                 .expression_attribute_names("#pk", items::PK)
                 .expression_attribute_values(":t", n(record.sent_at))
                 .send()
-                .await
-                .map(|_| ())
-                .or_else(|err| {
-                    if is_condition_failed(&err) {
-                        Ok(())
-                    } else {
-                        Err(unavailable(err))
-                    }
-                })?;
+                .await;
+            applied(result)?;
         }
         Ok(())
     }
