@@ -768,7 +768,14 @@ where
         Ok((status, body)) => json_response(status, &body),
         Err(e) => {
             if e.status().is_client_error() {
-                warn!(outcome = e.status().as_u16(), error.message = %e, "refused");
+                // Only the label and the field: an invalid body's parse error can quote its content.
+                let body = e.body();
+                warn!(
+                    outcome = e.status().as_u16(),
+                    reason = body["error"].as_str().unwrap_or_default(),
+                    field = body["field"].as_str().unwrap_or_default(),
+                    "refused"
+                );
             }
             json_response(e.status(), &e.body())
         }
