@@ -4,10 +4,13 @@
 
 pub mod cli;
 pub mod conversation;
+pub mod env;
 pub mod fake;
 pub mod queues;
+pub mod registry;
 pub mod serve;
 pub mod simulate;
+pub mod smoke;
 
 use std::path::Path;
 
@@ -30,6 +33,16 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
         loader = loader.endpoint_url(endpoint);
     }
     loader.load().await
+}
+
+/// The SDK configuration for DynamoDB clients: against an emulator (an endpoint override is set)
+/// every client built from it shares one [`OneAtATime`] gate; against AWS it is `sdk` itself.
+pub fn dynamodb_sdk(sdk: &SdkConfig) -> SdkConfig {
+    if sdk.endpoint_url().is_some() {
+        sdk.to_builder().http_client(OneAtATime::new()).build()
+    } else {
+        sdk.clone()
+    }
 }
 
 /// A DynamoDB client. Against an emulator (an endpoint override is set) requests go through

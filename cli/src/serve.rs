@@ -19,9 +19,6 @@ use hyper_util::rt::TokioIo;
 use shared::adapters::dynamodb::DynamoDbStore;
 use shared::adapters::sqs::SqsQueue;
 use shared::clock::SystemClock;
-use shared::platform::{baidu::BaiduClient, http_client, wechat::WechatClient};
-use shared::quota::QuotaPolicy;
-use shared::registry::AppRegistry;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -37,30 +34,19 @@ const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 /// wait for the queue's visibility timeout; locally a short retry keeps the loop lively).
 const RETRY_VISIBILITY_SECS: i32 = 5;
 
-/// Everything `kefu serve` needs, resolved (from the environment by the command, directly by tests).
+/// Everything `kefu serve` needs, resolved (from the environment by the command, directly by tests):
+/// each function's own configuration, read exactly as the Lambdas read theirs.
 pub struct Settings {
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
     /// AWS SDK configuration (endpoint override for the emulator).
     pub sdk: SdkConfig,
-    /// The DynamoDB store (conversations, messages, tokens).
-    pub store: DynamoDbStore,
-    /// `INBOUND_QUEUE_URL`.
-    pub inbound_queue_url: String,
-    /// The app registry.
-    pub registry: AppRegistry,
-    /// Ingress settings (`MAX_BODY_BYTES`, `REPLAY_WINDOW_SECS`, `ENQUEUE_BUDGET_MS`).
+    /// The ingress function's configuration (queue, verify registry, limits).
     pub ingress: ingress::Config,
-    /// Sender settings.
+    /// The processor's configuration (tables, grants).
+    pub processor: processor::Config,
+    /// The sender's configuration (tables, send registry, platform origins).
     pub sender: sender::Config,
-    /// Quota grants for the processor.
-    pub policy: QuotaPolicy,
-    /// WeChat API origin (the fake platform locally).
-    pub wechat_api_base: String,
-    /// Baidu API origin (the fake platform locally).
-    pub baidu_api_base: String,
-    /// Platform HTTP total timeout.
-    pub platform_timeout: Duration,
     /// Bearer token required on `POST /messages` and `POST /typing`.
     pub local_token: String,
     /// Long-poll wait of the queue poller, seconds (1–20).
@@ -109,33 +95,16 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         .map_err(|e| format!("cannot bind 127.0.0.1:{}: {e}", settings.port))?;
     let addr = listener.local_addr()?;
 
-    let queue = SqsQueue::new(
-        SqsQueue::client_with_budget(&settings.sdk, settings.ingress.enqueue_budget),
-        settings.inbound_queue_url.clone(),
-    );
-    let http = http_client(Duration::from_secs(2), settings.platform_timeout)?;
+    // Against an emulator, DynamoDB requests of the processor and the sender share one gate
+    // (moto does not isolate concurrent transactions); SQS and Secrets Manager do not need it.
+    let dynamodb_sdk = crate::dynamodb_sdk(&settings.sdk);
+    let inbound_queue_url = settings.ingress.queue_url.clone();
     let apps = Arc::new(Apps {
-        ingress: ingress::App::new(
-            settings.ingress,
-            settings.registry.clone(),
-            queue,
-            SystemClock,
-        ),
-        sender: sender::App::new(
-            settings.sender,
-            settings.registry,
-            settings.store.clone(),
-            settings.store.clone(),
-            sender::Clients {
-                wechat: WechatClient::new(http.clone(), settings.wechat_api_base),
-                baidu: BaiduClient::new(http.clone(), settings.baidu_api_base),
-                http,
-            },
-            SystemClock,
-        ),
+        ingress: ingress::App::build(settings.ingress, &settings.sdk).await?,
+        sender: sender::App::build(settings.sender, &dynamodb_sdk).await?,
         token: settings.local_token,
     });
-    let processor = processor::App::new(settings.store, settings.policy);
+    let processor = processor::App::build(settings.processor, &dynamodb_sdk);
     let sqs = aws_sdk_sqs::Client::new(&settings.sdk);
 
     let (stop, stopped) = watch::channel(false);
@@ -143,7 +112,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     tasks.spawn(accept_loop(listener, apps, stopped.clone()));
     tasks.spawn(poll_loop(
         sqs,
-        settings.inbound_queue_url,
+        inbound_queue_url,
         processor,
         settings.poll_wait_secs.clamp(1, 20),
         stopped,

@@ -94,16 +94,28 @@ fn app<'a>(
     })
 }
 
+/// The app's verification material, or an error for a registry without it (a send part).
+fn credentials(app: &AppConfig) -> Result<&shared::protocol::Credentials, Error> {
+    app.credentials.as_ref().ok_or_else(|| {
+        format!(
+            "the registry has no Token or EncodingAESKey for {} app {}",
+            app.platform, app.app_id
+        )
+        .into()
+    })
+}
+
 /// The app's keys as the platform console shows them.
-pub fn keys(app: &AppConfig) -> AppKeys {
-    AppKeys {
-        token: app.credentials.token.expose().to_owned(),
-        key: app.credentials.key.clone(),
-        receive_id: match &app.credentials.receive_id {
+pub fn keys(app: &AppConfig) -> Result<AppKeys, Error> {
+    let creds = credentials(app)?;
+    Ok(AppKeys {
+        token: creds.token.expose().to_owned(),
+        key: creds.key.clone(),
+        receive_id: match &creds.receive_id {
             ReceiveIdRule::Exact(id) => id.clone(),
             ReceiveIdRule::Report => app.app_id.clone(),
         },
-    }
+    })
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
@@ -177,7 +189,7 @@ pub fn request(
         to_user_name: app.original_id.as_deref(),
     };
     Ok(push_request(
-        &keys(app),
+        &keys(app)?,
         &spec,
         &render(message, push.format),
     ))
@@ -252,7 +264,7 @@ pub async fn verify(
     let echo = format!("kefu-echo-{}", crate::random_hex(8)?);
     let nonce = u32::from_be_bytes(random_bytes::<4>()?).to_string();
     let sim = verify_request(
-        app.credentials.token.expose(),
+        credentials(app)?.token.expose(),
         crate::unix_now(),
         &nonce,
         &echo,

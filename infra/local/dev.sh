@@ -5,8 +5,11 @@
 # port when taken), prints the URLs, the test app's keys and commands to try, then runs in the foreground
 # showing the server's log. Ctrl-C / SIGTERM (to it or its process group) stops everything it started,
 # by PID, and removes its state dir.
+# The registry file is checked and pushed into the emulator's Secrets Manager (kefu-dev/registry/verify and
+# kefu-dev/registry/send, as `kefu registry push` does for a stack), and `kefu serve` reads it from there,
+# re-reading every REGISTRY_TTL_SECS (default 10 here): re-run the printed `kefu registry push` to rotate.
 # Env: KEFU_APPS_FILE (default infra/local/apps.json), KEFU_PORT, KEFU_LOCAL_TOKEN (generated if unset),
-#      KEFU_VENV, CARGO.
+#      REGISTRY_TTL_SECS, KEFU_VENV, CARGO.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -91,7 +94,20 @@ TARGET_DIR=$("$CARGO" metadata --format-version 1 --no-deps | python3 -c 'import
 KEFU=$TARGET_DIR/debug/kefu
 [ -x "$KEFU" ] || die "$KEFU not found after the build"
 
-# 3. fake platform (its own free port)
+# 3. the registry, in the emulator's Secrets Manager (created empty like the stack's, then pushed)
+export VERIFY_REGISTRY_SECRET_ID=kefu-dev/registry/verify SEND_REGISTRY_SECRET_ID=kefu-dev/registry/send
+export REGISTRY_TTL_SECS=${REGISTRY_TTL_SECS:-10} KEFU_SERVICE=kefu-dev
+"$VENV/bin/python" - <<'PY'
+import os, boto3
+sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"],
+                  aws_access_key_id="test", aws_secret_access_key="test")
+for name in (os.environ["VERIFY_REGISTRY_SECRET_ID"], os.environ["SEND_REGISTRY_SECRET_ID"]):
+    sm.create_secret(Name=name, SecretString='{"apps":[],"components":[]}')
+PY
+"$KEFU" registry push "$APPS" --verify-secret "$VERIFY_REGISTRY_SECRET_ID" --send-secret "$SEND_REGISTRY_SECRET_ID" >&2 \
+  || die "the app registry $APPS was refused (see above)"
+
+# 4. fake platform (its own free port)
 "$KEFU" fake-platform >"$STATE/fake.log" 2>&1 </dev/null &
 PIDS+=("$!:fake-platform")
 FAKE_PID=$!
@@ -99,7 +115,7 @@ wait_for "$FAKE_PID" "$STATE/fake.log" "fake platform: serving" 15
 FAKE_URL=$(sed -n 's/.* on \(http:[^ ]*\).*/\1/p' "$STATE/fake.log" | head -n 1)
 export WECHAT_API_BASE=$FAKE_URL BAIDU_API_BASE=$FAKE_URL
 
-# 4. kefu serve
+# 5. kefu serve
 PORT=${KEFU_PORT:-3000}
 if ! port_free "$PORT"; then
   NEW=$(free_port)
@@ -113,10 +129,11 @@ PIDS+=("$!:kefu-serve")
 SERVE_PID=$!
 wait_for "$SERVE_PID" "$STATE/serve.log" "kefu serve: listening" 30
 
-# 5. what to try
+# 6. what to try
 {
   for v in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_DEFAULT_REGION \
     CONVERSATIONS_TABLE MESSAGES_TABLE TOKENS_TABLE INBOUND_QUEUE_URL INBOUND_DLQ_URL \
+    VERIFY_REGISTRY_SECRET_ID SEND_REGISTRY_SECRET_ID REGISTRY_TTL_SECS KEFU_SERVICE \
     KEFU_PORT KEFU_APPS_FILE KEFU_LOCAL_TOKEN WECHAT_API_BASE BAIDU_API_BASE; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
@@ -146,6 +163,8 @@ Try it (in another terminal; the env file sets the endpoint, tables, queues, por
   . $STATE/env && cargo run -q -p kefu -- conversation show --platform $PLATFORM --app $WX_APP --open-id $FROM
 Reply as an agent, then look again:
   . $STATE/env && curl -s -H "Authorization: Bearer \$KEFU_LOCAL_TOKEN" -d '{"app_id":"$WX_APP","open_id":"$FROM","msg_type":"text","content":"hi, how can I help?"}' http://127.0.0.1:$PORT/messages
+Rotate a Token or key: edit $APPS, then (taken within $REGISTRY_TTL_SECS s, no restart)
+  . $STATE/env && cargo run -q -p kefu -- registry push $APPS --verify-secret \$VERIFY_REGISTRY_SECRET_ID --send-secret \$SEND_REGISTRY_SECRET_ID
 Also: kefu queues, kefu dlq redrive, kefu simulate verify $PLATFORM --app $WX_APP (prefix with the same '. $STATE/env && cargo run -q -p kefu --').
 
 Ctrl-C stops everything. Server log follows:

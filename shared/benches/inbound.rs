@@ -87,6 +87,7 @@ fn main() {
         key: AesKey::from_encoding_aes_key(fixture["encoding_aes_key"].as_str().expect("key"))
             .expect("key"),
         previous_key: None,
+        previous_token: None,
         receive_id: ReceiveIdRule::Exact(fixture["appid"].as_str().expect("appid").to_owned()),
     };
     let mut lines = Vec::new();

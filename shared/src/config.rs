@@ -11,9 +11,17 @@ pub const CONVERSATIONS_TABLE: &str = "CONVERSATIONS_TABLE";
 pub const MESSAGES_TABLE: &str = "MESSAGES_TABLE";
 /// Name of the tokens table.
 pub const TOKENS_TABLE: &str = "TOKENS_TABLE";
-/// Path of the app registry JSON file (local runs).
+/// The stack (service) name: the `service` dimension of every metric (default `kefu-local`).
+pub const KEFU_SERVICE: &str = "KEFU_SERVICE";
+/// Ingress: id or ARN of the Secrets Manager secret with the registry's verify part.
+pub const VERIFY_REGISTRY_SECRET_ID: &str = "VERIFY_REGISTRY_SECRET_ID";
+/// Sender: id or ARN of the Secrets Manager secret with the registry's send part.
+pub const SEND_REGISTRY_SECRET_ID: &str = "SEND_REGISTRY_SECRET_ID";
+/// Re-read the registry once the copy is older than this many seconds (default 300).
+pub const REGISTRY_TTL_SECS: &str = "REGISTRY_TTL_SECS";
+/// Path of the app registry JSON file (local runs, when no secret id is set).
 pub const KEFU_APPS_FILE: &str = "KEFU_APPS_FILE";
-/// The app registry JSON itself (alternative to the file).
+/// The app registry JSON itself (local runs and tests; alternative to the file).
 pub const KEFU_APPS_JSON: &str = "KEFU_APPS_JSON";
 /// Largest accepted callback body in bytes (default 65536).
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
@@ -93,28 +101,46 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
-/// Loads the app registry from `KEFU_APPS_JSON`, or else the file named by `KEFU_APPS_FILE`.
-pub fn load_registry<F: Fn(&str) -> Option<String>>(
+/// Where a function reads its registry part: the secret named by `secret_var` when set (deployed),
+/// else `KEFU_APPS_JSON`, else the file `KEFU_APPS_FILE` (local runs).
+pub fn registry_location<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
-) -> Result<crate::registry::AppRegistry, ConfigError> {
-    let (name, json) = match env.optional(KEFU_APPS_JSON) {
-        Some(json) => (KEFU_APPS_JSON, json),
-        None => {
-            let path = env.optional(KEFU_APPS_FILE).ok_or(ConfigError::Invalid {
-                name: KEFU_APPS_FILE,
-                reason: format!("set {KEFU_APPS_FILE} or {KEFU_APPS_JSON} to the app registry"),
-            })?;
-            let json = std::fs::read_to_string(&path).map_err(|e| ConfigError::Invalid {
-                name: KEFU_APPS_FILE,
-                reason: format!("cannot read {path}: {e}"),
-            })?;
-            (KEFU_APPS_FILE, json)
-        }
-    };
-    crate::registry::AppRegistry::parse(&json).map_err(|e| ConfigError::Invalid {
-        name,
-        reason: e.to_string(),
-    })
+    secret_var: &'static str,
+) -> Result<crate::registry::RegistryLocation, ConfigError> {
+    use crate::registry::RegistryLocation;
+    if let Some(id) = env.optional(secret_var) {
+        return Ok(RegistryLocation::Secret(id));
+    }
+    if let Some(json) = env.optional(KEFU_APPS_JSON) {
+        return Ok(RegistryLocation::Inline(json));
+    }
+    env.optional(KEFU_APPS_FILE)
+        .map(|p| RegistryLocation::File(p.into()))
+        .ok_or(ConfigError::Missing(secret_var))
+}
+
+/// `REGISTRY_TTL_SECS` (at least 1, default 300) as the registry's refresh policy.
+pub fn registry_refresh<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<crate::registry::Refresh, ConfigError> {
+    let d = crate::registry::Refresh::default();
+    match env.parsed::<u64>(REGISTRY_TTL_SECS, d.ttl.as_secs())? {
+        0 => Err(ConfigError::Invalid {
+            name: REGISTRY_TTL_SECS,
+            reason: "must be at least 1 second".into(),
+        }),
+        secs => Ok(crate::registry::Refresh {
+            ttl: std::time::Duration::from_secs(secs),
+            retry_after: d.retry_after.min(std::time::Duration::from_secs(secs)),
+            ..d
+        }),
+    }
+}
+
+/// The service name for metrics (`KEFU_SERVICE`, default `kefu-local`).
+pub fn service<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> String {
+    env.optional(KEFU_SERVICE)
+        .unwrap_or_else(|| "kefu-local".to_owned())
 }
 
 /// The quota grants, from `QUOTA_*` variables or the defaults of DESIGN §6.
@@ -158,6 +184,25 @@ mod tests {
                 ..
             })
         ));
-        assert!(load_registry(&Env(|_: &str| None)).is_err());
+        assert_eq!(
+            registry_location(&Env(|_: &str| None), VERIFY_REGISTRY_SECRET_ID),
+            Err(ConfigError::Missing(VERIFY_REGISTRY_SECRET_ID))
+        );
+        let both = Env(|n: &str| match n {
+            VERIFY_REGISTRY_SECRET_ID => Some("arn:secret".to_owned()),
+            KEFU_APPS_FILE => Some("apps.json".to_owned()),
+            _ => None,
+        });
+        assert_eq!(
+            registry_location(&both, VERIFY_REGISTRY_SECRET_ID),
+            Ok(crate::registry::RegistryLocation::Secret(
+                "arn:secret".into()
+            )),
+            "the secret wins over a file"
+        );
+        assert_eq!(
+            registry_location(&both, SEND_REGISTRY_SECRET_ID),
+            Ok(crate::registry::RegistryLocation::File("apps.json".into()))
+        );
     }
 }

@@ -17,12 +17,15 @@ pub mod config;
 #[cfg(feature = "fake-platform")]
 pub mod fake_platform;
 pub mod message;
+pub mod metrics;
 #[cfg(feature = "platform-http")]
 pub mod platform;
 pub mod ports;
 pub mod protocol;
 pub mod quota;
 pub mod registry;
+#[cfg(feature = "secrets")]
+pub mod registry_source;
 pub mod secret;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;

@@ -56,7 +56,8 @@ proptest! {
         let body = format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>");
         let q = format!("timestamp={ts}&nonce={nonce}&msg_signature={sig}&encrypt_type=aes");
         let query = Params::parse_query(&q);
-        let creds = Credentials { token: Secret::new("tok"), key: aes, previous_key: None, receive_id: ReceiveIdRule::Exact("wx1".into()) };
+        let creds = Credentials { token: Secret::new("tok"), key: aes, previous_key: None,
+            previous_token: None, receive_id: ReceiveIdRule::Exact("wx1".into()) };
         let req = CallbackRequest { method: Method::Post, query: &query, body: body.as_bytes() };
         match protocol::wechat::handle(&req, &creds) {
             Ok(protocol::Callback::Push(push)) => prop_assert_eq!(push.plaintext, text),
@@ -94,6 +95,7 @@ proptest! {
             token: Secret::new("tok"),
             key: AesKey::from_encoding_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG").unwrap(),
             previous_key: None,
+            previous_token: None,
             receive_id: ReceiveIdRule::Report,
         };
         let query = Params::parse_query(&query);

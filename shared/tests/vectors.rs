@@ -106,6 +106,7 @@ fn creds(case: &Value, receive_id: ReceiveIdRule) -> Credentials {
         token: Secret::new(s(case, "token")),
         key: AesKey::from_encoding_aes_key(s(case, "encoding_aes_key")).unwrap(),
         previous_key: None,
+        previous_token: None,
         receive_id,
     }
 }
@@ -236,6 +237,7 @@ fn corpus_vectors_all_pass() {
                     )
                     .unwrap(),
                     previous_key: None,
+                    previous_token: None,
                     receive_id: ReceiveIdRule::Report,
                 };
                 for result in [

@@ -34,8 +34,8 @@ fn keys() -> AppKeys {
     let registry = TestEnv::registry();
     let app = registry.app(Platform::Wechat, WX).unwrap();
     AppKeys {
-        token: app.credentials.token.expose().into(),
-        key: app.credentials.key.clone(),
+        token: app.credentials.as_ref().unwrap().token.expose().into(),
+        key: app.credentials.as_ref().unwrap().key.clone(),
         receive_id: WX.into(),
     }
 }
@@ -95,7 +95,7 @@ async fn main() {
 
     // 1. In-process cost with an in-memory queue.
     let app = ingress::App::new(
-        ingress::Config::default(),
+        ingress::Limits::default(),
         TestEnv::registry(),
         InMemoryQueue::new(),
         FixedClock::at_secs(NOW),

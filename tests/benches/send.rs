@@ -91,7 +91,7 @@ async fn main() {
         );
     }
     let app = Arc::new(sender::App::new(
-        sender::Config::default(),
+        sender::Settings::default(),
         TestEnv::registry(),
         store,
         InMemoryTokens::new(),
@@ -103,7 +103,14 @@ async fn main() {
         FixedClock::at_secs(NOW),
     ));
     let token = app
-        .token(app.registry.app(Platform::Wechat, WX).unwrap(), None)
+        .token(
+            app.registry
+                .current()
+                .await
+                .app(Platform::Wechat, WX)
+                .unwrap(),
+            None,
+        )
         .await
         .unwrap();
 

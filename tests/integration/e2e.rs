@@ -12,7 +12,6 @@ use shared::fake_platform::FakePlatform;
 use shared::message::ConversationKey;
 use shared::ports::Direction;
 use shared::protocol::{DataFormat, Mode, Platform};
-use shared::quota::QuotaPolicy;
 
 use crate::helpers::TestEnv;
 
@@ -24,15 +23,9 @@ async fn start(env: &TestEnv, fake: &FakePlatform) -> Running {
     serve::start(Settings {
         port: 0,
         sdk: env.sdk.clone(),
-        store: (*env.store).clone(),
-        inbound_queue_url: env.queues.inbound.clone(),
-        registry: TestEnv::registry(),
-        ingress: ingress::Config::default(),
-        sender: sender::Config::default(),
-        policy: QuotaPolicy::default(),
-        wechat_api_base: fake.base_url(),
-        baidu_api_base: fake.base_url(),
-        platform_timeout: Duration::from_secs(5),
+        ingress: env.ingress_config(),
+        processor: env.processor_config(),
+        sender: env.sender_config(&fake.base_url()),
         local_token: TOKEN.into(),
         poll_wait_secs: 1,
     })

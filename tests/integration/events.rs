@@ -35,7 +35,7 @@ async fn ingress_fixtures_get_their_manifest_answers() {
             std::fs::read_to_string(events_dir().join(format!("ingress/{name}.json"))).unwrap();
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let app = ingress::App::new(
-            ingress::Config::default(),
+            ingress::Limits::default(),
             TestEnv::registry(),
             InMemoryQueue::new(),
             FixedClock::at_secs(FIXTURE_TIME),

@@ -11,12 +11,13 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_sqs::types::QueueAttributeName;
-use shared::adapters::dynamodb::{DynamoDbStore, provision};
+use shared::adapters::dynamodb::{DynamoDbStore, Tables, provision};
 use shared::adapters::emulator::OneAtATime;
 use shared::adapters::sqs::{QueueUrls, SqsQueue, create_queues};
 use shared::clock::FixedClock;
+use shared::platform::BaseUrls;
 use shared::quota::QuotaPolicy;
-use shared::registry::AppRegistry;
+use shared::registry::{AppRegistry, Refresh, RegistryLocation};
 
 pub const RESOURCES: &str = include_str!("../../infra/local/resources.json");
 pub const APPS: &str = include_str!("../../infra/local/apps.json");
@@ -98,12 +99,55 @@ impl TestEnv {
         AppRegistry::parse(APPS).unwrap()
     }
 
-    /// An ingress app on the real inbound queue, clock pinned at `now`.
+    /// Ingress's configuration for this environment (registry inline), as `Config::from_env`
+    /// would read it.
+    pub fn ingress_config(&self) -> ingress::Config {
+        ingress::Config {
+            service: "kefu-test".into(),
+            queue_url: self.queues.inbound.clone(),
+            registry: RegistryLocation::Inline(APPS.into()),
+            refresh: Refresh::default(),
+            limits: ingress::Limits::default(),
+        }
+    }
+
+    /// The processor's configuration for this environment's tables.
+    pub fn processor_config(&self) -> processor::Config {
+        processor::Config {
+            service: "kefu-test".into(),
+            tables: Tables {
+                tokens: None,
+                ..self.store.tables().clone()
+            },
+            policy: QuotaPolicy::default(),
+            retention_days: 0,
+        }
+    }
+
+    /// The sender's configuration for this environment, sending to `platform_base`.
+    pub fn sender_config(&self, platform_base: &str) -> sender::Config {
+        sender::Config {
+            service: "kefu-test".into(),
+            tables: self.store.tables().clone(),
+            registry: RegistryLocation::Inline(APPS.into()),
+            refresh: Refresh::default(),
+            base_urls: BaseUrls {
+                wechat: platform_base.into(),
+                baidu: platform_base.into(),
+            },
+            platform_timeout: Duration::from_secs(5),
+            retention_days: 0,
+            settings: sender::Settings::default(),
+        }
+    }
+
+    /// An ingress app on the real inbound queue, clock pinned at `now` (a pinned clock needs the
+    /// in-process constructor; `ingress::App::build` always runs on the system clock).
     pub fn ingress(&self, now: u64) -> ingress::App<SqsQueue, FixedClock> {
-        let config = ingress::Config::default();
-        let client = SqsQueue::client_with_budget(&self.sdk, config.enqueue_budget);
+        let limits = ingress::Limits::default();
+        let client = SqsQueue::client_with_budget(&self.sdk, limits.enqueue_budget);
         ingress::App::new(
-            config,
+            limits,
             Self::registry(),
             SqsQueue::new(client, &self.queues.inbound),
             FixedClock::at_secs(now),

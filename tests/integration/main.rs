@@ -10,5 +10,8 @@ mod cli;
 mod e2e;
 mod events;
 mod helpers;
+mod ops;
 mod pipeline;
+mod registry;
 mod sender;
+mod sender_events;

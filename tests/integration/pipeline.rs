@@ -28,8 +28,8 @@ fn keys(platform: Platform) -> AppKeys {
     let app_id = if platform == Platform::Wechat { WX } else { BD };
     let app = registry.app(platform, app_id).unwrap();
     AppKeys {
-        token: app.credentials.token.expose().to_owned(),
-        key: app.credentials.key.clone(),
+        token: app.credentials.as_ref().unwrap().token.expose().to_owned(),
+        key: app.credentials.as_ref().unwrap().key.clone(),
         receive_id: if platform == Platform::Wechat {
             WX.into()
         } else {
@@ -349,9 +349,9 @@ async fn an_unreachable_queue_gets_5xx_within_the_budget() {
     drop(closed);
     let dead = format!("http://127.0.0.1:{port}");
     let sdk = env.sdk.to_builder().endpoint_url(&dead).build();
-    let config = ingress::Config {
+    let config = ingress::Limits {
         enqueue_budget: Duration::from_millis(800),
-        ..ingress::Config::default()
+        ..ingress::Limits::default()
     };
     let queue = SqsQueue::new(
         SqsQueue::client_with_budget(&sdk, config.enqueue_budget),

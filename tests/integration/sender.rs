@@ -39,7 +39,7 @@ where
         backoff: vec![Duration::from_millis(1), Duration::from_millis(1)],
     };
     sender::App::new(
-        sender::Config::default(),
+        sender::Settings::default(),
         TestEnv::registry(),
         store,
         tokens,

@@ -42,6 +42,10 @@ pub enum IngressError {
     /// The queue did not answer within the budget.
     #[error("queue did not answer within {0} ms")]
     QueueTimeout(u128),
+    /// The app is listed but its registry entry is invalid (the field is named): answered 5xx so
+    /// the platform retries once the registry is fixed, instead of giving up on a 4xx.
+    #[error("app registry entry is invalid: {0}")]
+    Misconfigured(String),
 }
 
 impl IngressError {
@@ -54,9 +58,9 @@ impl IngressError {
             IngressError::Protocol(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,
             IngressError::Stale | IngressError::WrongRecipient => StatusCode::UNAUTHORIZED,
             IngressError::Protocol(_) | IngressError::Message(_) => StatusCode::BAD_REQUEST,
-            IngressError::Queue(_) | IngressError::QueueTimeout(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            IngressError::Queue(_)
+            | IngressError::QueueTimeout(_)
+            | IngressError::Misconfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -74,6 +78,7 @@ impl IngressError {
             IngressError::Queue(QueueError::Rejected(_)) => "queue_rejected",
             IngressError::Queue(QueueError::Unavailable(_)) => "queue_unavailable",
             IngressError::QueueTimeout(_) => "queue_timeout",
+            IngressError::Misconfigured(_) => "app_misconfigured",
         }
     }
 

@@ -6,73 +6,31 @@
 //! (queue too slow or down: the platform retries, the processor dedupes). Never calls anything
 //! but SQS.
 
+pub mod config;
 pub mod error;
 #[cfg(test)]
 mod tests;
 
-use std::time::Duration;
-
 use lambda_http::http::{Method as HttpMethod, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::clock::Clock;
-use shared::config::{ConfigError, ENQUEUE_BUDGET_MS, Env, MAX_BODY_BYTES, REPLAY_WINDOW_SECS};
 use shared::message::{self, QueueEnvelope};
 use shared::ports::MessageQueue;
 use shared::protocol::{self, Callback, CallbackRequest, Method, Params, Platform};
-use shared::registry::AppRegistry;
+use shared::registry::{AppRegistry, Lookup};
+use shared::registry_source::LiveRegistry;
 use shared::telemetry::open_id_hash;
 use tracing::{error, info, warn};
 
+pub use config::{BuildError, Config, Limits};
 pub use error::IngressError;
-
-/// Ingress settings, read once per cold start.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Largest accepted body (default 64 KiB).
-    pub max_body_bytes: usize,
-    /// Reject signed timestamps older than this; `None` disables the guard (default 10 min).
-    pub replay_window: Option<Duration>,
-    /// Budget for the SQS send, retries included (default 1.2 s, well inside Baidu's 2 s).
-    pub enqueue_budget: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 64 * 1024,
-            replay_window: Some(Duration::from_secs(600)),
-            enqueue_budget: Duration::from_millis(1200),
-        }
-    }
-}
-
-impl Config {
-    /// Reads `MAX_BODY_BYTES`, `REPLAY_WINDOW_SECS` (0 disables) and `ENQUEUE_BUDGET_MS`.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let d = Config::default();
-        let replay: u64 = env.parsed(REPLAY_WINDOW_SECS, 600)?;
-        Ok(Self {
-            max_body_bytes: env.parsed(MAX_BODY_BYTES, d.max_body_bytes)?,
-            replay_window: (replay > 0).then(|| Duration::from_secs(replay)),
-            enqueue_budget: match env.parsed::<u64>(ENQUEUE_BUDGET_MS, 1200)? {
-                0 => {
-                    return Err(ConfigError::Invalid {
-                        name: ENQUEUE_BUDGET_MS,
-                        reason: "must be at least 1 ms".into(),
-                    });
-                }
-                ms => Duration::from_millis(ms),
-            },
-        })
-    }
-}
 
 /// Everything a request needs, built once per cold start.
 pub struct App<Q, C> {
-    /// Settings.
-    pub config: Config,
-    /// The app registry.
-    pub registry: AppRegistry,
+    /// Request-path limits.
+    pub limits: Limits,
+    /// The app registry's verify part, re-read on its TTL.
+    pub registry: LiveRegistry,
     /// The inbound queue.
     pub queue: Q,
     /// The clock (replay guard, `received_at_ms`).
@@ -80,10 +38,16 @@ pub struct App<Q, C> {
 }
 
 impl<Q: MessageQueue, C: Clock> App<Q, C> {
-    /// Assembles the app.
-    pub fn new(config: Config, registry: AppRegistry, queue: Q, clock: C) -> Self {
+    /// Assembles the app around a fixed registry (tests with in-memory ports; deployed and local
+    /// runs use [`App::build`]).
+    pub fn new(limits: Limits, registry: AppRegistry, queue: Q, clock: C) -> Self {
+        Self::with_registry(limits, LiveRegistry::fixed(registry), queue, clock)
+    }
+
+    /// Assembles the app around a live registry.
+    pub fn with_registry(limits: Limits, registry: LiveRegistry, queue: Q, clock: C) -> Self {
         Self {
-            config,
+            limits,
             registry,
             queue,
             clock,
@@ -97,12 +61,18 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             HttpMethod::POST => Method::Post,
             _ => return Err(IngressError::MethodNotAllowed),
         };
-        let app = self
-            .registry
-            .app(route.platform, &route.app_id)
-            .ok_or(IngressError::UnknownApp)?;
+        let registry = self.registry.current().await;
+        let app = match registry.lookup(route.platform, &route.app_id) {
+            Lookup::Found(app) => app,
+            Lookup::Disabled(e) => return Err(IngressError::Misconfigured(e.field().to_owned())),
+            Lookup::Unknown => return Err(IngressError::UnknownApp),
+        };
+        let credentials = app
+            .credentials
+            .as_ref()
+            .ok_or_else(|| IngressError::Misconfigured(format!("{}.token", app.app_id)))?;
         let body: &[u8] = req.body().as_ref();
-        if body.len() > self.config.max_body_bytes {
+        if body.len() > self.limits.max_body_bytes {
             return Err(IngressError::TooLarge(body.len()));
         }
         let query = Params::parse_query(req.uri().query().unwrap_or_default());
@@ -112,15 +82,15 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             body,
         };
         let callback = match route.platform {
-            Platform::Wechat => protocol::wechat::handle(&callback_req, &app.credentials)?,
-            Platform::Baidu => protocol::baidu::handle(&callback_req, &app.credentials)?,
+            Platform::Wechat => protocol::wechat::handle(&callback_req, credentials)?,
+            Platform::Baidu => protocol::baidu::handle(&callback_req, credentials)?,
         };
         let push = match callback {
             Callback::Verify { echo } => return Ok(Accepted::Verified(echo)),
             Callback::Push(push) => push,
         };
         let now_ms = self.clock.now_ms();
-        if let Some(window) = self.config.replay_window {
+        if let Some(window) = self.limits.replay_window {
             // A timestamp that is absent or not a number cannot be checked: treat it as stale.
             match push.timestamp {
                 Some(ts) if now_ms / 1000 <= ts.saturating_add(window.as_secs()) => {}
@@ -132,7 +102,7 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             info!(platform = %route.platform, app_id = %route.app_id, key_slot = "previous", "push opened with the previous EncodingAESKey");
         }
         if let (Some(id), protocol::ReceiveIdRule::Report) =
-            (&push.receive_id, &app.credentials.receive_id)
+            (&push.receive_id, &credentials.receive_id)
         {
             tracing::debug!(receive_id = %id, "receive id not enforced for this app");
         }
@@ -154,7 +124,7 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             message,
         );
         let body = envelope.to_json();
-        let budget = self.config.enqueue_budget;
+        let budget = self.limits.enqueue_budget;
         let sqs_message_id = match tokio::time::timeout(budget, self.queue.enqueue(&body)).await {
             Ok(result) => result?,
             Err(_) => return Err(IngressError::QueueTimeout(budget.as_millis())),
@@ -242,16 +212,19 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
                 elapsed_ms,
                 "push queued"
             );
-            shared::telemetry::metric(
-                "AckLatencyMs",
+            shared::metrics::emit(
+                &shared::metrics::ACK_LATENCY_MS,
                 elapsed_ms as f64,
-                "Milliseconds",
                 &[("platform", route.platform.as_str())],
             );
             error::plain(StatusCode::OK, "success")
         }
         Err(e) if e.status().is_server_error() => {
-            shared::telemetry::metric("IngressNotQueued", 1.0, "Count", &[("reason", e.reason())]);
+            shared::metrics::emit(
+                &shared::metrics::INGRESS_NOT_QUEUED,
+                1.0,
+                &[("reason", e.reason())],
+            );
             error!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), error.message = %e, elapsed_ms, "push not queued; the platform will retry");
             e.into_response()
         }

@@ -14,7 +14,7 @@ use shared::protocol::simulate::{
 use shared::protocol::{AesKey, DataFormat, Mode, Platform};
 use shared::registry::AppRegistry;
 
-use super::{App, Config, handle};
+use super::{App, Limits, handle};
 
 const KEY: &str = "kgPoYqnCDoYzBKbftfOoXTZhQ8stzhe6SVI34Zwh8Xm";
 const NOW: u64 = 1_763_770_123;
@@ -30,7 +30,7 @@ fn registry() -> AppRegistry {
 
 fn app() -> App<InMemoryQueue, FixedClock> {
     App::new(
-        Config::default(),
+        Limits::default(),
         registry(),
         InMemoryQueue::new(),
         FixedClock::at_secs(NOW),
@@ -265,7 +265,7 @@ async fn rejects_bad_input_and_queues_nothing() {
 #[tokio::test]
 async fn rejects_bodies_over_the_cap() {
     let mut app = app();
-    app.config.max_body_bytes = 100;
+    app.limits.max_body_bytes = 100;
     let sim = push_request(
         &keys(Platform::Wechat),
         &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
@@ -311,7 +311,7 @@ async fn rejects_replayed_timestamps_unless_the_guard_is_off() {
         (StatusCode::UNAUTHORIZED, "stale_timestamp".into())
     );
     let mut app = self::app();
-    app.config.replay_window = None;
+    app.limits.replay_window = None;
     app.clock.set_secs(NOW + 86_400);
     assert_eq!(
         call(&app, request("/wechat/wxtest", &sim)).await.0,
@@ -334,7 +334,7 @@ async fn answers_5xx_within_the_budget_when_the_queue_stalls_or_fails() {
         (StatusCode::SERVICE_UNAVAILABLE, "queue_timeout".into())
     );
     // Virtual time: the answer came exactly at the budget, not after the queue's 30 s.
-    assert_eq!(started.elapsed(), app.config.enqueue_budget);
+    assert_eq!(started.elapsed(), app.limits.enqueue_budget);
 
     let app = self::app();
     app.queue.set_failing(true);
@@ -398,4 +398,87 @@ async fn refuses_a_push_addressed_to_another_mini_program() {
         (StatusCode::UNAUTHORIZED, "recipient_mismatch".into())
     );
     assert!(app.queue.bodies().is_empty());
+}
+
+fn app_with(registry_json: &str) -> App<InMemoryQueue, FixedClock> {
+    App::new(
+        Limits::default(),
+        AppRegistry::parse_for(registry_json, shared::registry::Purpose::Verify).unwrap(),
+        InMemoryQueue::new(),
+        FixedClock::at_secs(NOW),
+    )
+}
+
+#[tokio::test]
+async fn an_invalid_registry_entry_answers_5xx_for_its_app_only() {
+    let app = app_with(&format!(
+        r#"{{"apps":[
+            {{"platform":"wechat","app_id":"wxtest","original_id":"gh_test","token":"tok","encoding_aes_key":"{KEY}"}},
+            {{"platform":"wechat","app_id":"wxbroken","token":"tok","encoding_aes_key":"short"}}]}}"#
+    ));
+    let mut k = keys(Platform::Wechat);
+    let sim = push_request(
+        &k,
+        &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
+        &render(&text("hi"), DataFormat::Json),
+    );
+    assert_eq!(
+        call(&app, request("/wechat/wxtest", &sim)).await,
+        (StatusCode::OK, "success".into()),
+        "the valid app keeps working"
+    );
+    k.receive_id = "wxbroken".into();
+    let sim = push_request(
+        &k,
+        &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
+        &render(&text("hi"), DataFormat::Json),
+    );
+    assert_eq!(
+        call(&app, request("/wechat/wxbroken", &sim)).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "app_misconfigured".into()),
+        "a misconfigured app is retried by the platform, not refused as unknown"
+    );
+    assert_eq!(queued(&app).len(), 1);
+}
+
+#[tokio::test]
+async fn accepts_the_previous_token_during_a_rotation() {
+    let rotating = format!(
+        r#"{{"apps":[{{"platform":"wechat","app_id":"wxtest","original_id":"gh_test","token":"new-token","previous_token":"tok","encoding_aes_key":"{KEY}"}}]}}"#
+    );
+    let app = app_with(&rotating);
+    let old = keys(Platform::Wechat);
+    let new = AppKeys {
+        token: "new-token".into(),
+        ..keys(Platform::Wechat)
+    };
+    for (k, mode) in [
+        (&old, Mode::Safe),
+        (&new, Mode::Safe),
+        (&old, Mode::Plaintext),
+        (&new, Mode::Plaintext),
+    ] {
+        let sim = push_request(
+            k,
+            &spec(Platform::Wechat, mode, DataFormat::Xml),
+            &render(&text("rotating"), DataFormat::Xml),
+        );
+        assert_eq!(
+            call(&app, request("/wechat/wxtest", &sim)).await,
+            (StatusCode::OK, "success".into()),
+            "{} {mode:?}",
+            k.token
+        );
+    }
+    let done = app_with(&rotating.replace(r#""previous_token":"tok","#, ""));
+    let sim = push_request(
+        &old,
+        &spec(Platform::Wechat, Mode::Safe, DataFormat::Xml),
+        &render(&text("after"), DataFormat::Xml),
+    );
+    assert_eq!(
+        call(&done, request("/wechat/wxtest", &sim)).await,
+        (StatusCode::UNAUTHORIZED, "signature_mismatch".into()),
+        "once the previous token is removed it is refused"
+    );
 }

@@ -8,6 +8,7 @@
 //! so a poison record reaches the DLQ after `maxReceiveCount` without holding back the others.
 //! Never calls the platforms.
 
+pub mod config;
 pub mod error;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -19,6 +20,7 @@ use shared::quota::QuotaPolicy;
 use shared::telemetry::open_id_hash;
 use tracing::{error, info, warn};
 
+pub use config::Config;
 pub use error::RecordError;
 
 /// Everything a batch needs, built once per cold start.
@@ -135,18 +137,8 @@ pub async fn handle<S: MessageStore>(
         failed = response.batch_item_failures.len(),
         "batch done"
     );
-    shared::telemetry::metric(
-        "Stored",
-        stored as f64,
-        "Count",
-        &[("function", "processor")],
-    );
-    shared::telemetry::metric(
-        "DedupeHits",
-        duplicates as f64,
-        "Count",
-        &[("function", "processor")],
-    );
+    shared::metrics::emit(&shared::metrics::STORED, stored as f64, &[]);
+    shared::metrics::emit(&shared::metrics::DEDUPE_HITS, duplicates as f64, &[]);
     Ok(response)
 }
 

@@ -1,19 +1,14 @@
-//! Cold start wiring for the processor Lambda: quota policy and the DynamoDB store.
+//! Cold start of the processor Lambda: configuration from the environment, then [`processor::App::build`].
 
-use processor::App;
-use shared::adapters::dynamodb::{DynamoDbStore, Tables};
-use shared::config::{self, Env};
+use processor::{App, Config};
+use shared::config::Env;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let env = Env::process();
-    let policy = config::quota_policy(&env)?;
-    let tables = Tables::from_env(&env)?;
+    let config = Config::from_env(&Env::process())?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(&sdk), tables)
-        .with_message_retention_days(env.parsed(config::MESSAGE_RETENTION_DAYS, 0)?);
-    let app = App::new(store, policy);
+    let app = App::build(config, &sdk);
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
         processor::handle(&app, event)
     }))

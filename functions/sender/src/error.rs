@@ -49,6 +49,9 @@ pub enum SendError {
     /// kefu's own store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The app is listed but its registry entry is invalid (the field is named).
+    #[error("app registry entry is invalid: {0}")]
+    Misconfigured(String),
 }
 
 impl SendError {
@@ -63,7 +66,9 @@ impl SendError {
             SendError::Platform(..) => StatusCode::BAD_GATEWAY,
             SendError::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,
             SendError::InProgress => StatusCode::CONFLICT,
-            SendError::Token(_) | SendError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SendError::Token(_) | SendError::Store(_) | SendError::Misconfigured(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -109,6 +114,11 @@ impl SendError {
             SendError::InProgress => json!({ "error": "in_progress" }),
             SendError::Token(m) => json!({ "error": "token_unavailable", "message": m }),
             SendError::Store(_) => json!({ "error": "store_unavailable" }),
+            SendError::Misconfigured(field) => json!({
+                "error": "app_misconfigured",
+                "field": field,
+                "message": "the app's registry entry is invalid; fix it and push the registry",
+            }),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! spent. Every outcome is recorded in the conversation. Access tokens live in the shared token
 //! cache with a refresh lease, so instances never stampede the platform's token endpoint.
 
+pub mod config;
 pub mod error;
 pub mod token;
 
@@ -19,7 +20,6 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::clock::Clock;
-use shared::config::{ConfigError, Env, WECHAT_TOKEN_MODE};
 use shared::message::ConversationKey;
 use shared::platform::baidu::BaiduClient;
 use shared::platform::wechat::WechatClient;
@@ -29,16 +29,18 @@ use shared::ports::{
 };
 use shared::protocol::Platform;
 use shared::quota::Window;
-use shared::registry::{AppConfig, AppRegistry};
+use shared::registry::{AppConfig, AppRegistry, Lookup};
+use shared::registry_source::LiveRegistry;
 use shared::telemetry::open_id_hash;
 use tracing::{error, info, warn};
 
+pub use config::{BuildError, Config};
 pub use error::SendError;
 use token::Tokens;
 
-/// Sender settings.
+/// Request-path settings of the sender, with their defaults.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Settings {
     /// WeChat token endpoint: `stable_token` (default) or the classic `token`.
     pub wechat_stable_token: bool,
     /// Largest text part in UTF-8 bytes (default 2000, PROTOCOL §11.1).
@@ -57,7 +59,7 @@ pub struct Config {
     pub media_margin_secs: u64,
 }
 
-impl Default for Config {
+impl Default for Settings {
     fn default() -> Self {
         Self {
             wechat_stable_token: true,
@@ -72,32 +74,12 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    /// Reads `WECHAT_TOKEN_MODE` (`stable` or `classic`); everything else keeps its default.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let wechat_stable_token = match env.optional(WECHAT_TOKEN_MODE).as_deref() {
-            None | Some("stable") => true,
-            Some("classic") => false,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: WECHAT_TOKEN_MODE,
-                    reason: format!("{other:?}: expected stable or classic"),
-                });
-            }
-        };
-        Ok(Self {
-            wechat_stable_token,
-            ..Self::default()
-        })
-    }
-}
-
 /// Everything a request needs, built once per cold start.
 pub struct App<S, T, C> {
     /// Settings.
-    pub config: Config,
-    /// The app registry (app secrets, 服务商 links).
-    pub registry: AppRegistry,
+    pub config: Settings,
+    /// The app registry's send part (app secrets, 服务商 links), re-read on its TTL.
+    pub registry: LiveRegistry,
     /// Conversations: quota ledger and outbound records.
     pub store: S,
     /// Token cache (tokens, leases, media ids).
@@ -190,6 +172,33 @@ pub struct TypingRequest {
     pub command: String,
 }
 
+/// The registered app a request names: by AppID, on the given platform or the only one it is on.
+fn pick_app<'r>(
+    registry: &'r AppRegistry,
+    app_id: &str,
+    platform: Option<Platform>,
+) -> Result<&'r AppConfig, SendError> {
+    let mut found = Vec::new();
+    for p in [Platform::Wechat, Platform::Baidu] {
+        if platform.is_some_and(|want| want != p) {
+            continue;
+        }
+        match registry.lookup(p, app_id) {
+            Lookup::Found(app) => found.push(app),
+            Lookup::Disabled(e) => return Err(SendError::Misconfigured(e.field().to_owned())),
+            Lookup::Unknown => {}
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(SendError::UnknownApp),
+        _ => Err(invalid(
+            "platform",
+            "the app id exists on both platforms: say which",
+        )),
+    }
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> SendError {
     SendError::Invalid {
         field,
@@ -203,10 +212,30 @@ where
     T: AccessTokenCache,
     C: Clock,
 {
-    /// Assembles the app.
+    /// Assembles the app around a fixed registry (tests with in-memory ports; deployed and local
+    /// runs use [`App::build`]).
     pub fn new(
-        config: Config,
+        config: Settings,
         registry: AppRegistry,
+        store: S,
+        tokens: T,
+        clients: Clients,
+        clock: C,
+    ) -> Self {
+        Self::with_registry(
+            config,
+            LiveRegistry::fixed(registry),
+            store,
+            tokens,
+            clients,
+            clock,
+        )
+    }
+
+    /// Assembles the app around a live registry.
+    pub fn with_registry(
+        config: Settings,
+        registry: LiveRegistry,
         store: S,
         tokens: T,
         clients: Clients,
@@ -221,22 +250,6 @@ where
             clients,
             clock,
             sequence: AtomicU64::new(0),
-        }
-    }
-
-    fn app(&self, app_id: &str, platform: Option<Platform>) -> Result<&AppConfig, SendError> {
-        let found: Vec<&AppConfig> = [Platform::Wechat, Platform::Baidu]
-            .into_iter()
-            .filter(|p| platform.is_none_or(|want| want == *p))
-            .filter_map(|p| self.registry.app(p, app_id))
-            .collect();
-        match found.as_slice() {
-            [one] => Ok(one),
-            [] => Err(SendError::UnknownApp),
-            _ => Err(invalid(
-                "platform",
-                "the app id exists on both platforms: say which",
-            )),
         }
     }
 
@@ -432,7 +445,8 @@ where
         if req.open_id.trim().is_empty() {
             return Err(invalid("open_id", "required"));
         }
-        let app = self.app(&req.app_id, req.platform)?;
+        let registry = self.registry.current().await;
+        let app = pick_app(&registry, &req.app_id, req.platform)?;
         let key = ConversationKey {
             platform: app.platform,
             app_id: app.app_id.clone(),
@@ -487,10 +501,9 @@ where
         let window = match self.store.reserve(key, units, now).await? {
             Reservation::Reserved(w) => w,
             Reservation::Refused(refusal, w) => {
-                shared::telemetry::metric(
-                    "QuotaRefusals",
+                shared::metrics::emit(
+                    &shared::metrics::QUOTA_REFUSALS,
                     1.0,
-                    "Count",
                     &[(
                         "reason",
                         if refusal == shared::quota::Refusal::WindowExpired {
@@ -556,6 +569,11 @@ where
                         };
                         self.store.record_outbound(&record).await?;
                     }
+                    shared::metrics::emit(
+                        &shared::metrics::SEND_OUTCOME,
+                        1.0,
+                        &[("outcome", "token_unavailable")],
+                    );
                     warn!(platform = %app.platform, app_id = %app.app_id, outcome = "token_unavailable", parts_sent = sent, "no access token; unsent units given back");
                     return Err(e);
                 }
@@ -580,7 +598,7 @@ where
         };
         let Some(err) = failure else {
             self.store.record_outbound(&record).await?;
-            shared::telemetry::metric("SendOutcome", 1.0, "Count", &[("outcome", "sent")]);
+            shared::metrics::emit(&shared::metrics::SEND_OUTCOME, 1.0, &[("outcome", "sent")]);
             info!(platform = %app.platform, app_id = %app.app_id, open_id_hash = %open_id_hash(&key.open_id), outcome = "sent", parts = units, remaining = window.remaining, "sent");
             return Ok(
                 json!({ "id": id, "parts": units, "remaining": window.remaining, "expires_at": window.expires_at }),
@@ -611,7 +629,7 @@ where
             }
             _ => "unknown",
         };
-        shared::telemetry::metric("SendOutcome", 1.0, "Count", &[("outcome", outcome)]);
+        shared::metrics::emit(&shared::metrics::SEND_OUTCOME, 1.0, &[("outcome", outcome)]);
         record.status = if outcome == "unknown" {
             "unknown".into()
         } else if sent > 0 {
@@ -630,7 +648,8 @@ where
 
     /// Typing status (WeChat): the use case behind `POST /typing`.
     pub async fn typing(&self, req: &TypingRequest) -> Result<Value, SendError> {
-        let app = self.app(&req.app_id, Some(Platform::Wechat))?;
+        let registry = self.registry.current().await;
+        let app = pick_app(&registry, &req.app_id, Some(Platform::Wechat))?;
         let typing = match req.command.as_str() {
             "Typing" => true,
             "CancelTyping" => false,

@@ -13,9 +13,9 @@ use shared::clock::Clock;
 use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger};
 use shared::protocol::Platform;
 use shared::registry::AppConfig;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::{App, Config, SendError};
+use crate::{App, SendError, Settings};
 
 /// The token cache with this instance's lease identity and timing.
 pub struct Tokens<T> {
@@ -28,7 +28,7 @@ pub struct Tokens<T> {
 
 impl<T: AccessTokenCache> Tokens<T> {
     /// Wraps a cache; the lease owner is unique per process.
-    pub fn new(cache: T, config: &Config) -> Self {
+    pub fn new(cache: T, config: &Settings) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -146,15 +146,20 @@ where
                             .put_token(app.platform, &app.app_id, &token, now + expires_in)
                             .await?;
                         info!(platform = %app.platform, app_id = %app.app_id, outcome = "token_refreshed", expires_in, "access token refreshed");
-                        shared::telemetry::metric(
-                            "TokenRefreshes",
+                        shared::metrics::emit(
+                            &shared::metrics::TOKEN_REFRESHES,
                             1.0,
-                            "Count",
-                            &[("platform", app.platform.as_str())],
+                            &[("outcome", "ok")],
                         );
                         Ok(token)
                     }
                     Err(e) => {
+                        shared::metrics::emit(
+                            &shared::metrics::TOKEN_REFRESHES,
+                            1.0,
+                            &[("outcome", "failed")],
+                        );
+                        warn!(platform = %app.platform, app_id = %app.app_id, outcome = "token_refresh_failed", error.message = %e, "access token refresh failed");
                         t.cache
                             .release_lease(app.platform, &app.app_id, &t.owner)
                             .await?;

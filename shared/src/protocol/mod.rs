@@ -118,6 +118,9 @@ pub enum ReceiveIdRule {
 pub struct Credentials {
     /// The Token configured in the console (signs requests).
     pub token: Secret,
+    /// The previous Token, still accepted during a Token rotation (so the change in the console
+    /// and the change in the registry need not happen at the same instant).
+    pub previous_token: Option<Secret>,
     /// The current EncodingAESKey.
     pub key: AesKey,
     /// The previous EncodingAESKey, accepted until the rotation is finished.
@@ -131,7 +134,20 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("receive_id", &self.receive_id)
             .field("has_previous_key", &self.previous_key.is_some())
+            .field("has_previous_token", &self.previous_token.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// Whether `sign(token)` equals `provided` for the current Token or, during a rotation, the
+    /// previous one. Each comparison is constant time.
+    pub fn signed_by(&self, provided: &str, sign: impl Fn(&str) -> Signature) -> bool {
+        sign(self.token.expose()).matches(provided)
+            || self
+                .previous_token
+                .as_ref()
+                .is_some_and(|t| sign(t.expose()).matches(provided))
     }
 }
 
@@ -234,8 +250,9 @@ pub fn open_signed(
     msg_signature: &str,
     encrypt: &str,
 ) -> Result<(String, KeySlot, String), ProtocolError> {
-    let expected = Signature::message(creds.token.expose(), timestamp, nonce, encrypt);
-    if !expected.matches(msg_signature) {
+    if !creds.signed_by(msg_signature, |token| {
+        Signature::message(token, timestamp, nonce, encrypt)
+    }) {
         return Err(ProtocolError::SignatureMismatch);
     }
     let first = open_with(creds, &creds.key, encrypt);
@@ -275,7 +292,7 @@ pub(crate) fn verify_plain(creds: &Credentials, params: &Params<'_>) -> Result<(
     let nonce = params
         .get("nonce")
         .ok_or(ProtocolError::MissingParameter("nonce"))?;
-    if Signature::plain(creds.token.expose(), timestamp, nonce).matches(signature) {
+    if creds.signed_by(signature, |token| Signature::plain(token, timestamp, nonce)) {
         Ok(())
     } else {
         Err(ProtocolError::SignatureMismatch)

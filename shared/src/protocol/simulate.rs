@@ -241,6 +241,7 @@ mod tests {
             token: Secret::new(k.token.clone()),
             key: k.key.clone(),
             previous_key: None,
+            previous_token: None,
             receive_id: rule,
         }
     }

@@ -49,17 +49,28 @@ pub struct Tables {
     pub conversations: String,
     /// Messages table (`pk` S, `sk` S).
     pub messages: String,
-    /// Access-token table (`pk` S, TTL `ttl`).
-    pub tokens: String,
+    /// Access-token table (`pk` S, TTL `ttl`): tokens, leases, media ids, idempotency records.
+    /// Only the sender has one; the processor's store has none.
+    pub tokens: Option<String>,
 }
 
 impl Tables {
-    /// Reads `CONVERSATIONS_TABLE`, `MESSAGES_TABLE` and `TOKENS_TABLE` (all required).
+    /// Reads `CONVERSATIONS_TABLE`, `MESSAGES_TABLE` and `TOKENS_TABLE` (all required: the sender).
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tokens: Some(env.required(TOKENS_TABLE)?),
+            ..Self::inbound_from_env(env)?
+        })
+    }
+
+    /// Reads `CONVERSATIONS_TABLE` and `MESSAGES_TABLE` only (the processor: no tokens table).
+    pub fn inbound_from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             conversations: env.required(CONVERSATIONS_TABLE)?,
             messages: env.required(MESSAGES_TABLE)?,
-            tokens: env.required(TOKENS_TABLE)?,
+            tokens: None,
         })
     }
 }
@@ -165,6 +176,17 @@ impl DynamoDbStore {
     /// The table names.
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// The tokens table, or an error for a store built without one (the processor's).
+    fn tokens_table(&self) -> Result<&str, StoreError> {
+        self.tables
+            .tokens
+            .as_deref()
+            .ok_or_else(|| StoreError::Corrupt {
+                key: "tokens".into(),
+                reason: "this store was built without a tokens table (TOKENS_TABLE)".into(),
+            })
     }
 
     /// One `TransactWriteItems`: `put` and the conversation update `expression` on `pk`.
@@ -427,9 +449,13 @@ mod tests {
             Tables {
                 conversations: "t-CONVERSATIONS_TABLE".into(),
                 messages: "t-MESSAGES_TABLE".into(),
-                tokens: "t-TOKENS_TABLE".into(),
+                tokens: Some("t-TOKENS_TABLE".into()),
             }
         );
+        let inbound =
+            Tables::inbound_from_env(&Env(|n: &str| (n != TOKENS_TABLE).then(|| "x".to_owned())))
+                .unwrap();
+        assert_eq!(inbound.tokens, None, "the processor needs no tokens table");
         let no_tokens = Env(|n: &str| (n != TOKENS_TABLE).then(|| "x".to_owned()));
         assert_eq!(
             Tables::from_env(&no_tokens),

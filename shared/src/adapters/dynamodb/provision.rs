@@ -99,7 +99,7 @@ impl Resources {
         Ok(Tables {
             conversations: name("conversations")?,
             messages: name("messages")?,
-            tokens: name("tokens")?,
+            tokens: Some(name("tokens")?),
         })
     }
 }
@@ -244,7 +244,7 @@ mod tests {
             Tables {
                 conversations: "t1-conversations".into(),
                 messages: "t1-messages".into(),
-                tokens: "t1-tokens".into(),
+                tokens: Some("t1-tokens".into()),
             }
         );
     }

@@ -197,7 +197,7 @@ impl AccessTokenCache for DynamoDbStore {
         let out = self
             .client
             .get_item()
-            .table_name(&self.tables.tokens)
+            .table_name(self.tokens_table()?)
             .key(items::PK, s(&pk))
             .consistent_read(true)
             .send()
@@ -227,7 +227,7 @@ impl AccessTokenCache for DynamoDbStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.tables.tokens)
+            .table_name(self.tokens_table()?)
             .key(items::PK, s(token_pk(platform, app_id)))
             .condition_expression(LEASE_FREE)
             .update_expression("SET lease_owner = :owner, lease_until = :until")
@@ -248,7 +248,7 @@ impl AccessTokenCache for DynamoDbStore {
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
-            .table_name(&self.tables.tokens)
+            .table_name(self.tokens_table()?)
             .key(items::PK, s(token_pk(platform, app_id)))
             .update_expression("SET #token = :token, #expires_at = :exp, #ttl = :ttl REMOVE lease_owner, lease_until")
             .expression_attribute_names("#token", "token")
@@ -272,7 +272,7 @@ impl AccessTokenCache for DynamoDbStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.tables.tokens)
+            .table_name(self.tokens_table()?)
             .key(items::PK, s(token_pk(platform, app_id)))
             .condition_expression("lease_owner = :owner")
             .update_expression("REMOVE lease_owner, lease_until")
@@ -291,7 +291,7 @@ impl AccessTokenCache for DynamoDbStore {
         let result = self
             .client
             .update_item()
-            .table_name(&self.tables.tokens)
+            .table_name(self.tokens_table()?)
             .key(items::PK, s(token_pk(platform, app_id)))
             .condition_expression("#token = :failed")
             .update_expression("REMOVE #token, #expires_at")
@@ -365,7 +365,7 @@ impl OutboundStore for DynamoDbStore {
         let result = self
             .client
             .put_item()
-            .table_name(&self.tables.tokens)
+            .table_name(self.tokens_table()?)
             .item(items::PK, s(&pk))
             .item("state", s("pending"))
             .item("ttl", n(now + ttl_secs))
@@ -382,7 +382,7 @@ impl OutboundStore for DynamoDbStore {
                         None => {
                             self.client
                                 .get_item()
-                                .table_name(&self.tables.tokens)
+                                .table_name(self.tokens_table()?)
                                 .key(items::PK, s(&pk))
                                 .consistent_read(true)
                                 .send()
@@ -408,7 +408,7 @@ impl OutboundStore for DynamoDbStore {
     async fn complete(&self, idempotency_key: &str, response: &str) -> Result<(), StoreError> {
         self.client
             .update_item()
-            .table_name(&self.tables.tokens)
+            .table_name(self.tokens_table()?)
             .key(items::PK, s(idem_pk(idempotency_key)))
             .update_expression("SET #state = :done, #response = :r")
             .expression_attribute_names("#state", "state")
@@ -424,7 +424,7 @@ impl OutboundStore for DynamoDbStore {
     async fn abandon(&self, idempotency_key: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
-            .table_name(&self.tables.tokens)
+            .table_name(self.tokens_table()?)
             .key(items::PK, s(idem_pk(idempotency_key)))
             .send()
             .await

@@ -1,0 +1,188 @@
+//! The sender function's configuration and its one assembly path: [`Config::from_env`] reads every
+//! variable the sender needs (its three tables, its registry part, the platform settings),
+//! [`App::build`] turns it and the AWS SDK configuration into a ready [`App`]. `main.rs`,
+//! `kefu serve`, the integration tests and the benches all go through these two.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use shared::adapters::dynamodb::{DynamoDbStore, Tables};
+use shared::clock::SystemClock;
+use shared::config::{
+    self, BAIDU_API_BASE, CONVERSATIONS_TABLE, ConfigError, Env, KEFU_SERVICE,
+    MESSAGE_RETENTION_DAYS, MESSAGES_TABLE, PLATFORM_TIMEOUT_MS, SEND_REGISTRY_SECRET_ID,
+    TOKENS_TABLE, WECHAT_API_BASE, WECHAT_TOKEN_MODE,
+};
+use shared::platform::{BaseUrls, baidu::BaiduClient, http_client, wechat::WechatClient};
+use shared::registry::{Purpose, Refresh, RegistryLocation};
+use shared::registry_source::{LiveRegistry, SourceError};
+
+use crate::{App, Clients, Settings};
+
+/// Everything the sender reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `KEFU_SERVICE`: the `service` metric dimension.
+    pub service: String,
+    /// `CONVERSATIONS_TABLE`, `MESSAGES_TABLE`, `TOKENS_TABLE`.
+    pub tables: Tables,
+    /// `SEND_REGISTRY_SECRET_ID` (deployed), else `KEFU_APPS_JSON` / `KEFU_APPS_FILE` (local).
+    pub registry: RegistryLocation,
+    /// `REGISTRY_TTL_SECS`: how often the registry is re-read.
+    pub refresh: Refresh,
+    /// `WECHAT_API_BASE`, `BAIDU_API_BASE` (local runs point them at the fake platform).
+    pub base_urls: BaseUrls,
+    /// `PLATFORM_TIMEOUT_MS`: total timeout of one platform call.
+    pub platform_timeout: Duration,
+    /// `MESSAGE_RETENTION_DAYS` for the outbound records (0 keeps them forever).
+    pub retention_days: u64,
+    /// `WECHAT_TOKEN_MODE` and the request-path defaults.
+    pub settings: Settings,
+}
+
+/// Why the sender could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The registry could not be read at all.
+    #[error(transparent)]
+    Registry(#[from] SourceError),
+    /// The HTTP client could not be built.
+    #[error("cannot build the platform HTTP client: {0}")]
+    Http(String),
+}
+
+/// The variables [`Config::from_env`] reads that `template.yaml` gives the function. Besides
+/// these it reads only local-run variables: `KEFU_APPS_JSON`, `KEFU_APPS_FILE`,
+/// `WECHAT_API_BASE`, `BAIDU_API_BASE`.
+pub const VARIABLES: &[&str] = &[
+    KEFU_SERVICE,
+    CONVERSATIONS_TABLE,
+    MESSAGES_TABLE,
+    TOKENS_TABLE,
+    SEND_REGISTRY_SECRET_ID,
+    shared::config::REGISTRY_TTL_SECS,
+    WECHAT_TOKEN_MODE,
+    PLATFORM_TIMEOUT_MS,
+    MESSAGE_RETENTION_DAYS,
+];
+
+impl Config {
+    /// Reads the configuration; errors name the variable.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let wechat_stable_token = match env.optional(WECHAT_TOKEN_MODE).as_deref() {
+            None | Some("stable") => true,
+            Some("classic") => false,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: WECHAT_TOKEN_MODE,
+                    reason: "expected stable or classic".into(),
+                });
+            }
+        };
+        let defaults = BaseUrls::default();
+        let timeout_ms: u64 = env.parsed(PLATFORM_TIMEOUT_MS, 5000)?;
+        if timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                name: PLATFORM_TIMEOUT_MS,
+                reason: "must be at least 1 ms".into(),
+            });
+        }
+        Ok(Self {
+            service: config::service(env),
+            tables: Tables::from_env(env)?,
+            registry: config::registry_location(env, SEND_REGISTRY_SECRET_ID)?,
+            refresh: config::registry_refresh(env)?,
+            base_urls: BaseUrls {
+                wechat: env.optional(WECHAT_API_BASE).unwrap_or(defaults.wechat),
+                baidu: env.optional(BAIDU_API_BASE).unwrap_or(defaults.baidu),
+            },
+            platform_timeout: Duration::from_millis(timeout_ms),
+            retention_days: env.parsed(MESSAGE_RETENTION_DAYS, 0)?,
+            settings: Settings {
+                wechat_stable_token,
+                ..Settings::default()
+            },
+        })
+    }
+}
+
+impl App<DynamoDbStore, DynamoDbStore, SystemClock> {
+    /// Assembles the sender: the DynamoDB store (ledger, records, token cache), the platform
+    /// clients with connect and total timeouts, the registry's send part kept fresh.
+    pub async fn build(config: Config, sdk: &SdkConfig) -> Result<Self, BuildError> {
+        shared::metrics::set_service(&config.service);
+        let http = http_client(Duration::from_secs(2), config.platform_timeout)
+            .map_err(|e| BuildError::Http(e.to_string()))?;
+        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.tables)
+            .with_message_retention_days(config.retention_days);
+        let registry = LiveRegistry::load(
+            config.registry.source(sdk),
+            Purpose::Send,
+            config.refresh,
+            "sender",
+        )
+        .await?;
+        Ok(App::with_registry(
+            config.settings,
+            registry,
+            store.clone(),
+            store,
+            Clients {
+                wechat: WechatClient::new(http.clone(), config.base_urls.wechat),
+                baidu: BaiduClient::new(http.clone(), config.base_urls.baidu),
+                http,
+            },
+            SystemClock,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_its_variables_and_names_the_bad_one() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let env = Env(|n: &str| {
+            seen.lock().unwrap().push(n.to_owned());
+            match n {
+                CONVERSATIONS_TABLE | MESSAGES_TABLE | TOKENS_TABLE => Some(format!("t-{n}")),
+                SEND_REGISTRY_SECRET_ID => Some("arn:send".to_owned()),
+                WECHAT_TOKEN_MODE => Some("classic".to_owned()),
+                _ => None,
+            }
+        });
+        let c = Config::from_env(&env).unwrap();
+        assert_eq!(c.tables.tokens.as_deref(), Some("t-TOKENS_TABLE"));
+        assert_eq!(c.registry, RegistryLocation::Secret("arn:send".into()));
+        assert!(!c.settings.wechat_stable_token);
+        assert_eq!(c.platform_timeout, Duration::from_secs(5));
+        let local_only = [
+            shared::config::KEFU_APPS_JSON,
+            shared::config::KEFU_APPS_FILE,
+            WECHAT_API_BASE,
+            BAIDU_API_BASE,
+        ];
+        for name in seen.lock().unwrap().iter() {
+            assert!(
+                VARIABLES.contains(&name.as_str()) || local_only.contains(&name.as_str()),
+                "{name} read but not listed"
+            );
+        }
+        let bad = Env(|n: &str| match n {
+            WECHAT_TOKEN_MODE => Some("fast".to_owned()),
+            _ => Some("x".to_owned()),
+        });
+        assert!(matches!(
+            Config::from_env(&bad),
+            Err(ConfigError::Invalid {
+                name: WECHAT_TOKEN_MODE,
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,295 @@
+//! The catalogue of kefu's CloudWatch metrics: every name, unit, emitting function and dimension
+//! set, in one place, and the only way to emit one ([`emit`], as an Embedded Metric Format line).
+//!
+//! Every metric carries the `service` dimension (the stack name, `KEFU_SERVICE`), so two stacks in
+//! one account never mix. `infra/metrics.json` is this catalogue as JSON (a test keeps them equal);
+//! the template's alarms and dashboard are checked against that file, so nothing watches a metric
+//! that is not emitted and nothing is emitted that nobody watches. Not here: log fields (`telemetry`).
+
+use std::sync::OnceLock;
+
+/// Namespace of kefu's metrics.
+pub const NAMESPACE: &str = "kefu";
+
+/// The dimension every metric carries.
+pub const SERVICE: &str = "service";
+
+/// One metric: what it is called, counts and who emits it with which dimension sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// CloudWatch metric name.
+    pub name: &'static str,
+    /// CloudWatch unit (`Count`, `Milliseconds`).
+    pub unit: &'static str,
+    /// The functions that emit it.
+    pub functions: &'static [&'static str],
+    /// Each dimension set it is emitted under (every one starts with `service`).
+    pub dimension_sets: &'static [&'static [&'static str]],
+    /// The values an enumerated dimension takes (`outcome`, `reason`); others are free.
+    pub values: &'static [(&'static str, &'static [&'static str])],
+    /// What it counts.
+    pub help: &'static str,
+}
+
+/// Ingress: time from request to `success` for a queued push.
+pub const ACK_LATENCY_MS: Metric = Metric {
+    name: "AckLatencyMs",
+    unit: "Milliseconds",
+    functions: &["ingress"],
+    dimension_sets: &[&[SERVICE], &[SERVICE, "platform"]],
+    values: &[("platform", &["wechat", "baidu"])],
+    help: "one sample per push answered success (its SampleCount is the push count)",
+};
+
+/// Ingress: a verified push that was answered 5xx because it could not be queued.
+pub const INGRESS_NOT_QUEUED: Metric = Metric {
+    name: "IngressNotQueued",
+    unit: "Count",
+    functions: &["ingress"],
+    dimension_sets: &[&[SERVICE], &[SERVICE, "reason"]],
+    values: &[(
+        "reason",
+        &[
+            "queue_rejected",
+            "queue_unavailable",
+            "queue_timeout",
+            "app_misconfigured",
+        ],
+    )],
+    help: "pushes answered 5xx (the platform retries them)",
+};
+
+/// Ingress and sender: a registry entry refused at a (re)load, by field.
+pub const REGISTRY_INVALID: Metric = Metric {
+    name: "RegistryInvalid",
+    unit: "Count",
+    functions: &["ingress", "sender"],
+    dimension_sets: &[&[SERVICE], &[SERVICE, "function", "field"]],
+    values: &[("function", &["ingress", "sender"])],
+    help: "invalid app registry entries seen at each load (their apps are disabled)",
+};
+
+/// Processor: new messages stored per batch.
+pub const STORED: Metric = Metric {
+    name: "Stored",
+    unit: "Count",
+    functions: &["processor"],
+    dimension_sets: &[&[SERVICE]],
+    values: &[],
+    help: "inbound messages stored",
+};
+
+/// Processor: records that were already stored (platform retries, SQS redeliveries).
+pub const DEDUPE_HITS: Metric = Metric {
+    name: "DedupeHits",
+    unit: "Count",
+    functions: &["processor"],
+    dimension_sets: &[&[SERVICE]],
+    values: &[],
+    help: "inbound records that were duplicates",
+};
+
+/// Sender: one per send request that reached the platform step, by outcome.
+pub const SEND_OUTCOME: Metric = Metric {
+    name: "SendOutcome",
+    unit: "Count",
+    functions: &["sender"],
+    dimension_sets: &[&[SERVICE, "outcome"]],
+    values: &[(
+        "outcome",
+        &[
+            "sent",
+            "rejected",
+            "quota_exhausted",
+            "window_expired",
+            "unknown",
+            "token_unavailable",
+        ],
+    )],
+    help: "sends by outcome (token_unavailable: no access token, nothing sent)",
+};
+
+/// Sender: sends refused by kefu's own ledger before the platform was called.
+pub const QUOTA_REFUSALS: Metric = Metric {
+    name: "QuotaRefusals",
+    unit: "Count",
+    functions: &["sender"],
+    dimension_sets: &[&[SERVICE], &[SERVICE, "reason"]],
+    values: &[("reason", &["quota_exhausted", "window_expired"])],
+    help: "sends refused because the user's window is used up or closed",
+};
+
+/// Sender: access-token refreshes, by outcome.
+pub const TOKEN_REFRESHES: Metric = Metric {
+    name: "TokenRefreshes",
+    unit: "Count",
+    functions: &["sender"],
+    dimension_sets: &[&[SERVICE, "outcome"]],
+    values: &[("outcome", &["ok", "failed"])],
+    help: "access-token refreshes (failed: wrong AppSecret, IP whitelist, platform down)",
+};
+
+/// Every metric kefu emits.
+pub const CATALOG: &[&Metric] = &[
+    &ACK_LATENCY_MS,
+    &INGRESS_NOT_QUEUED,
+    &REGISTRY_INVALID,
+    &STORED,
+    &DEDUPE_HITS,
+    &SEND_OUTCOME,
+    &QUOTA_REFUSALS,
+    &TOKEN_REFRESHES,
+];
+
+static SERVICE_NAME: OnceLock<String> = OnceLock::new();
+
+/// Sets the `service` dimension's value for this process (from `KEFU_SERVICE`); first call wins.
+pub fn set_service(name: &str) {
+    let _ = SERVICE_NAME.set(name.to_owned());
+}
+
+/// The `service` dimension's value (`kefu-local` when never set).
+pub fn service() -> &'static str {
+    SERVICE_NAME.get().map_or("kefu-local", String::as_str)
+}
+
+/// Writes one value of `metric` to stdout as an EMF line (CloudWatch turns it into the metric
+/// under each of its dimension sets, with no API call). `dimensions` are the non-`service`
+/// dimensions' values; never pass content, secrets or user ids.
+pub fn emit(metric: &Metric, value: f64, dimensions: &[(&'static str, &str)]) {
+    let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+    println!("{}", emf_line(metric, value, service(), dimensions, now));
+}
+
+/// The EMF JSON for one value (separate from [`emit`] so it can be tested).
+pub fn emf_line(
+    metric: &Metric,
+    value: f64,
+    service: &str,
+    dimensions: &[(&'static str, &str)],
+    timestamp_ms: u64,
+) -> String {
+    debug_assert!(
+        metric
+            .dimension_sets
+            .iter()
+            .flat_map(|s| s.iter())
+            .all(|d| *d == SERVICE || dimensions.iter().any(|(k, _)| k == d)),
+        "{} emitted without one of its dimensions",
+        metric.name
+    );
+    let mut root = serde_json::Map::new();
+    root.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": metric.dimension_sets,
+                "Metrics": [{ "Name": metric.name, "Unit": metric.unit }],
+            }],
+        }),
+    );
+    root.insert(
+        SERVICE.into(),
+        serde_json::Value::String(service.to_owned()),
+    );
+    for (k, v) in dimensions {
+        root.insert((*k).to_owned(), serde_json::Value::String((*v).to_owned()));
+    }
+    root.insert(metric.name.to_owned(), serde_json::json!(value));
+    serde_json::Value::Object(root).to_string()
+}
+
+/// The catalogue as the JSON document kept in `infra/metrics.json`.
+pub fn catalog_json() -> String {
+    let metrics: Vec<serde_json::Value> = CATALOG
+        .iter()
+        .map(|m| {
+            let values: serde_json::Map<String, serde_json::Value> = m
+                .values
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
+                .collect();
+            serde_json::json!({
+                "name": m.name,
+                "unit": m.unit,
+                "functions": m.functions,
+                "dimension_sets": m.dimension_sets,
+                "values": values,
+                "help": m.help,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({ "namespace": NAMESPACE, "metrics": metrics });
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dimension_set_starts_with_service_and_names_are_unique() {
+        let mut names = std::collections::HashSet::new();
+        for m in CATALOG {
+            assert!(names.insert(m.name), "{} twice", m.name);
+            for set in m.dimension_sets {
+                assert_eq!(set.first(), Some(&SERVICE), "{}: {set:?}", m.name);
+            }
+            for (dim, _) in m.values {
+                assert!(
+                    m.dimension_sets.iter().any(|s| s.contains(dim)),
+                    "{}: values for unknown dimension {dim}",
+                    m.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn emf_lines_carry_every_dimension_set() {
+        let line = emf_line(&SEND_OUTCOME, 1.0, "kefu-prod", &[("outcome", "sent")], 42);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let cw = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "kefu");
+        assert_eq!(
+            cw["Dimensions"],
+            serde_json::json!([["service", "outcome"]])
+        );
+        assert_eq!(cw["Metrics"][0]["Name"], "SendOutcome");
+        assert_eq!(
+            (
+                v["SendOutcome"].as_f64(),
+                v["outcome"].as_str(),
+                v["service"].as_str()
+            ),
+            (Some(1.0), Some("sent"), Some("kefu-prod"))
+        );
+        let ack = emf_line(&ACK_LATENCY_MS, 12.0, "s", &[("platform", "baidu")], 1);
+        let v: serde_json::Value = serde_json::from_str(&ack).unwrap();
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["service"], ["service", "platform"]])
+        );
+    }
+
+    /// `infra/metrics.json` is what the template checks read; it must be this catalogue.
+    /// `KEFU_BLESS=1 cargo test -p shared metrics` rewrites it after a deliberate change.
+    #[test]
+    fn infra_metrics_json_is_the_catalogue() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/metrics.json");
+        let want = catalog_json();
+        if std::env::var_os("KEFU_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "infra/metrics.json differs from shared::metrics::CATALOG; run \
+             `KEFU_BLESS=1 cargo test -p shared metrics` and commit it"
+        );
+    }
+}

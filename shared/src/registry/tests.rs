@@ -1,0 +1,288 @@
+//! Tests of the registry: parsing per purpose, per-entry disabling, errors that name fields and
+//! never values, and the split into verify and send parts.
+
+use super::*;
+use crate::protocol::ReceiveIdRule;
+
+const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+fn doc(apps: &str, components: &str) -> String {
+    format!(r#"{{"apps":[{apps}],"components":[{components}],"ignored":1}}"#)
+}
+
+#[test]
+fn parses_apps_and_components_with_their_receive_id_rules() {
+    let json = doc(
+        &format!(
+            r#"{{"platform":"wechat","app_id":"wx1","token":"t","encoding_aes_key":"{KEY}","app_secret":"s","extra":true}},
+               {{"platform":"baidu","app_id":"123","token":"t","encoding_aes_key":"{KEY}","previous_encoding_aes_key":"{KEY}"}},
+               {{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}}"#
+        ),
+        &format!(
+            r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}"}}"#
+        ),
+    );
+    let r = AppRegistry::parse(&json).unwrap();
+    let wx1 = r.app(Platform::Wechat, "wx1").unwrap();
+    assert_eq!(
+        wx1.credentials.as_ref().unwrap().receive_id,
+        ReceiveIdRule::Exact("wx1".into())
+    );
+    assert_eq!(wx1.app_secret.as_ref().map(Secret::expose), Some("s"));
+    let bd = r.app(Platform::Baidu, "123").unwrap();
+    assert_eq!(
+        bd.credentials.as_ref().unwrap().receive_id,
+        ReceiveIdRule::Report
+    );
+    assert!(bd.credentials.as_ref().unwrap().previous_key.is_some());
+    let wx2 = r.app(Platform::Wechat, "wx2").unwrap();
+    assert_eq!(
+        wx2.credentials.as_ref().unwrap().receive_id,
+        ReceiveIdRule::Exact("wxc".into())
+    );
+    assert_eq!(wx2.credentials.as_ref().unwrap().token.expose(), "ct");
+    assert!(r.app(Platform::Baidu, "wx1").is_none());
+    assert!(
+        !format!("{wx1:?}").contains("\"t\""),
+        "secrets must not print"
+    );
+}
+
+#[test]
+fn errors_name_the_field() {
+    let cases = [
+        (
+            doc(
+                r#"{"platform":"qq","app_id":"a","token":"t","encoding_aes_key":"x"}"#,
+                "",
+            ),
+            "apps[0].platform",
+        ),
+        (
+            doc(
+                &format!(
+                    r#"{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{}"}}"#,
+                    &KEY[..42]
+                ),
+                "",
+            ),
+            "apps[0].encoding_aes_key",
+        ),
+        (
+            doc(
+                &format!(r#"{{"platform":"wechat","app_id":"a","encoding_aes_key":"{KEY}"}}"#),
+                "",
+            ),
+            "apps[0].token",
+        ),
+        (
+            doc(
+                r#"{"platform":"wechat","app_id":"a","component_app_id":"nope"}"#,
+                "",
+            ),
+            "apps[0].component_app_id",
+        ),
+        (
+            doc(
+                &format!(
+                    r#"{{"platform":"baidu","app_id":"a","token":"t","encoding_aes_key":"{KEY}","default_user_type":3}}"#
+                ),
+                "",
+            ),
+            "apps[0].default_user_type",
+        ),
+        (
+            doc(
+                &format!(
+                    r#"{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{KEY}"}},{{"platform":"wechat","app_id":"a","token":"t","encoding_aes_key":"{KEY}"}}"#
+                ),
+                "",
+            ),
+            "apps[1].app_id",
+        ),
+    ];
+    for (json, field) in cases {
+        match AppRegistry::parse(&json) {
+            Err(RegistryError::Invalid { field: f, .. }) => assert_eq!(f, field, "{json}"),
+            other => panic!("{json}: expected an error on {field}, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        AppRegistry::parse("{"),
+        Err(RegistryError::Json(_))
+    ));
+}
+
+const SECRET_MARK: &str = "s3cr3t-value-never-printed";
+
+#[test]
+fn an_invalid_entry_disables_only_its_app_and_names_the_field() {
+    let json = doc(
+        &format!(
+            r#"{{"platform":"wechat","app_id":"good","token":"t","encoding_aes_key":"{KEY}"}},
+               {{"platform":"wechat","app_id":"bad","token":"t","encoding_aes_key":"{SECRET_MARK}"}},
+               {{"platform":"baidu","app_id":"typed","token":7,"encoding_aes_key":"{KEY}"}},
+               {{"platform":"qq","app_id":"x"}}"#
+        ),
+        "",
+    );
+    let r = AppRegistry::parse_for(&json, Purpose::Verify).unwrap();
+    assert!(matches!(
+        r.lookup(Platform::Wechat, "good"),
+        Lookup::Found(_)
+    ));
+    match r.lookup(Platform::Wechat, "bad") {
+        Lookup::Disabled(e) => assert_eq!(e.field(), "apps[1].encoding_aes_key"),
+        other => panic!("{other:?}"),
+    }
+    match r.lookup(Platform::Baidu, "typed") {
+        Lookup::Disabled(e) => assert_eq!(e.field(), "apps[2].token"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        r.lookup(Platform::Wechat, "nope"),
+        Lookup::Unknown
+    ));
+    let fields: Vec<&str> = r.invalid().iter().map(|e| e.error.field()).collect();
+    assert_eq!(
+        fields,
+        [
+            "apps[1].encoding_aes_key",
+            "apps[2].token",
+            "apps[3].platform"
+        ]
+    );
+    assert_eq!(
+        r.invalid()[3 - 1].app,
+        None,
+        "no app for an unknown platform"
+    );
+    for e in r.invalid() {
+        assert!(!e.error.to_string().contains(SECRET_MARK), "{}", e.error);
+    }
+    // The strict parse refuses the document; `check` lists every error.
+    assert_eq!(
+        AppRegistry::parse(&json).unwrap_err().field(),
+        "apps[1].encoding_aes_key"
+    );
+    assert_eq!(AppRegistry::check(&json).len(), 3);
+}
+
+#[test]
+fn json_errors_do_not_quote_the_document() {
+    let e = AppRegistry::parse(&format!(r#"{{"apps":[{{"token":"{SECRET_MARK}"#)).unwrap_err();
+    assert!(matches!(e, RegistryError::Json(_)));
+    assert!(!e.to_string().contains(SECRET_MARK), "{e}");
+}
+
+#[test]
+fn a_broken_component_disables_its_apps() {
+    let json = doc(
+        r#"{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}"#,
+        r#"{"platform":"wechat","component_app_id":"wxc","token":"ct"}"#,
+    );
+    let r = AppRegistry::parse_for(&json, Purpose::Verify).unwrap();
+    match r.lookup(Platform::Wechat, "wx2") {
+        Lookup::Disabled(e) => {
+            assert_eq!(e.field(), "apps[0].component_app_id");
+            assert!(
+                e.to_string().contains("components[0].encoding_aes_key"),
+                "{e}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn previous_token_is_read_and_validated() {
+    let ok = doc(
+        &format!(
+            r#"{{"platform":"wechat","app_id":"a","token":"new","previous_token":"old","encoding_aes_key":"{KEY}"}}"#
+        ),
+        "",
+    );
+    let r = AppRegistry::parse(&ok).unwrap();
+    let creds = r
+        .app(Platform::Wechat, "a")
+        .unwrap()
+        .credentials
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        creds.previous_token.as_ref().map(Secret::expose),
+        Some("old")
+    );
+    let bad = ok.replace(r#""previous_token":"old""#, r#""previous_token":"""#);
+    assert_eq!(
+        AppRegistry::parse(&bad).unwrap_err().field(),
+        "apps[0].previous_token"
+    );
+}
+
+#[test]
+fn each_purpose_reads_only_its_material() {
+    let json = doc(
+        &format!(
+            r#"{{"platform":"wechat","app_id":"wx1","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}},
+               {{"platform":"baidu","app_id":"b1","app_key":"k","app_secret":"s","default_user_type":1}}"#
+        ),
+        "",
+    );
+    let send = AppRegistry::parse_for(&json, Purpose::Send).unwrap();
+    assert!(send.invalid().is_empty(), "{:?}", send.invalid());
+    let b1 = send.app(Platform::Baidu, "b1").unwrap();
+    assert!(b1.credentials.is_none());
+    assert_eq!(b1.app_key.as_ref().map(Secret::expose), Some("k"));
+    let verify = AppRegistry::parse_for(&json, Purpose::Verify).unwrap();
+    let wx1 = verify.app(Platform::Wechat, "wx1").unwrap();
+    assert!(wx1.app_secret.is_none() && wx1.credentials.is_some());
+    assert_eq!(verify.invalid().len(), 1, "b1 has no token for ingress");
+}
+
+#[test]
+fn split_keeps_each_part_to_its_fields() {
+    let json = doc(
+        &format!(
+            r#"{{"platform":"wechat","app_id":"wx1","original_id":"gh_1","token":"tok","previous_token":"old","encoding_aes_key":"{KEY}","app_secret":"APPSECRET","unknown":1}},
+               {{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}}"#
+        ),
+        &format!(
+            r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}","component_app_secret":"CSECRET"}}"#
+        ),
+    );
+    let parts = split(&json).unwrap();
+    for secret in ["APPSECRET", "CSECRET", "unknown"] {
+        assert!(!parts.verify.contains(secret), "{secret} in verify part");
+    }
+    for secret in ["tok", "old", KEY, "\"ct\"", "unknown"] {
+        assert!(!parts.send.contains(secret), "{secret} in send part");
+    }
+    let verify = AppRegistry::parse_for(&parts.verify, Purpose::Verify).unwrap();
+    assert!(verify.invalid().is_empty());
+    let creds = verify
+        .app(Platform::Wechat, "wx1")
+        .unwrap()
+        .credentials
+        .clone()
+        .unwrap();
+    assert_eq!(creds.token.expose(), "tok");
+    assert!(verify.app(Platform::Wechat, "wx2").is_some());
+    let send = AppRegistry::parse_for(&parts.send, Purpose::Send).unwrap();
+    assert!(send.invalid().is_empty());
+    assert_eq!(
+        send.app(Platform::Wechat, "wx1")
+            .unwrap()
+            .app_secret
+            .as_ref()
+            .map(Secret::expose),
+        Some("APPSECRET")
+    );
+    assert_eq!(
+        send.component(Platform::Wechat, "wxc")
+            .and_then(|c| c.component_app_secret.as_ref())
+            .map(Secret::expose),
+        Some("CSECRET")
+    );
+    assert!(format!("{parts:?}").contains("***"));
+}
