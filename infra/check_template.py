@@ -1,32 +1,70 @@
 #!/usr/bin/env python3
-"""Check that template.yaml's tables and queues equal infra/local/resources.json.
+"""Offline rules for template.yaml that cfn-lint and `sam validate` do not know.
 
-infra/local/resources.json is the single source of truth for the DynamoDB tables and SQS queues the
-local emulator creates (infra/local/seed.py). This check makes the deployed stack agree with it:
+* generated files: infra/local/resources.json equals what infra/gen_resources.py produces from the
+  template (the local emulator creates exactly the stack's tables and queues);
+* tables: on-demand, point-in-time recovery, DeletionPolicy RetainExceptOnCreate, UpdateReplacePolicy
+  Retain, DeletionProtectionEnabled set;
+* queues: SSE on; a DLQ keeps messages longer than its source queue; every queue that triggers a
+  function has VisibilityTimeout >= 6 x that function's Timeout;
+* functions: an explicit Role from this template (so SAM adds no role, managed policy or SQS poller
+  policy on "*") and no Policies; Globals give RUST_LOG and KEFU_SERVICE = !Ref AWS::StackName; no
+  local-only variable (KEFU_APPS_JSON, AWS_ENDPOINT_URL, ...) and no secret value (dynamic references
+  to Secrets Manager / SSM SecureString) in any environment;
+* roles: trusted by lambda.amazonaws.com only; no wildcard actions; Resource "*" only for the X-Ray
+  write actions, and those only under the TracingOn condition;
+* partitions: no literal `arn:aws:` and no literal AWS host names outside service principals and the
+  per-partition console URLs (ARNs from ${AWS::Partition}, hosts from ${AWS::URLSuffix});
+* parameters: every one bounded (AllowedValues, AllowedPattern, or MinValue and MaxValue);
+* alarms: AlarmName `!Sub '${AWS::StackName}-<suffix>'`, a description ending
+  `Runbook: docs/runbook.md#<suffix>`, AlarmActions and OKActions on the alarm topic; the set of suffixes
+  is ALARM_SUFFIXES; when docs/runbook.md exists, it has a heading or anchor for every suffix;
+* the SAM transform (samtranslator, as `sam deploy` runs it) yields no IAM role, managed policy or
+  policy besides the template's own.
 
-* template resources are matched to resources.json entries by name: the template names every table
-  and queue `!Sub '${AWS::StackName}-<name>'`, as seed.py names them `<prefix><name>`;
-* every table: key schema (hash / range key names and order), attribute types of the key attributes,
-  TTL attribute (or none), plus PAY_PER_REQUEST and point-in-time recovery;
-* every queue: VisibilityTimeout (SQS default 30 when resources.json has none), MessageRetentionPeriod,
-  the redrive target and maxReceiveCount (or no redrive), plus SSE on;
-* the inbound queue's VisibilityTimeout is at least 6x the Timeout of the function it triggers;
-* no table or queue exists on one side only.
+Prints one `ok` line per group; on any problem `MISMATCH ...` lines and exit 1 (exit 2 when a file
+cannot be read). Uses cfn-lint's YAML decoder (understands !Ref/!GetAtt/!Sub).
 
-Prints one line per checked resource; on any mismatch prints `MISMATCH ...` lines and exits 1
-(exit 2 when a file cannot be read). Uses cfn-lint's YAML decoder (understands !Ref/!GetAtt/!Sub).
-
-Usage: python infra/check_template.py [--template PATH] [--resources PATH]
+Usage: python infra/check_template.py [--template PATH] [--resources PATH] [--runbook PATH]
 """
 
 import argparse
+import copy
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_resources  # noqa: E402  (same directory)
+
 ROOT = Path(__file__).resolve().parent.parent
-SQS_DEFAULT_VISIBILITY = 30
-NAME_PREFIX = "${AWS::StackName}-"
+SAM_DEFAULT_TIMEOUT = 3
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"  # the same in every partition, aws-cn included
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+TRACING_CONDITION = "TracingOn"
+ALARM_TOPIC = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+RUNBOOK = "docs/runbook.md"
+
+# Variables only local runs use; a deployed function must never get them.
+LOCAL_ONLY_VARIABLES = {
+    "KEFU_APPS_FILE", "KEFU_APPS_JSON", "WECHAT_API_BASE", "BAIDU_API_BASE", "AWS_ENDPOINT_URL",
+    "KEFU_PORT", "KEFU_LOCAL_TOKEN",
+}
+
+# The alarms the runbook documents (AlarmName = <stack>-<suffix>).
+ALARM_SUFFIXES = {
+    "callback-4xx", "callback-5xx", "send-api-5xx", "ingress-not-queued", "ingress-p99-duration",
+    "ingress-throttles", "processor-throttles", "sender-throttles",
+    "ingress-errors", "processor-errors", "sender-errors",
+    "dynamodb-throttles", "dynamodb-system-errors", "dlq-growing", "dlq-age", "inbound-backlog",
+    "sender-rejection-rate", "token-refresh-failures", "registry-invalid", "heartbeat",
+}
+
+# Literal host names allowed in the template text: the Lambda principal, and the console hosts of the
+# DashboardUrl output (chosen per partition by a condition).
+ALLOWED_HOSTS = {LAMBDA_PRINCIPAL, "console.aws.amazon.com", "console.amazonaws.cn", "console.amazonaws-us-gov.com"}
 
 
 def load_template(path: Path) -> dict:
@@ -36,19 +74,14 @@ def load_template(path: Path) -> dict:
         sys.exit("check_template: cfn-lint is not installed; run infra/local/setup.sh and use the venv's python")
     try:
         return cfn_yaml.load(str(path))
-    except Exception as e:  # decoder raises several types; all mean "cannot use this file"
+    except Exception as e:  # the decoder raises several types; all mean "cannot use this file"
         print(f"check_template: cannot load {path}: {e}", file=sys.stderr)
         sys.exit(2)
 
 
-def logical_name(props: dict, key: str):
-    """The resources.json name of a template resource, from `!Sub '${AWS::StackName}-<name>'`."""
-    value = props.get(key)
-    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
-        sub = value["Fn::Sub"]
-        if sub.startswith(NAME_PREFIX) and "${" not in sub[len(NAME_PREFIX):]:
-            return sub[len(NAME_PREFIX):]
-    return None
+def plain(value):
+    """The decoder's str/dict subclasses as plain Python values (for == and json)."""
+    return json.loads(json.dumps(value))
 
 
 def as_int(value):
@@ -58,143 +91,302 @@ def as_int(value):
         return value
 
 
+def truthy(value) -> bool:
+    return value in (True, "true", "True")
+
+
 def getatt_target(value, attribute: str):
-    """`!GetAtt X.Arn` (either spelling) -> X, else None."""
-    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
-        v = value["Fn::GetAtt"]
-        parts = v.split(".", 1) if isinstance(v, str) else list(v)
-        if len(parts) == 2 and parts[1] == attribute:
-            return str(parts[0])
-    return None
+    return gen_resources.getatt_target(value, attribute)
+
+
+def walk(value, path=""):
+    """Every (path, leaf string) of a decoded template value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from walk(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
 
 
 class Checker:
     def __init__(self) -> None:
         self.problems: list[str] = []
 
-    def expect(self, what: str, have, want) -> None:
-        if have != want:
-            self.problems.append(f"{what}: template has {have!r}, resources.json wants {want!r}")
+    def group(self, name: str, fn, *args) -> None:
+        before = len(self.problems)
+        summary = fn(*args)
+        if len(self.problems) == before:
+            print(f"ok   {name}{': ' + summary if summary else ''}")
+
+    def fail(self, message: str) -> None:
+        self.problems.append(message)
 
 
-def check_tables(c: Checker, resources: dict, want_tables: list) -> None:
-    have = {}
+# ---------------------------------------------------------------- checks
+
+def check_generated(c: Checker, template: dict, resources_path: Path) -> str:
+    try:
+        diff = gen_resources.stale_diff(template, resources_path)
+    except gen_resources.ShapeError as e:
+        c.fail(f"resources.json: {e}")
+        return ""
+    if diff:
+        c.fail(f"{resources_path} is not what infra/gen_resources.py generates from the template "
+               f"(run: python infra/gen_resources.py):\n" + "\n".join(diff))
+    return f"{resources_path.relative_to(ROOT) if resources_path.is_relative_to(ROOT) else resources_path} is current"
+
+
+def check_tables(c: Checker, resources: dict) -> str:
+    names = []
     for rid, res in resources.items():
         if res.get("Type") != "AWS::DynamoDB::Table":
             continue
-        props = res.get("Properties", {})
-        name = logical_name(props, "TableName")
-        if name is None:
-            c.problems.append(f"table {rid}: TableName must be !Sub '{NAME_PREFIX}<name>' with a name from resources.json")
-            continue
-        have[name] = (rid, props)
-
-    for want in want_tables:
-        name = want["name"]
-        if name not in have:
-            c.problems.append(f"table {name}: in resources.json but not in the template")
-            continue
-        rid, props = have.pop(name)
-        before = len(c.problems)
-        prefix = f"table {name} ({rid})"
-
-        keys = [(want["hash_key"], "HASH")]
-        if want.get("range_key"):
-            keys.append((want["range_key"], "RANGE"))
-        want_schema = [(k["name"], kt) for k, kt in keys]
-        have_schema = [(k.get("AttributeName"), k.get("KeyType")) for k in props.get("KeySchema", [])]
-        c.expect(f"{prefix} KeySchema", have_schema, want_schema)
-
-        want_types = {k["name"]: k["type"] for k, _ in keys}
-        have_types = {a.get("AttributeName"): a.get("AttributeType") for a in props.get("AttributeDefinitions", [])}
-        c.expect(f"{prefix} AttributeDefinitions", have_types, want_types)
-
-        ttl = props.get("TimeToLiveSpecification")
-        have_ttl = ttl.get("AttributeName") if ttl and ttl.get("Enabled") in (True, "true", "True") else None
-        c.expect(f"{prefix} TTL attribute", have_ttl, want.get("ttl_attribute"))
-
-        c.expect(f"{prefix} BillingMode", props.get("BillingMode"), "PAY_PER_REQUEST")
+        names.append(rid)
+        props = res.get("Properties") or {}
+        if res.get("DeletionPolicy") != "RetainExceptOnCreate":
+            c.fail(f"table {rid}: DeletionPolicy {res.get('DeletionPolicy')!r}, want RetainExceptOnCreate "
+                   "(kept on delete, removed when its creating deploy rolls back)")
+        if res.get("UpdateReplacePolicy") != "Retain":
+            c.fail(f"table {rid}: UpdateReplacePolicy {res.get('UpdateReplacePolicy')!r}, want Retain")
+        if props.get("BillingMode") != "PAY_PER_REQUEST":
+            c.fail(f"table {rid}: BillingMode {props.get('BillingMode')!r}, want PAY_PER_REQUEST")
         pitr = (props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")
-        c.expect(f"{prefix} PointInTimeRecoveryEnabled", pitr in (True, "true", "True"), True)
-
-        if len(c.problems) == before:
-            keys_txt = " + ".join(f"{n} {want_types[n]} {kt}" for n, kt in want_schema)
-            ttl_txt = want.get("ttl_attribute") or "none"
-            print(f"ok   table {name:<14} ({rid}): {keys_txt}; ttl {ttl_txt}; on-demand; PITR")
-
-    for name, (rid, _) in have.items():
-        c.problems.append(f"table {name} ({rid}): in the template but not in resources.json")
+        if not truthy(pitr):
+            c.fail(f"table {rid}: point-in-time recovery is not enabled")
+        if "DeletionProtectionEnabled" not in props:
+            c.fail(f"table {rid}: DeletionProtectionEnabled is not set")
+    return f"{len(names)} tables: on-demand, PITR, RetainExceptOnCreate/Retain, deletion protection set"
 
 
-def check_queues(c: Checker, resources: dict, want_queues: list, default_timeout) -> None:
-    have = {}
-    rid_to_name = {}
+def function_timeout(props: dict, globals_fn: dict):
+    return as_int(props.get("Timeout", globals_fn.get("Timeout", SAM_DEFAULT_TIMEOUT)))
+
+
+def check_queues(c: Checker, resources: dict, globals_fn: dict) -> str:
+    notes = []
     for rid, res in resources.items():
         if res.get("Type") != "AWS::SQS::Queue":
             continue
-        props = res.get("Properties", {})
-        name = logical_name(props, "QueueName")
-        if name is None:
-            c.problems.append(f"queue {rid}: QueueName must be !Sub '{NAME_PREFIX}<name>' with a name from resources.json")
-            continue
-        have[name] = (rid, props)
-        rid_to_name[rid] = name
-
-    for want in want_queues:
-        name = want["name"]
-        if name not in have:
-            c.problems.append(f"queue {name}: in resources.json but not in the template")
-            continue
-        rid, props = have.pop(name)
-        before = len(c.problems)
-        prefix = f"queue {name} ({rid})"
-
-        want_vis = want.get("visibility_timeout")
-        want_vis = SQS_DEFAULT_VISIBILITY if want_vis is None else want_vis
-        have_vis = as_int(props.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY))
-        c.expect(f"{prefix} VisibilityTimeout", have_vis, want_vis)
-        c.expect(f"{prefix} MessageRetentionPeriod", as_int(props.get("MessageRetentionPeriod")), want["message_retention"])
-
+        props = res.get("Properties") or {}
+        if not (truthy(props.get("SqsManagedSseEnabled")) or "KmsMasterKeyId" in props):
+            c.fail(f"queue {rid}: server-side encryption is off")
         redrive = props.get("RedrivePolicy")
-        if want.get("dlq"):
-            if not isinstance(redrive, dict):
-                c.problems.append(f"{prefix} RedrivePolicy: missing, resources.json wants dlq {want['dlq']}")
-            else:
-                target = getatt_target(redrive.get("deadLetterTargetArn"), "Arn")
-                c.expect(f"{prefix} RedrivePolicy target", rid_to_name.get(target, target), want["dlq"])
-                c.expect(f"{prefix} RedrivePolicy maxReceiveCount", as_int(redrive.get("maxReceiveCount")), want["max_receive_count"])
-        elif redrive is not None:
-            c.problems.append(f"{prefix} RedrivePolicy: present, resources.json has no dlq")
-
-        sse = props.get("SqsManagedSseEnabled") in (True, "true", "True") or "KmsMasterKeyId" in props
-        c.expect(f"{prefix} SSE enabled", sse, True)
-
-        consumers = event_source_timeouts(resources, rid, default_timeout)
-        for fn, timeout in consumers:
-            if isinstance(have_vis, int) and isinstance(timeout, int) and have_vis < 6 * timeout:
-                c.problems.append(f"{prefix} VisibilityTimeout {have_vis} < 6 x {fn} Timeout {timeout}")
-
-        if len(c.problems) == before:
-            redrive_txt = f"redrive -> {want['dlq']} after {want['max_receive_count']}" if want.get("dlq") else "no redrive"
-            consumer_txt = "".join(f"; >= 6 x {fn} Timeout {t}" for fn, t in consumers)
-            print(f"ok   queue {name:<14} ({rid}): visibility {have_vis}; retention {want['message_retention']}; "
-                  f"{redrive_txt}; SSE{consumer_txt}")
-
-    for name, (rid, _) in have.items():
-        c.problems.append(f"queue {name} ({rid}): in the template but not in resources.json")
+        if isinstance(redrive, dict):
+            dlq = getatt_target(redrive.get("deadLetterTargetArn"), "Arn")
+            dlq_props = (resources.get(dlq) or {}).get("Properties") or {}
+            mine = as_int(props.get("MessageRetentionPeriod", gen_resources.SQS_DEFAULT_RETENTION))
+            theirs = as_int(dlq_props.get("MessageRetentionPeriod", gen_resources.SQS_DEFAULT_RETENTION))
+            if isinstance(mine, int) and isinstance(theirs, int) and theirs <= mine:
+                c.fail(f"queue {rid}: its DLQ {dlq} keeps messages {theirs} s, not longer than the queue's own "
+                       f"{mine} s (a moved message keeps its original enqueue time)")
+        visibility = as_int(props.get("VisibilityTimeout", 30))
+        for fid, fres in resources.items():
+            if fres.get("Type") != "AWS::Serverless::Function":
+                continue
+            fprops = fres.get("Properties") or {}
+            for event in (fprops.get("Events") or {}).values():
+                if event.get("Type") != "SQS" or getatt_target((event.get("Properties") or {}).get("Queue"), "Arn") != rid:
+                    continue
+                timeout = function_timeout(fprops, globals_fn)
+                if not (isinstance(visibility, int) and isinstance(timeout, int)) or visibility < 6 * timeout:
+                    c.fail(f"queue {rid}: VisibilityTimeout {visibility} < 6 x {fid} Timeout {timeout}")
+                else:
+                    notes.append(f"{rid} visibility {visibility} >= 6 x {fid} Timeout {timeout}")
+    return "; ".join(notes) or "no SQS-triggered function"
 
 
-def event_source_timeouts(resources: dict, queue_rid: str, default_timeout) -> list:
-    """(function, Timeout) of every SAM function with an SQS event on this queue."""
-    out = []
+def env_of(props: dict) -> dict:
+    return ((props.get("Environment") or {}).get("Variables")) or {}
+
+
+def check_functions(c: Checker, resources: dict, globals_fn: dict) -> str:
+    genv = env_of(globals_fn)
+    if genv.get("KEFU_SERVICE") != {"Ref": "AWS::StackName"}:
+        c.fail("Globals: KEFU_SERVICE must be !Ref AWS::StackName (the metrics' service dimension)")
+    if "RUST_LOG" not in genv:
+        c.fail("Globals: RUST_LOG is not set")
+    if "Role" in globals_fn or "Policies" in globals_fn:
+        c.fail("Globals: Role/Policies belong to each function")
+    count = 0
     for rid, res in resources.items():
         if res.get("Type") != "AWS::Serverless::Function":
             continue
-        props = res.get("Properties", {})
-        for event in (props.get("Events") or {}).values():
-            if event.get("Type") == "SQS" and getatt_target(event.get("Properties", {}).get("Queue"), "Arn") == queue_rid:
-                out.append((rid, as_int(props.get("Timeout", default_timeout))))
-    return out
+        count += 1
+        props = res.get("Properties") or {}
+        role = getatt_target(props.get("Role"), "Arn")
+        if role is None or (resources.get(role) or {}).get("Type") != "AWS::IAM::Role":
+            c.fail(f"function {rid}: Role must be !GetAtt <AWS::IAM::Role of this template>.Arn "
+                   "(otherwise SAM generates a role with managed policies)")
+        if "Policies" in props:
+            c.fail(f"function {rid}: Policies are ignored with an explicit Role; put them in the role")
+        variables = {**genv, **env_of(props)}
+        for name in sorted(set(variables) & LOCAL_ONLY_VARIABLES):
+            c.fail(f"function {rid}: {name} is local-only and must not be in the template")
+        for path, leaf in walk(plain(variables)):
+            if re.search(r"\{\{resolve:(secretsmanager|ssm-secure):", leaf):
+                c.fail(f"function {rid}: environment {path} resolves a secret at deploy time (plaintext in "
+                       "GetFunctionConfiguration); read it at run time instead")
+    return f"{count} functions: explicit roles, no local-only or secret variables"
+
+
+def statements(doc) -> list:
+    st = (doc or {}).get("Statement") or []
+    return st if isinstance(st, list) else [st]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def check_roles(c: Checker, resources: dict) -> str:
+    count = 0
+    for rid, res in resources.items():
+        if res.get("Type") != "AWS::IAM::Role":
+            continue
+        count += 1
+        props = res.get("Properties") or {}
+        if props.get("ManagedPolicyArns"):
+            c.fail(f"role {rid}: ManagedPolicyArns - write the statements the code needs instead")
+        for st in statements(props.get("AssumeRolePolicyDocument")):
+            services = as_list((st.get("Principal") or {}).get("Service"))
+            if services != [LAMBDA_PRINCIPAL] or set(st.get("Principal") or {}) != {"Service"}:
+                c.fail(f"role {rid}: trust policy must name only the service {LAMBDA_PRINCIPAL}, has "
+                       f"{plain(st.get('Principal'))}")
+        for policy in props.get("Policies") or []:
+            condition = None
+            if isinstance(policy, dict) and "Fn::If" in policy:
+                condition, then, _ = policy["Fn::If"]
+                policy = then
+            for st in statements((policy or {}).get("PolicyDocument")):
+                actions = [str(a) for a in as_list(st.get("Action"))]
+                where = f"role {rid} policy {policy.get('PolicyName')} {st.get('Sid') or ''}".rstrip()
+                for a in actions:
+                    if "*" in a:
+                        c.fail(f"{where}: wildcard action {a}")
+                if st.get("Effect") != "Allow":
+                    continue
+                if "*" in [plain(r) for r in as_list(st.get("Resource"))]:
+                    if not set(actions) <= XRAY_ACTIONS:
+                        c.fail(f"{where}: Resource '*' for {actions}; only {sorted(XRAY_ACTIONS)} may use it")
+                    elif condition != TRACING_CONDITION:
+                        c.fail(f"{where}: X-Ray permissions must be under !If [{TRACING_CONDITION}, ...]")
+                elif set(actions) & XRAY_ACTIONS and condition != TRACING_CONDITION:
+                    c.fail(f"{where}: X-Ray permissions must be under !If [{TRACING_CONDITION}, ...]")
+    return f"{count} roles: lambda principal, no wildcard actions, '*' only for X-Ray under {TRACING_CONDITION}"
+
+
+def check_partitions(c: Checker, template: dict) -> str:
+    """Every string of the decoded template (comments are not strings)."""
+    hosts = re.compile(r"[a-z0-9.-]+\.(?:amazonaws\.com(?:\.cn)?|amazonaws\.cn|aws\.amazon\.com|amazonaws-us-gov\.com)")
+    for path, leaf in walk(plain(template)):
+        if re.search(r"\barn:aws:", leaf):
+            c.fail(f"{path}: literal arn:aws: - build ARNs with ${{AWS::Partition}} (aws-cn)")
+        for host in hosts.findall(leaf):
+            if not any(host == h or host.endswith("." + h) for h in ALLOWED_HOSTS):
+                c.fail(f"{path}: literal host {host} - use ${{AWS::URLSuffix}} (aws-cn)")
+    return "no literal arn:aws: or AWS host names"
+
+
+def check_parameters(c: Checker, parameters: dict) -> str:
+    for name, p in parameters.items():
+        bounded = "AllowedValues" in p or "AllowedPattern" in p or ("MinValue" in p and "MaxValue" in p)
+        if not bounded:
+            c.fail(f"parameter {name}: unbounded - give AllowedValues, AllowedPattern or MinValue and MaxValue")
+    return f"{len(parameters)} parameters, each bounded"
+
+
+def runbook_anchors(path: Path) -> set:
+    """GitHub-style anchors of the runbook's headings plus explicit <a name|id="...">."""
+    anchors, fenced = set(), False
+    for line in path.read_text().splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        m = re.match(r"\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(slug)
+        anchors.update(re.findall(r"<a\s+(?:name|id)=\"([^\"]+)\"", line))
+    return anchors
+
+
+def check_alarms(c: Checker, resources: dict, runbook: Path) -> str:
+    seen = set()
+    for rid, res in resources.items():
+        if res.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        props = res.get("Properties") or {}
+        name = props.get("AlarmName")
+        suffix = None
+        if isinstance(name, dict) and isinstance(name.get("Fn::Sub"), str) and name["Fn::Sub"].startswith("${AWS::StackName}-"):
+            suffix = name["Fn::Sub"][len("${AWS::StackName}-"):]
+        if not suffix or "${" in suffix:
+            c.fail(f"alarm {rid}: AlarmName must be !Sub '${{AWS::StackName}}-<suffix>'")
+            continue
+        seen.add(suffix)
+        desc = props.get("AlarmDescription")
+        desc = desc.get("Fn::Sub") if isinstance(desc, dict) else desc
+        if not isinstance(desc, str) or not desc.rstrip().endswith(f"Runbook: {RUNBOOK}#{suffix}"):
+            c.fail(f"alarm {rid}: AlarmDescription must end with 'Runbook: {RUNBOOK}#{suffix}'")
+        for key in ("AlarmActions", "OKActions"):
+            if plain(props.get(key)) != [ALARM_TOPIC]:
+                c.fail(f"alarm {rid}: {key} must be [!If [CreateAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]]")
+        metrics = props.get("Metrics")
+        if metrics is not None and sum(1 for m in metrics if m.get("ReturnData") in (True, "true")) != 1:
+            c.fail(f"alarm {rid}: exactly one Metrics entry must have ReturnData true")
+    for missing in sorted(ALARM_SUFFIXES - seen):
+        c.fail(f"alarm {missing}: missing (AlarmName <stack>-{missing})")
+    for extra in sorted(seen - ALARM_SUFFIXES):
+        c.fail(f"alarm {extra}: not in ALARM_SUFFIXES of infra/check_template.py (add it, and a runbook section)")
+    note = f"{len(seen)} alarms named, described and notifying the alarm topic"
+    if runbook.exists():
+        anchors = runbook_anchors(runbook)
+        for suffix in sorted(seen - anchors):
+            c.fail(f"alarm {suffix}: {runbook} has no heading or anchor #{suffix}")
+        note += f"; every one has a section in {RUNBOOK}"
+    else:
+        note += f"; {RUNBOOK} not found, anchors not checked"
+    return note
+
+
+def check_transform(c: Checker, template: dict) -> str:
+    """SAM's output: only our roles, no managed policies, no generated policies."""
+    try:
+        from samtranslator.public.exceptions import InvalidDocumentException
+        from samtranslator.translator.transform import transform
+    except ImportError:
+        c.fail("samtranslator is not installed; run infra/local/setup.sh and use the venv's python")
+        return ""
+    tpl = copy.deepcopy(plain(template))
+    for res in tpl.get("Resources", {}).values():
+        if res.get("Type") == "AWS::Serverless::Function":
+            res.setdefault("Properties", {})["CodeUri"] = "s3://bucket/key"  # no local build needed
+
+    class NoManagedPolicies:  # SAM asks only when a function has Policies; ours have none
+        def load(self):
+            return {}
+
+    ours = {rid for rid, r in template.get("Resources", {}).items() if r.get("Type") == "AWS::IAM::Role"}
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        out = transform(tpl, {}, NoManagedPolicies())
+    except InvalidDocumentException as e:
+        c.fail("SAM transform failed: " + "; ".join(str(x) for x in e.causes))
+        return ""
+    for rid, res in out["Resources"].items():
+        t = res.get("Type", "")
+        if t == "AWS::IAM::Role" and rid not in ours:
+            c.fail(f"SAM transform generated role {rid}")
+        if t in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            c.fail(f"SAM transform generated {t} {rid}")
+        if t == "AWS::IAM::Role" and res.get("Properties", {}).get("ManagedPolicyArns"):
+            c.fail(f"SAM transform attached managed policies to {rid}: {res['Properties']['ManagedPolicyArns']}")
+    return "SAM adds no role, managed policy or policy"
 
 
 def main() -> int:
@@ -202,28 +394,29 @@ def main() -> int:
     ap.add_argument("--template", default=str(ROOT / "template.yaml"), help="default: <repo>/template.yaml")
     ap.add_argument("--resources", default=str(ROOT / "infra/local/resources.json"),
                     help="default: <repo>/infra/local/resources.json")
+    ap.add_argument("--runbook", default=str(ROOT / RUNBOOK), help=f"default: <repo>/{RUNBOOK}")
     args = ap.parse_args()
 
-    try:
-        with open(args.resources) as f:
-            want = json.load(f)
-    except (OSError, ValueError) as e:
-        print(f"check_template: cannot read {args.resources}: {e}", file=sys.stderr)
-        return 2
     template = load_template(Path(args.template))
     resources = template.get("Resources") or {}
+    globals_fn = (template.get("Globals") or {}).get("Function") or {}
 
     c = Checker()
-    check_tables(c, resources, want.get("tables", []))
-    globals_fn = (template.get("Globals") or {}).get("Function") or {}
-    check_queues(c, resources, want.get("queues", []), as_int(globals_fn.get("Timeout", 3)))  # 3 = SAM default
+    c.group("resources.json", check_generated, c, template, Path(args.resources))
+    c.group("tables", check_tables, c, resources)
+    c.group("queues", check_queues, c, resources, globals_fn)
+    c.group("functions", check_functions, c, resources, globals_fn)
+    c.group("roles", check_roles, c, resources)
+    c.group("partitions", check_partitions, c, template)
+    c.group("parameters", check_parameters, c, template.get("Parameters") or {})
+    c.group("alarms", check_alarms, c, resources, Path(args.runbook))
+    c.group("SAM transform", check_transform, c, template)
     if c.problems:
         for p in c.problems:
             print(f"MISMATCH {p}")
-        print(f"check_template: FAILED: {args.template} disagrees with {args.resources} ({len(c.problems)} problem(s))",
-              file=sys.stderr)
+        print(f"check_template: FAILED: {args.template} ({len(c.problems)} problem(s))", file=sys.stderr)
         return 1
-    print(f"check_template: {args.template} agrees with {args.resources}")
+    print(f"check_template: {args.template} passes")
     return 0
 
 

@@ -15,3 +15,4 @@ mod pipeline;
 mod registry;
 mod sender;
 mod sender_events;
+mod variables;
