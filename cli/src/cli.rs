@@ -2,12 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use shared::config::{self, Env, INBOUND_QUEUE_URL, PLATFORM_TIMEOUT_MS};
+use shared::config::{BAIDU_API_BASE, Env, INBOUND_QUEUE_URL, KEFU_APPS_FILE, WECHAT_API_BASE};
 use shared::message::ConversationKey;
-use shared::platform::BaseUrls;
 use shared::protocol::simulate::VerifyVia;
 use shared::protocol::{DataFormat, Mode, Platform};
 
@@ -68,6 +66,16 @@ pub enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Print a deployed stack's outputs as `export` lines for the operations commands.
+    Env(crate::env::EnvArgs),
+    /// The app registry: validate a file, or push it to the stack's verify and send secrets.
+    Registry {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::registry::RegistryCommand,
+    },
+    /// Post-deploy check: signed URL verification per app, queues and tables reachable.
+    Smoke(crate::smoke::SmokeArgs),
 }
 
 /// `kefu serve` flags.
@@ -307,14 +315,22 @@ impl ContentArgs {
     }
 }
 
-/// Resolves `kefu serve` settings from its flags and the Lambdas' environment variables.
+/// Resolves `kefu serve` settings from its flags and the Lambdas' environment variables: each
+/// function's configuration is read by that function's own `Config::from_env`, with the flags
+/// (`--apps`, `--wechat-api-base`, `--baidu-api-base`) standing in for their variables.
 pub async fn serve_settings(
     args: &ServeArgs,
     endpoint: Option<&str>,
 ) -> Result<serve::Settings, Error> {
-    let env = Env::process();
+    let apps_file = args.apps.display().to_string();
+    let (wechat, baidu) = (args.wechat_api_base.clone(), args.baidu_api_base.clone());
+    let env = Env(move |name: &str| match name {
+        KEFU_APPS_FILE => Some(apps_file.clone()),
+        WECHAT_API_BASE => wechat.clone().or_else(|| std::env::var(name).ok()),
+        BAIDU_API_BASE => baidu.clone().or_else(|| std::env::var(name).ok()),
+        _ => std::env::var(name).ok(),
+    });
     let sdk = crate::sdk_config(endpoint).await;
-    let defaults = BaseUrls::default();
     let local_token = env.optional(KEFU_LOCAL_TOKEN);
     let generated = local_token.is_none();
     let local_token = match local_token {
@@ -326,18 +342,15 @@ pub async fn serve_settings(
             "kefu serve: KEFU_LOCAL_TOKEN not set; generated bearer token for POST /messages and /typing: {local_token}"
         );
     }
+    let hint = |e: shared::config::ConfigError| -> Error {
+        format!("{e} (run `make dev`, or eval the exports printed by infra/local/seed.py)").into()
+    };
     Ok(serve::Settings {
         port: args.port,
-        store: crate::store_from_env(&sdk)?,
-        inbound_queue_url: crate::required_env(INBOUND_QUEUE_URL)?,
         sdk,
-        registry: crate::load_registry(&args.apps)?,
-        ingress: ingress::Config::from_env(&env)?,
-        sender: sender::Config::from_env(&env)?,
-        policy: config::quota_policy(&env)?,
-        wechat_api_base: args.wechat_api_base.clone().unwrap_or(defaults.wechat),
-        baidu_api_base: args.baidu_api_base.clone().unwrap_or(defaults.baidu),
-        platform_timeout: Duration::from_millis(env.parsed(PLATFORM_TIMEOUT_MS, 5000)?),
+        ingress: ingress::Config::from_env(&env).map_err(hint)?,
+        processor: processor::Config::from_env(&env).map_err(hint)?,
+        sender: sender::Config::from_env(&env).map_err(hint)?,
         local_token,
         poll_wait_secs: args.poll_wait,
     })
@@ -365,8 +378,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             shared::telemetry::init();
             let settings = serve_settings(&args, endpoint).await?;
             let (wx, bd) = (
-                settings.wechat_api_base.clone(),
-                settings.baidu_api_base.clone(),
+                settings.sender.base_urls.wechat.clone(),
+                settings.sender.base_urls.baidu.clone(),
             );
             let running = serve::start(settings).await?;
             println!(
@@ -451,6 +464,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             )
             .await?;
             Ok(ExitCode::SUCCESS)
+        }
+        // Exit status 1 when the command reports a failed check or an invalid file.
+        Command::Env(args) => {
+            let ok = crate::env::run(args, endpoint, &mut std::io::stdout()).await?;
+            Ok(ExitCode::from(u8::from(!ok)))
+        }
+        Command::Registry { command } => {
+            let ok = crate::registry::run(command, endpoint, &mut std::io::stdout()).await?;
+            Ok(ExitCode::from(u8::from(!ok)))
+        }
+        Command::Smoke(args) => {
+            let ok = crate::smoke::run(args, endpoint, &mut std::io::stdout()).await?;
+            Ok(ExitCode::from(u8::from(!ok)))
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Writes the trigger fixtures under `events/`: API Gateway HTTP API v2 events for ingress, signed
 //! and encrypted with the TEST-ONLY keys of `infra/local/apps.json`, SQS events for the processor,
-//! and `events/ingress/manifest.json` with the answer each ingress event must get. A test
-//! (`events` in the integration binary) replays them so they cannot drift.
+//! API Gateway events of the IAM-authorised send routes for the sender (`POST /messages`,
+//! `POST /typing`), and `events/ingress/manifest.json` with the answer each ingress event must get.
+//! Tests in the integration binary (`events`, `sender_events`) replay or parse them so they cannot
+//! drift.
 //!
 //! Run: `cargo run -p integration-tests --bin gen-events` from the workspace root.
 
@@ -131,6 +133,48 @@ fn apigw_event(platform: Platform, app: &str, sim: &SimulatedRequest, base64: bo
         "pathParameters": { "app": app },
         "body": body,
         "isBase64Encoded": base64
+    })
+}
+
+/// A sender request as API Gateway delivers it on an IAM-authorised route (`AWS_IAM`): the
+/// caller's identity in `requestContext.authorizer.iam`, the JSON body as text.
+fn sender_event(route: &str, body: &Value) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": format!("POST {route}"),
+        "rawPath": route,
+        "rawQueryString": "",
+        "headers": {
+            "content-type": "application/json",
+            "host": "kefu.example.invalid",
+            "user-agent": "kefu-agent-console/1.0",
+            "x-amz-date": "20261122T010000Z"
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "kefuapi",
+            "authorizer": {
+                "iam": {
+                    "accessKey": "AKIAIOSFODNN7EXAMPLE",
+                    "accountId": "123456789012",
+                    "callerId": "AIDAKEFUEXAMPLEAGENT",
+                    "cognitoIdentity": null,
+                    "principalOrgId": null,
+                    "userArn": "arn:aws:iam::123456789012:user/kefu-agent",
+                    "userId": "AIDAKEFUEXAMPLEAGENT"
+                }
+            },
+            "domainName": "kefu.example.invalid",
+            "domainPrefix": "kefu",
+            "http": { "method": "POST", "path": route, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.20", "userAgent": "kefu-agent-console/1.0" },
+            "requestId": "kefu-fixture-sender",
+            "routeKey": format!("POST {route}"),
+            "stage": "$default",
+            "time": "22/Nov/2026:01:00:00 +0000",
+            "timeEpoch": FIXTURE_TIME * 1000
+        },
+        "body": body.to_string(),
+        "isBase64Encoded": false
     })
 }
 
@@ -356,5 +400,30 @@ fn main() {
             ("fixture-1", env(message("text"))),
             ("fixture-poison", "{\"not\":\"an envelope\"}".into()),
         ]),
+    );
+
+    let user = message("text").from_user_name;
+    write(
+        root,
+        "events/sender/send_text.json",
+        &sender_event(
+            "/messages",
+            &json!({
+                "app_id": WECHAT_APP,
+                "platform": "wechat",
+                "open_id": user,
+                "msg_type": "text",
+                "content": "您好，您的订单 #42 已发货 😀",
+                "client_msg_id": "fixture-send-text-1"
+            }),
+        ),
+    );
+    write(
+        root,
+        "events/sender/typing.json",
+        &sender_event(
+            "/typing",
+            &json!({ "app_id": WECHAT_APP, "open_id": user, "command": "Typing" }),
+        ),
     );
 }
