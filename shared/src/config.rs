@@ -143,7 +143,7 @@ pub fn service<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> String {
         .unwrap_or_else(|| "kefu-local".to_owned())
 }
 
-/// The quota grants, from `QUOTA_*` variables or the defaults of DESIGN §6.
+/// The quota grants, from `QUOTA_*` variables or the defaults of docs/design.md §6.
 pub fn quota_policy<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<crate::quota::QuotaPolicy, ConfigError> {

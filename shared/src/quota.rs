@@ -1,4 +1,4 @@
-//! The send-window rule of DESIGN §6, pure: grants are configuration, the clock is passed in.
+//! The send-window rule of docs/design.md §6, pure: grants are configuration, the clock is passed in.
 //!
 //! A user action at time `t` with grant `(n, w)` sets
 //! `remaining = max(n, remaining if expires_at > t else 0)` and `expires_at = max(expires_at, t + w)`:
@@ -63,7 +63,7 @@ impl FromStr for Grant {
     }
 }
 
-/// The grants per platform and user action (defaults: DESIGN §6).
+/// The grants per platform and user action (defaults: docs/design.md §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaPolicy {
     /// WeChat: the user sends a message (default 5 / 48 h).

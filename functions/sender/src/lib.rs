@@ -43,7 +43,7 @@ use token::Tokens;
 pub struct Settings {
     /// WeChat token endpoint: `stable_token` (default) or the classic `token`.
     pub wechat_stable_token: bool,
-    /// Largest text part in UTF-8 bytes (default 2000, PROTOCOL §11.1).
+    /// Largest text part in UTF-8 bytes (default 2000, docs/protocol.md §11.1).
     pub max_text_bytes: usize,
     /// Largest image accepted for upload (default 2 MiB, WeChat's temp-media rule).
     pub max_image_bytes: usize,
@@ -137,7 +137,7 @@ pub struct ImageInput {
     pub data: Option<String>,
 }
 
-/// A link card (PROTOCOL §9.1).
+/// A link card (docs/protocol.md §9.1).
 #[derive(Debug, Deserialize)]
 pub struct LinkInput {
     /// Title.
@@ -150,7 +150,7 @@ pub struct LinkInput {
     pub thumb_url: String,
 }
 
-/// A mini program card (PROTOCOL §9.1).
+/// A mini program card (docs/protocol.md §9.1).
 #[derive(Debug, Deserialize)]
 pub struct MiniProgramInput {
     /// Title.

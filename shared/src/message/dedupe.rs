@@ -1,8 +1,8 @@
 //! Deterministic keys: which conversation a message belongs to, and the dedupe key that makes a
-//! platform retry or an SQS redelivery land on the same item (DESIGN §5).
+//! platform retry or an SQS redelivery land on the same item (docs/design.md §5).
 //!
 //! Messages dedupe on `MsgId`; events on `FromUserName + CreateTime + Event` (both platforms'
-//! advice, PROTOCOL §8); everything is scoped by platform and app. Not here: enforcement (that is
+//! advice, docs/protocol.md §8); everything is scoped by platform and app. Not here: enforcement (that is
 //! the store's conditional put).
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Renders an [`InboundMessage`] the way the platforms send it (field names of PROTOCOL §6), in
+//! Renders an [`InboundMessage`] the way the platforms send it (field names of docs/protocol.md §6), in
 //! JSON or XML: what the simulator, the event fixtures and the tests push. Parsing the result
 //! gives the same message back.
 

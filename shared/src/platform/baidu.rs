@@ -1,5 +1,5 @@
 //! Baidu smart program rules: customer-service send, first party and via a third-party platform
-//! (PROTOCOL §9.4), the OAuth access token (§10.3) and the error codes.
+//! (docs/protocol.md §9.4), the OAuth access token (§10.3) and the error codes.
 //!
 //! Send encoding: `access_token` in the query string, `user_type, open_id, msg_type, content,
 //! pic_url` as an `application/x-www-form-urlencoded` body. Answers: gateway errors

@@ -1,5 +1,5 @@
 //! HTTP clients for the platforms' outbound APIs (feature `platform-http`): WeChat customer-service
-//! send, typing, temporary-media upload and access tokens (PROTOCOL §9.1–9.3, §10.1), Baidu send and
+//! send, typing, temporary-media upload and access tokens (docs/protocol.md §9.1–9.3, §10.1), Baidu send and
 //! access tokens (§9.4, §10.3).
 //!
 //! This module holds what both platforms share: [`PlatformError`] and its classification, the
@@ -26,7 +26,7 @@ pub use wechat::WechatClient;
 pub const WECHAT_BASE_URL: &str = "https://api.weixin.qq.com";
 /// Baidu's production Open API origin.
 pub const BAIDU_BASE_URL: &str = "https://openapi.baidu.com";
-/// Largest text part sent in one message, in UTF-8 bytes (PROTOCOL §11.1).
+/// Largest text part sent in one message, in UTF-8 bytes (docs/protocol.md §11.1).
 pub const MAX_TEXT_BYTES: usize = 2000;
 
 /// Why a platform call failed.
@@ -183,7 +183,7 @@ impl BaseUrls {
 
 /// One outbound customer-service message body.
 ///
-/// WeChat accepts `Text`, `Image`, `Link` and `MiniProgramPage` (PROTOCOL §9.1); Baidu accepts
+/// WeChat accepts `Text`, `Image`, `Link` and `MiniProgramPage` (docs/protocol.md §9.1); Baidu accepts
 /// `Text` and `ImageUrl` (§9.4). A client given a body its platform does not support returns
 /// [`PlatformError::Unsupported`] without calling out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! WeChat mini program rules: customer-service send (PROTOCOL §9.1), typing (§9.2), temporary
+//! WeChat mini program rules: customer-service send (docs/protocol.md §9.1), typing (§9.2), temporary
 //! image upload (§9.3), access tokens classic and stable (§10.1) and the errcode table (§9.6).
 //!
 //! Every WeChat answer is JSON; `errcode` absent or `0` means success. The token goes in the
@@ -15,12 +15,12 @@ pub const TOKEN_PATH: &str = "/cgi-bin/token";
 pub const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
 /// Customer-service send path.
 pub const SEND_PATH: &str = "/cgi-bin/message/custom/send";
-/// Typing path for mini programs (PROTOCOL §9.2 prefers `business/typing`).
+/// Typing path for mini programs (docs/protocol.md §9.2 prefers `business/typing`).
 pub const TYPING_PATH: &str = "/cgi-bin/message/custom/business/typing";
 /// Temporary media upload path.
 pub const UPLOAD_PATH: &str = "/cgi-bin/media/upload";
 
-/// Maps a non-zero WeChat errcode of a send/typing/upload call to its class (PROTOCOL §9.6).
+/// Maps a non-zero WeChat errcode of a send/typing/upload call to its class (docs/protocol.md §9.6).
 pub fn classify(errcode: i64, errmsg: &str) -> PlatformError {
     match errcode {
         40001 | 40014 | 42001 => PlatformError::TokenInvalid { errcode },
@@ -85,7 +85,7 @@ struct TypingBody<'a> {
     command: &'static str,
 }
 
-/// The JSON text of a customer-service send (PROTOCOL §9.1), exactly as documented, e.g.
+/// The JSON text of a customer-service send (docs/protocol.md §9.1), exactly as documented, e.g.
 /// `{"touser":"OPENID","msgtype":"text","text":{"content":"Hello"}}`: fields in that order,
 /// non-ASCII as raw UTF-8.
 pub fn send_body(open_id: &str, body: &OutboundBody) -> Result<String, PlatformError> {

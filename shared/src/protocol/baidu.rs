@@ -1,4 +1,4 @@
-//! Baidu's callback rules (PROTOCOL §1.2, §2.4): verification with `echoStr` read from the query,
+//! Baidu's callback rules (docs/protocol.md §1.2, §2.4): verification with `echoStr` read from the query,
 //! a form body or a JSON body, by GET or POST; pushes in plaintext, compatible or safe mode, whose
 //! 4-part signature travels in the body (`MsgSignature`, `TimeStamp`, `Nonce`) or the query;
 //! receive id enforced only when configured.

@@ -1,5 +1,5 @@
 //! The WXBizMsgCrypt cipher shared by WeChat and Baidu: AES-256-CBC, IV = key[0..16], PKCS#7 to
-//! 32-byte blocks, frame `random16 | u32 BE length | msg | receive id` (PROTOCOL §3).
+//! 32-byte blocks, frame `random16 | u32 BE length | msg | receive id` (docs/protocol.md §3).
 //!
 //! [`open`] rejects every malformed input with a distinct [`CipherError`] and never panics;
 //! [`seal`] takes its 16 random bytes from the caller so results are reproducible in tests.
@@ -13,14 +13,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
 
-/// WeChat's PKCS#7 block: 32 bytes, not AES's 16 (PROTOCOL §3.2).
+/// WeChat's PKCS#7 block: 32 bytes, not AES's 16 (docs/protocol.md §3.2).
 const PAD_BLOCK: usize = 32;
 /// AES block size; ciphertexts must be a whole number of these.
 const AES_BLOCK: usize = 16;
 /// Bytes before the message: 16 random + 4 length.
 const HEADER: usize = 20;
 
-/// Decoder for EncodingAESKey + "=": real keys have non-zero trailing bits (PROTOCOL §3.1 trap 1).
+/// Decoder for EncodingAESKey + "=": real keys have non-zero trailing bits (docs/protocol.md §3.1 trap 1).
 const KEY_ENGINE: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
@@ -179,7 +179,7 @@ pub fn open(key: &AesKey, encrypt: &str) -> Result<Frame, CipherError> {
         }
     }
 
-    // PKCS#7 with a 32-byte block; every pad byte must equal the count (strict, PROTOCOL §3.4).
+    // PKCS#7 with a 32-byte block; every pad byte must equal the count (strict, docs/protocol.md §3.4).
     let pad = usize::from(buf[len - 1]);
     if pad == 0 || pad > PAD_BLOCK || pad > len {
         return Err(CipherError::Padding);
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn seals_the_official_java_vector() {
-        // PROTOCOL §5 V3 A1.
+        // docs/protocol.md §5 V3 A1.
         let key = AesKey::from_encoding_aes_key(V3_KEY).unwrap();
         let sealed = seal(
             &key,

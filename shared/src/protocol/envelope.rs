@@ -1,7 +1,7 @@
 //! Request envelopes: query/form parameters and the JSON or XML body that carries `Encrypt`.
 //!
 //! The body format is sniffed from its first non-blank byte (`{` JSON, `<` XML), never from the
-//! Content-Type (PROTOCOL §11.5). Not here: which fields a platform signs (see `wechat`, `baidu`).
+//! Content-Type (docs/protocol.md §11.5). Not here: which fields a platform signs (see `wechat`, `baidu`).
 
 use std::borrow::Cow;
 

@@ -95,7 +95,7 @@ impl Mode {
     }
 }
 
-/// Which of the app's keys opened the push (key rotation, PROTOCOL §3.6).
+/// Which of the app's keys opened the push (key rotation, docs/protocol.md §3.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySlot {
     /// The current EncodingAESKey.

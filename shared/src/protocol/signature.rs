@@ -1,7 +1,7 @@
 //! The platforms' request signature: lowercase hex SHA-1 over the sorted, concatenated parts.
 //!
 //! `signature` signs (token, timestamp, nonce); `msg_signature` signs (token, timestamp, nonce,
-//! Encrypt). Sorting is plain byte order (PROTOCOL §2.3). Comparison is constant-time and
+//! Encrypt). Sorting is plain byte order (docs/protocol.md §2.3). Comparison is constant-time and
 //! case-sensitive: the platforms send lowercase hex. Pure: no I/O, no logging.
 
 use sha1::{Digest, Sha1};
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn official_verification_example() {
-        // PROTOCOL §1.1: Token AAAAA, sorted "15147114921714036504AAAAA".
+        // docs/protocol.md §1.1: Token AAAAA, sorted "15147114921714036504AAAAA".
         let sig = Signature::plain("AAAAA", "1714036504", "1514711492");
         assert_eq!(sig.as_str(), "f464b24fc39322e44b38aa78f5edd27bd1441696");
         assert!(sig.matches("f464b24fc39322e44b38aa78f5edd27bd1441696"));

@@ -1,5 +1,5 @@
 //! What a platform sends: signed URL-verification requests and signed, encrypted pushes, built
-//! exactly as WeChat and Baidu build them (PROTOCOL §1–§3). Used by `kefu simulate`, the event
+//! exactly as WeChat and Baidu build them (docs/protocol.md §1–§3). Used by `kefu simulate`, the event
 //! fixture generator and tests; the inverse of the rules in `wechat` / `baidu`.
 
 use std::fmt::Write as _;
@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::envelope::DataFormat;
 use super::{AesKey, Mode, Platform, Signature, cipher};
 
-/// Where a Baidu verification puts its parameters (PROTOCOL §1.2: the docs disagree).
+/// Where a Baidu verification puts its parameters (docs/protocol.md §1.2: the docs disagree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyVia {
     /// `GET` with a query string (WeChat always; Baidu's older docs).

@@ -1,4 +1,4 @@
-//! WeChat's callback rules (PROTOCOL §1.1, §2.1–2.2): GET verification with `echostr` and the
+//! WeChat's callback rules (docs/protocol.md §1.1, §2.1–2.2): GET verification with `echostr` and the
 //! 3-part `signature`; POST pushes in plaintext, compatible or safe mode, JSON or XML sniffed from
 //! the body, safe mode authenticated by `msg_signature` from the query; receive id strict.
 //!

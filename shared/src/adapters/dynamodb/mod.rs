@@ -1,5 +1,5 @@
 //! DynamoDB adapter: [`DynamoDbStore`] implements [`MessageStore`] on the conversations and
-//! messages tables (DESIGN §5), and [`provision`] creates the tables from `infra/local/resources.json`.
+//! messages tables (docs/design.md §5), and [`provision`] creates the tables from `infra/local/resources.json`.
 //!
 //! Not here: business rules. The quota rule is [`Window::apply_grant`](crate::quota::Window::apply_grant);
 //! this adapter only encodes it as conditional writes. Attribute names live in [`items`], expressions

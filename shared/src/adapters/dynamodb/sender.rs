@@ -26,7 +26,7 @@ use crate::ports::{
 use crate::quota::{Refusal, Window};
 use crate::secret::Secret;
 
-/// Reserve: `remaining >= :k AND expires_at > :now` (DESIGN §6).
+/// Reserve: `remaining >= :k AND expires_at > :now` (docs/design.md §6).
 pub const RESERVE_CONDITION: &str = "#remaining >= :k AND #expires_at > :now";
 /// Reserve: take the units.
 pub const RESERVE_UPDATE: &str = "SET #remaining = #remaining - :k";
