@@ -13,7 +13,7 @@ VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
 # override with e.g. `make test TEST_CMD='cargo test -p shared'`.
 TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
 
-.PHONY: help dev setup fmt lint unit test validate build coldstart bench bench-send load events emulator-up emulator-down
+.PHONY: help dev setup fmt lint unit test validate rehearse cost build coldstart bench bench-send load events emulator-up emulator-down
 
 help: ## list the targets
 	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
@@ -35,10 +35,16 @@ lint: ## rustfmt check + clippy with warnings as errors
 unit: ## run the tests without the emulator (emulator tests skip themselves)
 	env -u AWS_ENDPOINT_URL $(TEST_CMD)
 
-test: lint validate ## lint, template checks, then all tests against a private, throw-away moto
+test: lint validate ## lint, template checks, all tests against a private moto, then the stack rehearsal
 	$(LOCAL)/with-moto.sh $(TEST_CMD)
+	$(MAKE) --no-print-directory rehearse
 
-validate: ## offline template checks: cfn-lint, sam validate --lint, template.yaml = infra/local/resources.json
+rehearse: ## stack rehearsal: template.yaml + the built binaries on a private IAM-enforcing moto; each permission removal must fail the chain (~35 s)
+	$(LOCAL)/setup.sh >/dev/null
+	$(CARGO) build --locked -q -p ingress -p processor -p sender -p kefu --bins
+	CARGO="$(CARGO)" "$(VENV)/bin/python" infra/rehearsal/rehearse.py
+
+validate: ## offline template checks: cfn-lint, sam validate --lint, stack rules, metrics/alarms, environment, generated files
 	infra/validate.sh
 
 build: ## sam build: the three arm64 bootstrap binaries (~8 min), sizes printed

@@ -1,0 +1,233 @@
+"""The event chain, as the deployed stack would see it:
+
+  URL verification (WeChat GET)     -> ingress must echo
+  signed push (WeChat, then Baidu)  -> ingress must answer 200 "success"
+  inbound queue                     -> received with the processor role's credentials, as Lambda's
+                                       event source mapping does, and handed over as an SQS event
+  processor                         -> no batch item failures (its first transaction is answered with
+                                       a TransactionConflict, as DynamoDB does under contention); the
+                                       mapping then deletes the messages
+  tables                            -> the messages are stored (checked with admin credentials)
+  POST /messages (IAM-authorised)   -> with the WeChat token endpoint failing once, the sender must
+                                       answer 5xx and send nothing; the retry with the same
+                                       client_msg_id, and the Baidu send, must answer 200
+  fake platform                     -> must have received each text
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import urllib.parse
+
+from pushes import http_api_event, iam_authorizer, safe_push, signature, sqs_event, text_message
+from runtime import InvokeError
+
+
+TRANSACTION_CONFLICT = {
+    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+    "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
+               "[None, TransactionConflict]",
+    "CancellationReasons": [{"Code": "None"},
+                            {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}],
+}
+TOKEN_PATHS = ("/cgi-bin/stable_token", "/cgi-bin/token")
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, detail: str):
+        super().__init__(f"{step}: {detail}")
+        self.step = step
+        self.detail = detail
+
+
+@dataclass
+class EventSource:
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    report_failures: bool
+    sqs: object  # boto3 SQS client with the processor role's credentials (the mapping's session)
+
+
+def _invoke(step: str, proc, event: dict) -> dict:
+    try:
+        return proc.invoke(event)
+    except InvokeError as e:
+        raise StepFailed(step, str(e)) from None
+
+
+def _body(resp: dict) -> str:
+    body = resp.get("body") or ""
+    if resp.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    return body
+
+
+class Steps(list):
+    """The steps passed, with the time each took (since the previous one)."""
+
+    def __init__(self):
+        super().__init__()
+        self.t = time.perf_counter()
+        self.times: list[float] = []
+        self.details: dict[str, str] = {}
+
+    def append(self, step: str, detail: str = "") -> None:
+        now = time.perf_counter()
+        self.times.append(now - self.t)
+        self.t = now
+        if detail:
+            self.details[step] = detail
+        super().append(step)
+
+
+def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
+    """Runs the chain once, appending each step passed to `passed`; raises StepFailed."""
+    now = int(time.time())
+    users = {}
+    for platform, app in ctx.apps.items():
+        users[platform] = {
+            "app": app,
+            "open_id": f"oRehearsal{run_id}{platform.capitalize()}",
+            "text": f"rehearsal {run_id} {platform} 你好 #{secrets.token_hex(3)}",
+            "reply": f"reply {run_id} {platform} 您好",
+        }
+
+    # 1. the console's URL verification, then pushes -> ingress
+    if "wechat" in users:
+        step = "wechat URL verification -> ingress"
+        app = users["wechat"]["app"]
+        ts, nonce, echo = str(now), str(secrets.randbelow(10**9)), f"echo{secrets.randbelow(10**12)}"
+        query = urllib.parse.urlencode({"signature": signature(app["token"], ts, nonce), "timestamp": ts,
+                                        "nonce": nonce, "echostr": echo})
+        route = ctx.routes["wechat"]
+        event = http_api_event("GET", route.replace("{app}", app["app_id"]), f"GET {route}", query, "", now,
+                               {"app": app["app_id"]})
+        resp = _invoke(step, procs["ingress"], event)
+        if resp.get("statusCode") != 200 or _body(resp) != echo:
+            raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:200]!r} (want 200 {echo!r})")
+        passed.append(step)
+    for platform, u in users.items():
+        step = f"{platform} push -> ingress"
+        app = u["app"]
+        u["msg_id"] = secrets.randbits(62)
+        msg = text_message(app.get("original_id") or app["app_id"], u["open_id"], u["text"], now, u["msg_id"])
+        query, body = safe_push(app, msg, now)
+        route = ctx.routes[platform]
+        path = route.replace("{app}", app["app_id"])
+        event = http_api_event("POST", path, f"POST {route}", query, body, now, {"app": app["app_id"]})
+        resp = _invoke(step, procs["ingress"], event)
+        if resp.get("statusCode") != 200 or _body(resp) != "success":
+            raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:200]!r} (want 200 'success')")
+        passed.append(step)
+
+    # 2. event source mapping: create (Lambda validates the queue), receive, invoke, delete
+    es: EventSource = ctx.event_source
+    step = "event source mapping: create"
+    try:
+        attrs = es.sqs.get_queue_attributes(QueueUrl=es.queue_url, AttributeNames=["All"])["Attributes"]
+    except Exception as e:  # botocore ClientError and connection errors alike
+        raise StepFailed(step, f"GetQueueAttributes with the processor role: {e}") from None
+    visibility = int(attrs.get("VisibilityTimeout", "30"))
+    if visibility < ctx.processor_timeout:
+        raise StepFailed(step, f"queue VisibilityTimeout {visibility} s < processor Timeout "
+                               f"{ctx.processor_timeout} s (Lambda refuses the mapping)")
+    passed.append(step)
+
+    step = "event source mapping: receive"
+    want = len(users)
+    messages: list[dict] = []
+    deadline = time.time() + 5
+    while len(messages) < want and time.time() < deadline:
+        try:
+            got = es.sqs.receive_message(QueueUrl=es.queue_url, MaxNumberOfMessages=min(10, es.batch_size),
+                                         WaitTimeSeconds=1, AttributeNames=["All"],
+                                         MessageAttributeNames=["All"]).get("Messages", [])
+        except Exception as e:
+            raise StepFailed(step, f"ReceiveMessage with the processor role: {e}") from None
+        messages += got
+    if len(messages) < want:
+        raise StepFailed(step, f"{len(messages)} of {want} queued pushes were in the inbound queue")
+    passed.append(step)
+
+    step = "processor (one TransactionConflict injected)"
+    # DynamoDB cancels a transaction that races another on the same item; moto serialises
+    # transactions, so the proxy answers the processor's first one as DynamoDB would.
+    ctx.aws.inject(ctx.processor_id, "dynamodb:TransactWriteItems", 400, TRANSACTION_CONFLICT,
+                   "TransactionConflict on the conversation item")
+    resp = _invoke(step, procs["processor"], sqs_event(messages, es.queue_arn))
+    if ctx.aws.clear_faults():
+        ctx.notes.append("the processor made no TransactWriteItems call: the conflict was not injected")
+    failures = (resp or {}).get("batchItemFailures") or []
+    if failures:
+        raise StepFailed(step, f"batch item failures {json.dumps(failures)}"
+                               + procs["processor"]._tail_suffix())
+    passed.append(step)
+
+    step = "event source mapping: delete"
+    # Lambda deletes with DeleteMessageBatch, which IAM authorises as sqs:DeleteMessage; moto would
+    # authorise it as "sqs:DeleteMessageBatch", so the messages are deleted one by one here.
+    for m in messages:
+        try:
+            es.sqs.delete_message(QueueUrl=es.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        except Exception as e:
+            raise StepFailed(step, f"DeleteMessage with the processor role: {e}") from None
+    passed.append(step)
+
+    # 3. stored?
+    for platform, u in users.items():
+        step = f"{platform} message stored"
+        where = ctx.find_item(u["text"], str(u["msg_id"]))
+        if not where:
+            raise StepFailed(step, f"no item holding the pushed text and MsgId {u['msg_id']} in any table of "
+                                   f"the stack ({u['text']!r})")
+        passed.append(step, f"in {where}")
+
+    # 4. sends -> sender -> fake platform
+    def send(step: str, u: dict) -> dict:
+        payload = {"app_id": u["app"]["app_id"], "open_id": u["open_id"], "msg_type": "text",
+                   "content": u["reply"], "client_msg_id": f"rehearsal-{run_id}-{u['app']['platform']}"}
+        event = http_api_event("POST", ctx.send_route, f"POST {ctx.send_route}", "", json.dumps(payload), now,
+                               None, iam_authorizer(ctx.caller_arn))
+        return _invoke(step, procs["sender"], event)
+
+    for platform, u in users.items():
+        if platform == "wechat":
+            # A failed token request (e.g. a wrong AppSecret) must not send, and must leave the
+            # request retryable under the same client_msg_id.
+            step = "wechat send while the token endpoint fails"
+            for path in TOKEN_PATHS:
+                ctx.fake.inject(path, {"errcode": 40125, "errmsg": "invalid appsecret (injected)"})
+            resp = send(step, u)
+            unused = ctx.fake.clear_faults()
+            if resp.get("statusCode", 0) < 500:
+                raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:300]!r} "
+                                       f"(want a 5xx: no token, nothing sent)")
+            if unused == len(TOKEN_PATHS):
+                raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:300]!r} without asking "
+                                       f"the token endpoint (want: token request refused -> 5xx)")
+            passed.append(step)
+        step = f"{platform} send -> sender" + (" (retry, same client_msg_id)" if platform == "wechat" else "")
+        resp = send(step, u)
+        if resp.get("statusCode") != 200:
+            raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:300]!r} (want 200)")
+        passed.append(step)
+    calls = ctx.fake.take_calls()
+    for platform, u in users.items():
+        step = f"{platform} platform received the reply"
+        hits = [c for c in calls if u["open_id"] in json.dumps(c["body"], ensure_ascii=False)
+                and u["reply"] in json.dumps(c["body"], ensure_ascii=False) and c["status"] == 200
+                and (c["answer"] or {}).get("errcode", 0) in (0, None) if isinstance(c["answer"], dict)]
+        if len(hits) > 1:
+            raise StepFailed(step, f"the fake platform got {len(hits)} sends of {u['reply']!r} (want exactly 1)")
+        if not hits:
+            seen = [f"{c['method']} {c['path']} -> {c['status']}" for c in calls]
+            raise StepFailed(step, f"the fake platform got no send of {u['reply']!r} to {u['open_id']} "
+                                   f"(calls: {seen})")
+        passed.append(step)
+    return passed
