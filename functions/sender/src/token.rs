@@ -1,4 +1,4 @@
-//! Access tokens shared by every instance (docs/protocol.md §10, STYLE's WxJava rule): read the cached
+//! Access tokens shared by every instance (docs/protocol.md §10; one refresher at a time): read the cached
 //! token; if it is missing or near expiry, one instance takes the refresh lease (a conditional
 //! write) and fetches, the others wait briefly for it or keep using the still-valid token. After
 //! a token error the failed token is invalidated only if the cache still holds it, then refreshed
