@@ -50,7 +50,7 @@ validate: ## offline template checks: cfn-lint, sam validate --lint, stack rules
 cost: ## cost per message, measured: the load path as deployed (template + built release binaries + moto), priced by infra/cost/prices.json
 	$(LOCAL)/setup.sh >/dev/null
 	$(CARGO) build --release --locked -q -p ingress -p processor -p sender -p kefu --bins
-	CARGO="$(CARGO)" "$(VENV)/bin/python" infra/cost/cost.py $(COST_ARGS)
+	CARGO="$(CARGO)" "$(VENV)/bin/python" infra/cost/cost.py --profile release $(COST_ARGS)
 
 build: ## sam build: the three arm64 bootstrap binaries (~8 min), sizes printed
 	$(LOCAL)/setup.sh

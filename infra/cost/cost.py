@@ -34,7 +34,10 @@ Exit status: 0 when the run completed (whatever the $ figure), 1 when the run it
 an invocation error, a push not answered `success`, a record not stored, a send not answered 200),
 3 when it ran out of time (--timeout).
 
-Usage: cost.py [--pushes N] [--sends M] [--users U] [--bin-dir DIR] [--json] [--timeout S]
+Usage: cost.py [--pushes N] [--sends M] [--users U] [--profile release|debug | --bin-dir DIR] [--json]
+               [--timeout S] [--keep]
+Needs the venv of infra/local/setup.sh (moto[server], samtranslator, cfn-lint) and the built binaries
+(`cargo build --release --locked -p ingress -p processor -p sender -p kefu --bins`).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ from dynamo_size import item_size, read_units, write_units  # noqa: E402
 from emulator import BOOTSTRAP_CALLS, HOP, Moto, QuietServer, free_port, spawn  # noqa: E402
 from pushes import FakePlatform, http_api_event, iam_authorizer, safe_push, sqs_event, text_message  # noqa: E402
 from runtime import FunctionProcess, InvokeError  # noqa: E402
-from stack import ACCOUNT_ID, REGION  # noqa: E402
+from stack import REGION  # noqa: E402
 
 GB = 1e9  # CloudWatch Logs GB: decimal, the larger figure of the two readings
 MB_PER_GB = 1024  # Lambda GB-s: MemorySize MB / 1024
@@ -909,8 +912,8 @@ class CostRun:
                           or (r["group"] == "Lambda processor" and r["item"] == "requests")
                           or r["item"] == "processor platform lines")
         mean_batch = a.pushes / max(1, len(self.batch_sizes))
-        what_if[f"batches of 1 instead of {mean_batch:g} (traffic below ~1 push/s; per-batch items x{mean_batch:g})"] = \
-            batch_items * (mean_batch - 1)
+        label = f"batches of 1 instead of {mean_batch:g} (traffic below ~1 push/s; per-batch items x{mean_batch:g})"
+        what_if[label] = batch_items * (mean_batch - 1)
 
         fixed = self.fixed_monthly()
         users = self.users()
@@ -946,8 +949,9 @@ class CostRun:
             polls * self.price("sqs_standard_requests")
         if self.detailed_routes:
             n = self.detailed_routes * HTTP_API_ROUTE_METRICS
-            out[f"HTTP API detailed route metrics: {self.detailed_routes} routes x {HTTP_API_ROUTE_METRICS} "
-                f"(at most; billed for the hours a route has traffic)"] = n * self.price("cloudwatch_custom_metric_month")
+            label = (f"HTTP API detailed route metrics: {self.detailed_routes} routes x {HTTP_API_ROUTE_METRICS} "
+                     f"(at most; billed for the hours a route has traffic)")
+            out[label] = n * self.price("cloudwatch_custom_metric_month")
         emf = set()
         for f in self.fns.values():
             with open(f.log_path, "rb") as fh:
@@ -1038,7 +1042,9 @@ def print_report(r: dict) -> None:
     for c in r["calls"]:
         billed = ""
         if c["operation"].startswith("sqs:"):
-            billed = f"{c['sqs_requests']} req" + (f" ({c['payload_bytes'] / c['calls']:,.0f} B)" if c["payload_bytes"] else "")
+            billed = f"{c['sqs_requests']} req"
+            if c["payload_bytes"]:
+                billed += f" ({c['payload_bytes'] / c['calls']:,.0f} B)"
         elif c["wru"] or c["rru"]:
             billed = (f"{c['wru']:g} WRU" if c["wru"] else "") + (f" {c['rru']:g} RRU" if c["rru"] else "")
         say(f"  {c['message']:8s} {c['caller']:40s} {c['operation']:30s} {c['calls']:6d} {c['per_message']:8.3f} "
@@ -1113,21 +1119,27 @@ def main() -> int:
     ap.add_argument("--template", default=os.path.join(REPO, "template.yaml"))
     ap.add_argument("--apps", default=os.path.join(REPO, "infra", "local", "apps.json"))
     ap.add_argument("--prices", default=os.path.join(HERE, "prices.json"))
-    ap.add_argument("--bin-dir", default=None, help="built binaries (default: cargo's target dir, release if "
-                                                    "built, else debug)")
+    ap.add_argument("--profile", choices=("release", "debug"), default=None,
+                    help="cargo profile of the binaries in cargo's target directory (default: release when built, "
+                         "else debug)")
+    ap.add_argument("--bin-dir", default=None, help="directory of the built binaries (overrides --profile)")
     ap.add_argument("--venv", default=os.environ.get("KEFU_VENV") or os.path.join(REPO, ".venv"))
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a template "
                                                                                          "parameter")
     ap.add_argument("--json", action="store_true", help="print the result as JSON instead of the report")
-    ap.add_argument("--timeout", type=float, default=175, help="stop the run after this many seconds (exit 3; "
-                                                               "default 175)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="stop the run after this many seconds (exit 3); default 175 s at the default sizes, "
+                         "growing with the square of --pushes (moto's transactions copy whole tables)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (process logs)")
     args = ap.parse_args()
     if args.bin_dir:
-        args.profile = os.path.basename(os.path.normpath(args.bin_dir))
+        args.profile = args.profile or os.path.basename(os.path.normpath(args.bin_dir))
+    elif args.profile:
+        args.bin_dir = os.path.join(rehearse.target_dir(), args.profile)
     else:
         args.bin_dir, args.profile = default_bin_dir()
     args.users = args.users or max(args.sends, args.pushes // 3, 1)
+    args.timeout = args.timeout or 175 * max(1.0, args.pushes / 300) ** 2 + max(0, args.sends - 100)
     if args.pushes < 1 or args.sends < 1 or args.users < args.sends:
         ap.error("need --pushes >= 1, --sends >= 1 and --users >= --sends (one send per user's window)")
     for b in ("ingress", "processor", "sender", "kefu"):
