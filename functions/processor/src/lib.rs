@@ -18,7 +18,7 @@ use shared::message::QueueEnvelope;
 use shared::ports::{MessageStore, StoreOutcome};
 use shared::quota::QuotaPolicy;
 use shared::telemetry::open_id_hash;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use config::Config;
 pub use error::RecordError;
@@ -109,7 +109,9 @@ pub async fn handle<S: MessageStore>(
                 } else {
                     duplicates += 1
                 }
-                info!(
+                // Per record at debug only (ingress logs each push with its MsgId at info; the
+                // batch line below counts them): log ingestion is a per-message cost.
+                debug!(
                     platform = %env.platform,
                     app_id = %env.app_id,
                     msg_type = env.message.msg_type(),
