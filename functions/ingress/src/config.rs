@@ -80,11 +80,16 @@ impl Config {
     /// Reads the configuration; errors name the variable.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let d = Limits::default();
-        let replay: u64 = env.parsed(REPLAY_WINDOW_SECS, 600)?;
+        let replay: u64 = env.parsed(
+            REPLAY_WINDOW_SECS,
+            d.replay_window.map_or(0, |w| w.as_secs()),
+        )?;
         let limits = Limits {
             max_body_bytes: env.parsed(MAX_BODY_BYTES, d.max_body_bytes)?,
             replay_window: (replay > 0).then(|| Duration::from_secs(replay)),
-            enqueue_budget: match env.parsed::<u64>(ENQUEUE_BUDGET_MS, 1200)? {
+            enqueue_budget: match env
+                .parsed::<u64>(ENQUEUE_BUDGET_MS, d.enqueue_budget.as_millis() as u64)?
+            {
                 0 => {
                     return Err(ConfigError::Invalid {
                         name: ENQUEUE_BUDGET_MS,

@@ -19,6 +19,9 @@ use shared::registry_source::{LiveRegistry, SourceError};
 
 use crate::{App, Clients, Settings};
 
+/// Total timeout of one platform call when `PLATFORM_TIMEOUT_MS` is unset.
+pub const DEFAULT_PLATFORM_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Everything the sender reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -83,7 +86,10 @@ impl Config {
             }
         };
         let defaults = BaseUrls::default();
-        let timeout_ms: u64 = env.parsed(PLATFORM_TIMEOUT_MS, 5000)?;
+        let timeout_ms: u64 = env.parsed(
+            PLATFORM_TIMEOUT_MS,
+            DEFAULT_PLATFORM_TIMEOUT.as_millis() as u64,
+        )?;
         if timeout_ms == 0 {
             return Err(ConfigError::Invalid {
                 name: PLATFORM_TIMEOUT_MS,
