@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use shared::config::{BAIDU_API_BASE, Env, INBOUND_QUEUE_URL, KEFU_APPS_FILE, WECHAT_API_BASE};
+use shared::config::{
+    BAIDU_API_BASE, Env, INBOUND_QUEUE_URL, KEFU_APPS_FILE, SEND_REGISTRY_SECRET_ID,
+    VERIFY_REGISTRY_SECRET_ID, WECHAT_API_BASE,
+};
 use shared::message::ConversationKey;
 use shared::protocol::simulate::VerifyVia;
 use shared::protocol::{DataFormat, Mode, Platform};
@@ -93,6 +96,12 @@ pub struct ServeArgs {
     /// Baidu API origin (e.g. the fake platform).
     #[arg(long, env = "BAIDU_API_BASE")]
     pub baidu_api_base: Option<String>,
+    /// Read the registry from the secrets named by `VERIFY_REGISTRY_SECRET_ID` and
+    /// `SEND_REGISTRY_SECRET_ID` (as the deployed functions do; `make dev` passes it) instead of
+    /// `--apps`. Without it those variables are ignored, so exports from `kefu env --stack` never
+    /// make a local server read a deployed stack's secrets.
+    #[arg(long)]
+    pub registry_secrets: bool,
     /// Long-poll wait of the queue poller, seconds.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=5))]
     pub poll_wait: i32,
@@ -324,7 +333,9 @@ pub async fn serve_settings(
 ) -> Result<serve::Settings, Error> {
     let apps_file = args.apps.display().to_string();
     let (wechat, baidu) = (args.wechat_api_base.clone(), args.baidu_api_base.clone());
+    let from_secrets = args.registry_secrets;
     let env = Env(move |name: &str| match name {
+        VERIFY_REGISTRY_SECRET_ID | SEND_REGISTRY_SECRET_ID if !from_secrets => None,
         KEFU_APPS_FILE => Some(apps_file.clone()),
         WECHAT_API_BASE => wechat.clone().or_else(|| std::env::var(name).ok()),
         BAIDU_API_BASE => baidu.clone().or_else(|| std::env::var(name).ok()),

@@ -124,7 +124,7 @@ if ! port_free "$PORT"; then
 fi
 export KEFU_PORT=$PORT KEFU_APPS_FILE=$APPS
 export KEFU_LOCAL_TOKEN=${KEFU_LOCAL_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
-"$KEFU" serve --port "$PORT" --apps "$APPS" >"$STATE/serve.log" 2>&1 </dev/null &
+"$KEFU" serve --port "$PORT" --apps "$APPS" --registry-secrets >"$STATE/serve.log" 2>&1 </dev/null &
 PIDS+=("$!:kefu-serve")
 SERVE_PID=$!
 wait_for "$SERVE_PID" "$STATE/serve.log" "kefu serve: listening" 30

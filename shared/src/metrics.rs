@@ -59,6 +59,28 @@ pub const INGRESS_NOT_QUEUED: Metric = Metric {
     help: "pushes answered 5xx (the platform retries them)",
 };
 
+/// Ingress: a push for a configured app refused with a 4xx (signature, decryption, replay window,
+/// recipient, size, unparseable body). The platform gives up on a 4xx, so each one is a lost message
+/// unless it was forged: a wrong Token or key after a rotation shows here first.
+pub const INGRESS_REJECTED: Metric = Metric {
+    name: "IngressRejected",
+    unit: "Count",
+    functions: &["ingress"],
+    dimension_sets: &[&[SERVICE], &[SERVICE, "reason"]],
+    values: &[],
+    help: "pushes for a configured app answered 4xx (unknown apps and routes not counted)",
+};
+
+/// Ingress and sender: a re-read of the registry that failed (the last good copy is kept).
+pub const REGISTRY_REFRESH_FAILED: Metric = Metric {
+    name: "RegistryRefreshFailed",
+    unit: "Count",
+    functions: &["ingress", "sender"],
+    dimension_sets: &[&[SERVICE], &[SERVICE, "function"]],
+    values: &[("function", &["ingress", "sender"])],
+    help: "registry re-reads that failed or timed out (a rotation does not take effect meanwhile)",
+};
+
 /// Ingress and sender: a registry entry refused at a (re)load, by field.
 pub const REGISTRY_INVALID: Metric = Metric {
     name: "RegistryInvalid",
@@ -66,7 +88,7 @@ pub const REGISTRY_INVALID: Metric = Metric {
     functions: &["ingress", "sender"],
     dimension_sets: &[&[SERVICE], &[SERVICE, "function", "field"]],
     values: &[("function", &["ingress", "sender"])],
-    help: "invalid app registry entries seen at each load (their apps are disabled)",
+    help: "invalid app registry entries at each load, by field (their apps are disabled); a clean load emits 0 with field \"none\"",
 };
 
 /// Processor: new messages stored per batch.
@@ -133,7 +155,9 @@ pub const TOKEN_REFRESHES: Metric = Metric {
 pub const CATALOG: &[&Metric] = &[
     &ACK_LATENCY_MS,
     &INGRESS_NOT_QUEUED,
+    &INGRESS_REJECTED,
     &REGISTRY_INVALID,
+    &REGISTRY_REFRESH_FAILED,
     &STORED,
     &DEDUPE_HITS,
     &SEND_OUTCOME,

@@ -216,20 +216,30 @@ impl LiveRegistry {
                 loaded.next_check = Some(Instant::now() + self.refresh.ttl);
             }
             Ok(Err(e)) => {
-                tracing::warn!(function = self.function, outcome = "registry_refresh_failed", error.message = %e, "keeping the last good app registry");
-                loaded.next_check = Some(Instant::now() + self.refresh.retry_after);
+                tracing::error!(function = self.function, outcome = "registry_refresh_failed", error.message = %e, "keeping the last good app registry");
+                self.refresh_failed(&mut loaded);
             }
             Err(_) => {
-                tracing::warn!(
+                tracing::error!(
                     function = self.function,
                     outcome = "registry_refresh_timeout",
                     timeout_ms = self.refresh.timeout.as_millis() as u64,
                     "keeping the last good app registry"
                 );
-                loaded.next_check = Some(Instant::now() + self.refresh.retry_after);
+                self.refresh_failed(&mut loaded);
             }
         }
         loaded.registry.clone()
+    }
+
+    /// A failed re-read: counted (`RegistryRefreshFailed`, alarmed) and tried again shortly.
+    fn refresh_failed(&self, loaded: &mut Loaded) {
+        crate::metrics::emit(
+            &crate::metrics::REGISTRY_REFRESH_FAILED,
+            1.0,
+            &[("function", self.function)],
+        );
+        loaded.next_check = Some(Instant::now() + self.refresh.retry_after);
     }
 }
 
@@ -240,6 +250,14 @@ async fn read(
 ) -> Result<AppRegistry, SourceError> {
     let json = source.fetch().await?;
     let registry = AppRegistry::parse_for(&json, purpose)?;
+    if registry.invalid().is_empty() {
+        // A clean load reports 0, so the alarm returns to OK once the registry is fixed.
+        crate::metrics::emit(
+            &crate::metrics::REGISTRY_INVALID,
+            0.0,
+            &[("function", function), ("field", "none")],
+        );
+    }
     for entry in registry.invalid() {
         let field = entry.error.field();
         tracing::error!(function, outcome = "registry_entry_invalid", field, error.message = %entry.error, "app registry entry refused; its app is disabled");

@@ -82,6 +82,18 @@ impl IngressError {
         }
     }
 
+    /// A 4xx for a configured app: the platform will not retry it, so unless it was forged the
+    /// message is lost (counted as `IngressRejected`). Unknown routes, apps and methods are noise.
+    pub fn is_lost_push(&self) -> bool {
+        self.status().is_client_error()
+            && !matches!(
+                self,
+                IngressError::UnknownRoute
+                    | IngressError::UnknownApp
+                    | IngressError::MethodNotAllowed
+            )
+    }
+
     /// The response: the status and the reason label as plain text (never internals).
     pub fn into_response(self) -> Response<Body> {
         plain(self.status(), self.reason())

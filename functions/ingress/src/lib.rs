@@ -229,6 +229,13 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
             e.into_response()
         }
         Err(e) => {
+            if e.is_lost_push() {
+                shared::metrics::emit(
+                    &shared::metrics::INGRESS_REJECTED,
+                    1.0,
+                    &[("reason", e.reason())],
+                );
+            }
             warn!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), elapsed_ms, "rejected");
             e.into_response()
         }

@@ -482,3 +482,17 @@ async fn accepts_the_previous_token_during_a_rotation() {
         "once the previous token is removed it is refused"
     );
 }
+
+#[test]
+fn only_4xx_for_a_configured_app_count_as_lost_pushes() {
+    use crate::IngressError;
+    assert!(IngressError::Stale.is_lost_push());
+    assert!(IngressError::WrongRecipient.is_lost_push());
+    assert!(IngressError::TooLarge(1).is_lost_push());
+    assert!(!IngressError::UnknownApp.is_lost_push());
+    assert!(!IngressError::UnknownRoute.is_lost_push());
+    assert!(
+        !IngressError::Misconfigured("apps[0].token".into()).is_lost_push(),
+        "5xx is retried"
+    );
+}

@@ -179,19 +179,20 @@ fn pick_app<'r>(
     platform: Option<Platform>,
 ) -> Result<&'r AppConfig, SendError> {
     let mut found = Vec::new();
+    let mut disabled = None;
     for p in [Platform::Wechat, Platform::Baidu] {
         if platform.is_some_and(|want| want != p) {
             continue;
         }
         match registry.lookup(p, app_id) {
             Lookup::Found(app) => found.push(app),
-            Lookup::Disabled(e) => return Err(SendError::Misconfigured(e.field().to_owned())),
+            Lookup::Disabled(e) => disabled = Some(e.field().to_owned()),
             Lookup::Unknown => {}
         }
     }
     match found.as_slice() {
         [one] => Ok(one),
-        [] => Err(SendError::UnknownApp),
+        [] => Err(disabled.map_or(SendError::UnknownApp, SendError::Misconfigured)),
         _ => Err(invalid(
             "platform",
             "the app id exists on both platforms: say which",
@@ -799,4 +800,34 @@ where
             json_response(e.status(), &e.body())
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+    #[test]
+    fn an_app_valid_on_one_platform_is_found_though_disabled_on_the_other() {
+        let registry = AppRegistry::parse_for(
+            &format!(
+                r#"{{"apps":[
+                    {{"platform":"wechat","app_id":"same","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}},
+                    {{"platform":"baidu","app_id":"same","app_secret":"s"}}]}}"#
+            ),
+            shared::registry::Purpose::Send,
+        )
+        .unwrap();
+        let app = pick_app(&registry, "same", None).unwrap();
+        assert_eq!(app.platform, Platform::Wechat);
+        assert!(matches!(
+            pick_app(&registry, "same", Some(Platform::Baidu)),
+            Err(SendError::Misconfigured(f)) if f == "apps[1].app_key"
+        ));
+        assert!(matches!(
+            pick_app(&registry, "other", None),
+            Err(SendError::UnknownApp)
+        ));
+    }
 }

@@ -170,12 +170,23 @@ impl AppRegistry {
         parse::parse(json, purpose)
     }
 
-    /// Every error in a whole document (empty when it is valid), for `kefu registry check`.
+    /// Every error in a whole document (empty when it is valid), as both functions would read
+    /// their parts: ingress's verification material and the sender's sending material.
     pub fn check(json: &str) -> Vec<RegistryError> {
-        match Self::parse_for(json, Purpose::Full) {
-            Ok(registry) => registry.invalid.into_iter().map(|e| e.error).collect(),
-            Err(e) => vec![e],
+        let mut errors = Vec::new();
+        for purpose in [Purpose::Full, Purpose::Send] {
+            match Self::parse_for(json, purpose) {
+                Ok(registry) => {
+                    for e in registry.invalid {
+                        if !errors.contains(&e.error) {
+                            errors.push(e.error);
+                        }
+                    }
+                }
+                Err(e) => return vec![e],
+            }
         }
+        errors
     }
 
     /// The app with this platform and AppID, if it is configured and valid.

@@ -161,24 +161,37 @@ pub(super) fn parse(json: &str, purpose: Purpose) -> Result<AppRegistry, Registr
     let mut registry = AppRegistry::default();
     let mut keys: HashMap<(Platform, String), Option<ComponentKeys>> = HashMap::new();
     let mut broken: HashMap<(Platform, String), String> = HashMap::new();
+    let mut seen_components = HashSet::new();
     for (i, value) in entries(&root, "components")?.iter().enumerate() {
-        match component(value, i, purpose) {
+        let (id, result) = match component(value, i, purpose) {
+            Ok((config, component_keys)) => (
+                Some((config.platform, config.component_app_id.clone())),
+                Ok((config, component_keys)),
+            ),
+            Err((id, error)) => (id, Err(error)),
+        };
+        // A component listed more than once is ambiguous: every copy is refused, whatever their order.
+        if let Some(id) = &id
+            && !seen_components.insert(id.clone())
+        {
+            keys.remove(id);
+            registry.components.remove(id);
+            let field = format!("components[{i}].component_app_id");
+            broken.insert(id.clone(), field.clone());
+            registry.invalid.push(InvalidEntry {
+                app: None,
+                error: invalid(field, "is listed twice"),
+            });
+            continue;
+        }
+        match result {
             Ok((config, component_keys)) => {
-                let id = (config.platform, config.component_app_id.clone());
-                if keys.insert(id.clone(), component_keys).is_some() {
-                    keys.remove(&id);
-                    registry.components.remove(&id);
-                    let field = format!("components[{i}].component_app_id");
-                    broken.insert(id, field.clone());
-                    registry.invalid.push(InvalidEntry {
-                        app: None,
-                        error: invalid(field, "is listed twice"),
-                    });
-                } else {
+                if let Some(id) = id {
+                    keys.insert(id.clone(), component_keys);
                     registry.components.insert(id, config);
                 }
             }
-            Err((id, error)) => {
+            Err(error) => {
                 if let Some(id) = id {
                     broken.insert(id, error.field().to_owned());
                 }
@@ -271,6 +284,16 @@ fn app(
         Purpose::Verify => (None, None),
         Purpose::Full | Purpose::Send => (entry.secret("app_secret")?, entry.secret("app_key")?),
     };
+    // The sender needs the material for an access token, except for a 服务商 app (whose token is
+    // the authorizer's): without it every send would fail with no refresh ever attempted.
+    if purpose == Purpose::Send && component_app_id.is_none() {
+        if app_secret.is_none() {
+            return Err(invalid(entry.field("app_secret"), "is required to send"));
+        }
+        if platform == Platform::Baidu && app_key.is_none() {
+            return Err(invalid(entry.field("app_key"), "is required to send"));
+        }
+    }
     let component_keys = match &component_app_id {
         None => None,
         Some(component) => {

@@ -165,7 +165,16 @@ fn an_invalid_entry_disables_only_its_app_and_names_the_field() {
         AppRegistry::parse(&json).unwrap_err().field(),
         "apps[1].encoding_aes_key"
     );
-    assert_eq!(AppRegistry::check(&json).len(), 3);
+    let checked = AppRegistry::check(&json);
+    let first: Vec<&str> = checked.iter().take(3).map(RegistryError::field).collect();
+    assert_eq!(
+        first,
+        [
+            "apps[1].encoding_aes_key",
+            "apps[2].token",
+            "apps[3].platform"
+        ]
+    );
 }
 
 #[test]
@@ -285,4 +294,57 @@ fn split_keeps_each_part_to_its_fields() {
         Some("CSECRET")
     );
     assert!(format!("{parts:?}").contains("***"));
+}
+
+#[test]
+fn a_component_listed_more_than_once_is_refused_whatever_the_order() {
+    let c = |token: &str| {
+        format!(
+            r#"{{"platform":"wechat","component_app_id":"wxc","token":"{token}","encoding_aes_key":"{KEY}"}}"#
+        )
+    };
+    let app = r#"{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}"#;
+    for components in [
+        [c("a"), c("b"), c("c")].join(","),
+        [
+            r#"{"platform":"wechat","component_app_id":"wxc","token":"a"}"#.to_owned(),
+            c("b"),
+        ]
+        .join(","),
+    ] {
+        let r = AppRegistry::parse_for(&doc(app, &components), Purpose::Verify).unwrap();
+        assert!(
+            matches!(r.lookup(Platform::Wechat, "wx2"), Lookup::Disabled(_)),
+            "{components}"
+        );
+        assert!(r.component(Platform::Wechat, "wxc").is_none());
+    }
+}
+
+#[test]
+fn the_send_part_needs_what_an_access_token_needs() {
+    let json = doc(
+        &format!(
+            r#"{{"platform":"wechat","app_id":"wx1","token":"t","encoding_aes_key":"{KEY}"}},
+               {{"platform":"baidu","app_id":"b1","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}},
+               {{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}}"#
+        ),
+        &format!(
+            r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}"}}"#
+        ),
+    );
+    let send = AppRegistry::parse_for(&split(&json).unwrap().send, Purpose::Send).unwrap();
+    let fields: Vec<&str> = send.invalid().iter().map(|e| e.error.field()).collect();
+    assert_eq!(fields, ["apps[0].app_secret", "apps[1].app_key"]);
+    assert!(
+        send.app(Platform::Wechat, "wx2").is_some(),
+        "a 服务商 app uses the authorizer token"
+    );
+    // `check` reports what either function would refuse; the strict local parse does not need them.
+    let checked: Vec<String> = AppRegistry::check(&json)
+        .iter()
+        .map(|e| e.field().to_owned())
+        .collect();
+    assert_eq!(checked, ["apps[0].app_secret", "apps[1].app_key"]);
+    assert!(AppRegistry::parse(&json).is_ok());
 }
