@@ -48,14 +48,7 @@ pub fn dynamodb_sdk(sdk: &SdkConfig) -> SdkConfig {
 /// A DynamoDB client. Against an emulator (an endpoint override is set) requests go through
 /// [`OneAtATime`], because moto does not isolate concurrent transactions; against AWS they do not.
 pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    if sdk.endpoint_url().is_some() {
-        let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .http_client(OneAtATime::new())
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(conf)
-    } else {
-        aws_sdk_dynamodb::Client::new(sdk)
-    }
+    aws_sdk_dynamodb::Client::new(&dynamodb_sdk(sdk))
 }
 
 /// The DynamoDB store on the tables named by `CONVERSATIONS_TABLE`, `MESSAGES_TABLE` and

@@ -63,13 +63,11 @@ impl FetchRegistry for InlineSource {
 }
 
 /// A Secrets Manager secret's current (`AWSCURRENT`) string value.
-#[cfg(feature = "secrets")]
 pub struct SecretSource {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
 }
 
-#[cfg(feature = "secrets")]
 impl SecretSource {
     /// A source reading `secret_id` through `client`.
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
@@ -80,7 +78,6 @@ impl SecretSource {
     }
 }
 
-#[cfg(feature = "secrets")]
 #[async_trait]
 impl FetchRegistry for SecretSource {
     async fn fetch(&self) -> Result<String, SourceError> {
@@ -105,7 +102,6 @@ impl FetchRegistry for SecretSource {
 
 impl RegistryLocation {
     /// The fetcher for this location. A secret needs the AWS SDK configuration.
-    #[cfg(feature = "secrets")]
     pub fn source(&self, sdk: &aws_config::SdkConfig) -> Box<dyn FetchRegistry> {
         match self {
             RegistryLocation::Secret(id) => Box::new(SecretSource::new(
@@ -114,15 +110,6 @@ impl RegistryLocation {
             )),
             RegistryLocation::File(path) => Box::new(FileSource(path.clone())),
             RegistryLocation::Inline(json) => Box::new(InlineSource(json.clone())),
-        }
-    }
-
-    /// The fetcher for a file or inline document; `None` for a secret.
-    pub fn local_source(&self) -> Option<Box<dyn FetchRegistry>> {
-        match self {
-            RegistryLocation::Secret(_) => None,
-            RegistryLocation::File(path) => Some(Box::new(FileSource(path.clone()))),
-            RegistryLocation::Inline(json) => Some(Box::new(InlineSource(json.clone()))),
         }
     }
 }
