@@ -62,13 +62,21 @@ fn key() -> ConversationKey {
     }
 }
 
-/// `conversation show` once `done` holds, polling for up to 15 s.
+/// Every inbound message read is counted by the conversation item: the processor's write is
+/// visible whole. DynamoDB applies a transaction atomically; moto applies it item by item and
+/// attribute by attribute, so a read may land between the message and its conversation update.
+fn settled(v: &ConversationView) -> bool {
+    let inbound = v.messages.iter().filter(|m| m.direction == Direction::In);
+    v.inbound_count == inbound.count() as u64
+}
+
+/// `conversation show` once `done` holds and the view is [`settled`], polling for up to 15 s.
 async fn show_when(env: &TestEnv, done: impl Fn(&ConversationView) -> bool) -> ConversationView {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let view = show(&*env.store, &key(), kefu::unix_now()).await.unwrap();
         if let Some(v) = view {
-            if done(&v) {
+            if done(&v) && settled(&v) {
                 return v;
             }
             assert!(Instant::now() < deadline, "timed out; last view: {v:?}");
