@@ -35,8 +35,8 @@ pub struct MessageView {
     pub content: Option<String>,
     /// Media reference (picture URL, media id or page path).
     pub media: Option<String>,
-    /// Outbound status (`sent`, `failed`, `unknown`).
-    pub status: Option<String>,
+    /// Outbound status (`sent`, `partial`, `failed`, `unknown`).
+    pub status: Option<shared::ports::OutboundStatus>,
     /// Platform error code of a failed send.
     pub errcode: Option<i64>,
 }
@@ -146,8 +146,7 @@ pub fn render_text(view: &ConversationView, now: u64) -> String {
             .unwrap_or_default();
         let status = m
             .status
-            .as_deref()
-            .map(|s| format!(" [{s}]"))
+            .map(|s| format!(" [{}]", s.as_str()))
             .unwrap_or_default();
         out.push_str(&format!(
             "  {} {dir} {:<16} msg_id={:<20} {what}{status}\n",

@@ -111,6 +111,17 @@ pub const DEDUPE_HITS: Metric = Metric {
     help: "inbound records that were duplicates",
 };
 
+/// Processor: plaintext pushes refused because their signed nonce and timestamp were already
+/// stored with another body (a forged replay of a seen push URL).
+pub const REPLAY_REFUSED: Metric = Metric {
+    name: "ReplayRefused",
+    unit: "Count",
+    functions: &["processor"],
+    dimension_sets: &[&[SERVICE]],
+    values: &[],
+    help: "plaintext pushes refused as forged replays",
+};
+
 /// Sender: one per send request that reached the platform step, by outcome.
 pub const SEND_OUTCOME: Metric = Metric {
     name: "SendOutcome",
@@ -160,6 +171,7 @@ pub const CATALOG: &[&Metric] = &[
     &REGISTRY_REFRESH_FAILED,
     &STORED,
     &DEDUPE_HITS,
+    &REPLAY_REFUSED,
     &SEND_OUTCOME,
     &QUOTA_REFUSALS,
     &TOKEN_REFRESHES,

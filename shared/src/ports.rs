@@ -56,6 +56,9 @@ pub enum StoreOutcome {
     Inserted,
     /// The message was already stored (platform retry or SQS redelivery): nothing changed.
     Duplicate,
+    /// A plaintext-mode push reused the signed (nonce, timestamp) of another body: a forgery
+    /// replaying a seen push URL. Nothing changed.
+    ReplayRefused,
 }
 
 /// Direction of a stored message.
@@ -76,6 +79,10 @@ pub struct Conversation {
     pub key: Option<ConversationKey>,
     /// The send window (`remaining`, `expires_at`).
     pub window: Window,
+    /// Action time of the grant that last set the window (see [`crate::quota::Ledger`]).
+    pub grant_at: Option<u64>,
+    /// Grants applied so far: the generation reservations are made under.
+    pub generation: u64,
     /// `CreateTime` of the newest inbound message.
     pub last_in_at: Option<u64>,
     /// Preview of the newest inbound message.
@@ -107,8 +114,8 @@ pub struct StoredMessage {
     pub content: Option<String>,
     /// Media reference: picture URL or media id, where the type has one.
     pub media: Option<String>,
-    /// Outbound status (`sent`, `failed`, `unknown`); `None` for inbound.
-    pub status: Option<String>,
+    /// Outbound status; `None` for inbound.
+    pub status: Option<OutboundStatus>,
     /// Platform error code of a failed send.
     pub errcode: Option<i64>,
     /// The full inbound message as JSON (kept exact, including unknown fields).
@@ -119,9 +126,12 @@ pub struct StoredMessage {
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Stores an inbound message exactly once and updates its conversation in the same atomic
-    /// write: last inbound message, counters, and — when `grant` is given — the send window by
-    /// the rule of [`crate::quota`] with `t` = the message's `CreateTime`. A second call with the
-    /// same envelope returns [`StoreOutcome::Duplicate`] and changes nothing.
+    /// write: last inbound message, counters, and — when `grant` is given — the ledger by
+    /// [`crate::quota::Ledger::apply_grant`] with `t` = [`crate::quota::action_time`] (the
+    /// `CreateTime` bounded by the receive time; also what `last_in_at` records). A second call
+    /// with the same envelope returns [`StoreOutcome::Duplicate`] and changes nothing. A
+    /// plaintext push whose replay tag (nonce, timestamp) was already stored with another body is
+    /// [`StoreOutcome::ReplayRefused`] and changes nothing.
     async fn store_inbound(
         &self,
         envelope: &QueueEnvelope,
@@ -177,8 +187,13 @@ impl<T: MessageStore + ?Sized> MessageStore for std::sync::Arc<T> {
 /// What a quota reservation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
-    /// The units were taken; the window after the reservation.
-    Reserved(Window),
+    /// The units were taken under `generation`; the window after the reservation.
+    Reserved {
+        /// The window after the reservation.
+        window: Window,
+        /// The ledger generation the units belong to (pass it to release / exhaust / close).
+        generation: u64,
+    },
     /// Refused without calling the platform; the window as it stands.
     Refused(crate::quota::Refusal, Window),
     /// No conversation: the user never wrote, so nothing may be sent.
@@ -197,20 +212,28 @@ pub trait QuotaLedger: Send + Sync {
         now: u64,
     ) -> Result<Reservation, StoreError>;
 
-    /// Gives `units` back after a definite platform rejection, only while the window is still the
-    /// one they came from (`expires_at` unchanged); returns whether they were given back.
+    /// Gives `units` back after a definite platform rejection, only while no grant has been
+    /// applied since they were reserved (`generation` unchanged), so `remaining` never exceeds a
+    /// grant; returns whether they were given back.
     async fn release(
         &self,
         key: &ConversationKey,
         units: u32,
-        expires_at: u64,
+        generation: u64,
     ) -> Result<bool, StoreError>;
 
-    /// The platform said the quota is used up (WeChat 45047, Baidu 90001): `remaining = 0`.
-    async fn exhaust(&self, key: &ConversationKey) -> Result<(), StoreError>;
+    /// The platform said the quota is used up (WeChat 45047, Baidu 90001): `remaining = 0`, only
+    /// while `generation` is current (a window the user refreshed meanwhile is left alone).
+    async fn exhaust(&self, key: &ConversationKey, generation: u64) -> Result<(), StoreError>;
 
-    /// The platform said the window is closed (WeChat 45015): `expires_at = now` if later.
-    async fn close_window(&self, key: &ConversationKey, now: u64) -> Result<(), StoreError>;
+    /// The platform said the window is closed (WeChat 45015): `expires_at = now` if later, only
+    /// while `generation` is current.
+    async fn close_window(
+        &self,
+        key: &ConversationKey,
+        now: u64,
+        generation: u64,
+    ) -> Result<(), StoreError>;
 }
 
 /// An access token as cached for all instances.
@@ -243,13 +266,15 @@ pub trait AccessTokenCache: Send + Sync {
         lease_secs: u64,
     ) -> Result<bool, StoreError>;
 
-    /// Stores a fresh token and drops the lease.
+    /// Stores a fresh token and drops the refresh lease if `owner` still holds it (a lease that
+    /// expired and was taken by another instance stays with that instance).
     async fn put_token(
         &self,
         platform: crate::Platform,
         app_id: &str,
         token: &str,
         expires_at: u64,
+        owner: &str,
     ) -> Result<(), StoreError>;
 
     /// Drops the refresh lease if `owner` still holds it (after a failed refresh, so others can try).
@@ -270,6 +295,48 @@ pub trait AccessTokenCache: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// What became of an outbound send, as recorded and as answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundStatus {
+    /// Every part reached the platform.
+    Sent,
+    /// Some parts reached the platform, then a refusal or a missing token stopped the rest.
+    Partial,
+    /// Nothing reached the platform (a definite refusal of the first part).
+    Failed,
+    /// A part timed out or was cut off: it may have gone out.
+    Unknown,
+}
+
+impl OutboundStatus {
+    /// The lowercase name stored and answered (`sent`, `partial`, `failed`, `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboundStatus::Sent => "sent",
+            OutboundStatus::Partial => "partial",
+            OutboundStatus::Failed => "failed",
+            OutboundStatus::Unknown => "unknown",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "sent" => OutboundStatus::Sent,
+            "partial" => OutboundStatus::Partial,
+            "failed" => OutboundStatus::Failed,
+            "unknown" => OutboundStatus::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// Whether something may have reached the user (so the send must never be repeated).
+    pub fn may_have_reached(self) -> bool {
+        self != OutboundStatus::Failed
+    }
+}
+
 /// An outbound message as recorded in its conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundRecord {
@@ -285,42 +352,67 @@ pub struct OutboundRecord {
     pub content: Option<String>,
     /// Media reference (media id, picture URL, link URL or page path).
     pub media: Option<String>,
-    /// `sent`, `failed` or `unknown` (timed out: may have gone out).
-    pub status: String,
+    /// What became of it.
+    pub status: OutboundStatus,
     /// Platform error code of a failed send.
     pub errcode: Option<i64>,
     /// Platform parts this send became (each cost one unit).
     pub parts: u32,
+    /// Parts that reached the platform.
+    pub parts_sent: u32,
+}
+
+/// An idempotency claim request: the key, what it is bound to, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    /// `platform#app_id#client_msg_id`.
+    pub key: &'a str,
+    /// Digest of (open id, request): the same key with another fingerprint is a reuse.
+    pub fingerprint: &'a str,
+    /// Unix seconds.
+    pub now: u64,
+    /// Until when this claim is held (the request's deadline plus a margin); an expired claim
+    /// that never started sending may be taken over.
+    pub lease_until: u64,
+    /// How long the key is remembered.
+    pub ttl_secs: u64,
 }
 
 /// An idempotency claim on a `client_msg_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// First use: go ahead, then call `complete`.
+    /// First use (or a takeover of an attempt that died before sending): go ahead; call
+    /// `start_sending` before the first platform call, then `complete` (or `abandon`).
     New,
     /// Already completed: the stored response.
     Completed(String),
-    /// Another request with the same id is still running.
+    /// Another request with the same id holds an unexpired lease.
     InProgress,
+    /// The key was used for another request (another user or content).
+    Reused,
+    /// An earlier attempt started sending and then died (its lease expired uncompleted): it may
+    /// have been delivered, so it is never sent again.
+    Interrupted,
 }
 
 /// Outbound records and idempotency keys.
 #[async_trait]
 pub trait OutboundStore: Send + Sync {
-    /// Records an outbound message in its conversation (and the conversation's last outbound time).
+    /// Records an outbound message in its conversation (and the conversation's last outbound
+    /// time). Writing the same record twice leaves one record.
     async fn record_outbound(&self, record: &OutboundRecord) -> Result<(), StoreError>;
 
-    /// Claims an idempotency key with one conditional write (kept for `ttl_secs`).
-    async fn claim(
-        &self,
-        idempotency_key: &str,
-        now: u64,
-        ttl_secs: u64,
-    ) -> Result<Claim, StoreError>;
+    /// Claims an idempotency key with one conditional write.
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError>;
+
+    /// Marks a claimed key as sending: from here on, an attempt that dies is
+    /// [`Claim::Interrupted`], never retried.
+    async fn start_sending(&self, idempotency_key: &str) -> Result<(), StoreError>;
 
     /// Stores the response of a claimed key, so repeats return it.
     async fn complete(&self, idempotency_key: &str, response: &str) -> Result<(), StoreError>;
 
-    /// Drops a claim whose request failed before reaching the platform, so a retry can run.
+    /// Drops a claim whose request certainly never reached the platform (the caller knows:
+    /// nothing was sent, or no call was made), so a retry can run.
     async fn abandon(&self, idempotency_key: &str) -> Result<(), StoreError>;
 }

@@ -1,11 +1,19 @@
 //! The send-window rule of docs/design.md §6, pure: grants are configuration, the clock is passed in.
 //!
-//! A user action at time `t` with grant `(n, w)` sets
-//! `remaining = max(n, remaining if expires_at > t else 0)` and `expires_at = max(expires_at, t + w)`:
-//! grants refresh, they never accumulate. A send of `k` platform messages is allowed only while
-//! `expires_at > now` and `remaining >= k`. Enforcement (one conditional write) lives in the store.
-//! On a definite platform rejection the reserved units are given back; on a timeout they stay
-//! spent, because the message may have gone out.
+//! A user action at time `t` ([`action_time`]: its `CreateTime`, never later than when the push was
+//! received) with grant `(n, w)`, where `carried` is what is left of the current window at `t`:
+//! - if `n > carried`: `remaining = n`, `expires_at = t + w` — the new units expire with their own
+//!   grant, so a 1-minute enter-session unit never lives on in a 48-hour window;
+//! - else: `remaining = carried`, `expires_at = max(expires_at, t + w)`.
+//!
+//! Grants refresh, they never accumulate. The [`Ledger`] remembers the action time of the grant
+//! that last set the window and counts grants in `generation`: an action not newer than that time
+//! (a late or redelivered older message) changes nothing, and every later change of the window
+//! (a release, a platform refusal) is conditioned on the generation its units were reserved under.
+//! A send of `k` platform messages is allowed only while `expires_at > now` and `remaining >= k`.
+//! Enforcement (one conditional write) lives in the store. On a definite platform rejection the
+//! reserved units are given back (same generation only); on a timeout they stay spent, because the
+//! message may have gone out.
 
 use std::fmt;
 use std::str::FromStr;
@@ -87,13 +95,16 @@ impl Default for QuotaPolicy {
 
 impl QuotaPolicy {
     /// The grant a message earns, if any: user messages on both platforms, and WeChat's
-    /// `user_enter_tempsession`; other events earn nothing.
+    /// `user_enter_tempsession`; other events and pushes kept raw earn nothing.
     pub fn grant_for(&self, platform: Platform, message: &InboundMessage) -> Option<Grant> {
         match (platform, &message.body) {
             (Platform::Wechat, MessageBody::UserEnterTempSession { .. }) => {
                 Some(self.wechat_enter_session)
             }
             (_, MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. }) => None,
+            // Kept raw because it did not parse: kefu cannot tell whether the platform counted it
+            // as a user message, so it opens nothing (never more than the platform allows).
+            (_, MessageBody::Raw { .. }) => None,
             (Platform::Wechat, _) => Some(self.wechat_message),
             (Platform::Baidu, _) => Some(self.baidu_message),
         }
@@ -125,10 +136,18 @@ impl Window {
     /// The window after a user action at `t` earning `grant`, from `current` (none yet: `None`).
     pub fn apply_grant(current: Option<Window>, grant: Grant, t: u64) -> Window {
         let cur = current.unwrap_or_default();
-        let carried = if cur.expires_at > t { cur.remaining } else { 0 };
-        Window {
-            remaining: grant.messages.max(carried),
-            expires_at: cur.expires_at.max(t.saturating_add(grant.window_secs)),
+        let carried = cur.remaining_at(t);
+        let own_end = t.saturating_add(grant.window_secs);
+        if grant.messages > carried {
+            Window {
+                remaining: grant.messages,
+                expires_at: own_end,
+            }
+        } else {
+            Window {
+                remaining: carried,
+                expires_at: cur.expires_at.max(own_end),
+            }
         }
     }
 
@@ -153,6 +172,41 @@ impl Window {
         } else {
             0
         }
+    }
+}
+
+/// The time a push's grant is computed from: its `CreateTime`, bounded by when ingress received it,
+/// so a `CreateTime` in the future (a wrong clock, or a forged value) never extends a window.
+pub fn action_time(create_time: u64, received_at_secs: u64) -> u64 {
+    create_time.min(received_at_secs)
+}
+
+/// A conversation's window together with the grant that set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Ledger {
+    /// The send window.
+    pub window: Window,
+    /// Action time of the latest grant applied (`None`: no grant yet).
+    pub grant_at: Option<u64>,
+    /// How many grants have been applied; reservations carry it, and releases and platform
+    /// refusals only touch the window when it is unchanged.
+    pub generation: u64,
+}
+
+impl Ledger {
+    /// The ledger after a user action at `t` earning `grant`, or `None` when the action is not
+    /// newer than the latest grant applied (it then changes nothing).
+    pub fn apply_grant(current: Option<Ledger>, grant: Grant, t: u64) -> Option<Ledger> {
+        let cur = current.unwrap_or_default();
+        if cur.grant_at.is_some_and(|at| t <= at) {
+            return None;
+        }
+        let window = Window::apply_grant(current.map(|l| l.window), grant, t);
+        Some(Ledger {
+            window,
+            grant_at: Some(t),
+            generation: cur.generation + 1,
+        })
     }
 }
 
@@ -222,6 +276,50 @@ mod tests {
     }
 
     #[test]
+    fn a_short_grant_adds_units_that_expire_with_it() {
+        // Five units spent in a 48 h window; the contact button grants 1 / 60 s: that unit must not
+        // live on for the rest of the 48 h.
+        let spent = Window {
+            remaining: 0,
+            expires_at: 1000 + H48,
+        };
+        let w = Window::apply_grant(Some(spent), Grant::new(1, 60), 5000);
+        assert_eq!(
+            w,
+            Window {
+                remaining: 1,
+                expires_at: 5060
+            }
+        );
+        assert_eq!(w.consume(1, 5060), Err(Refusal::WindowExpired));
+    }
+
+    #[test]
+    fn a_future_create_time_is_bounded_by_the_receive_time() {
+        assert_eq!(action_time(4_102_444_800, 1_800_000_000), 1_800_000_000);
+        assert_eq!(action_time(1_799_999_990, 1_800_000_000), 1_799_999_990);
+    }
+
+    #[test]
+    fn an_older_or_equal_grant_never_refills_a_spent_window() {
+        let g = Grant::new(5, H48);
+        let m1 = Ledger::apply_grant(None, g, 2000).unwrap();
+        assert_eq!((m1.grant_at, m1.generation), (Some(2000), 1));
+        let spent = Ledger {
+            window: m1.window.consume(5, 2001).unwrap(),
+            ..m1
+        };
+        // M0, older, arrives late (redelivery, DLQ redrive): nothing changes.
+        assert_eq!(Ledger::apply_grant(Some(spent), g, 1990), None);
+        // A second message in the same second does not reset the count either.
+        assert_eq!(Ledger::apply_grant(Some(spent), g, 2000), None);
+        // A newer one does, under a new generation.
+        let m2 = Ledger::apply_grant(Some(spent), g, 2001).unwrap();
+        assert_eq!(m2.window.remaining, 5);
+        assert_eq!((m2.grant_at, m2.generation), (Some(2001), 2));
+    }
+
+    #[test]
     fn parses_grants() {
         assert_eq!("2/60".parse::<Grant>(), Ok(Grant::new(2, 60)));
         assert!("2".parse::<Grant>().is_err());
@@ -261,6 +359,10 @@ mod tests {
                         let next = Window::apply_grant(window, Grant::new(n, w), now);
                         max_grant = max_grant.max(n);
                         prop_assert_eq!(next.remaining, n.max(before));
+                        // Units the grant added never outlive it.
+                        if next.remaining > before {
+                            prop_assert_eq!(next.expires_at, now + w);
+                        }
                         prop_assert!(next.remaining <= max_grant);
                         allowance = next.remaining;
                         sent_since_grant = 0;

@@ -532,8 +532,9 @@ async fn without_the_old_item_in_the_cancellation_the_slow_path_reads_it_once() 
     let older = text("oUser10", T0 - 100, "19", "older");
     assert_eq!(fx.store(&older).await, StoreOutcome::Inserted);
 
-    // THEN the slow path read the conversation with one GetItem, applied the grant by the rule
-    // (3 left in an open window, grant 5: 5, expiry kept) and kept the newest message
+    // THEN the slow path read the conversation with one GetItem, left the window alone (the
+    // older message's grant is not newer than the stored one: 3 left stay 3) and kept the newest
+    // message
     let (_, attempts) = fx.requests.take();
     assert_eq!(
         attempts,
@@ -548,7 +549,7 @@ async fn without_the_old_item_in_the_cancellation_the_slow_path_reads_it_once() 
     assert_eq!(
         c.window,
         Window {
-            remaining: 5,
+            remaining: 3,
             expires_at: T0 + H48
         }
     );

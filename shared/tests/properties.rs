@@ -1,14 +1,16 @@
 //! Property tests: seal → open round trips for random keys, messages (0..5000 bytes, including
-//! multiples of 32) and receive ids; opening and parsing arbitrary input never panics.
+//! multiples of 32) and receive ids; opening and parsing arbitrary input never panics; every
+//! authenticated plaintext is kept (parsed or raw) in an envelope that fits the queue.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
-use shared::message;
+use shared::message::{self, MessageBody, QueueEnvelope};
 use shared::protocol::{
-    self, AesKey, CallbackRequest, Credentials, Method, Params, ReceiveIdRule, Signature, cipher,
+    self, AesKey, CallbackRequest, Credentials, DataFormat, Method, Mode, Params, Platform,
+    ReceiveIdRule, Signature, cipher,
 };
 use shared::secret::Secret;
 
@@ -104,5 +106,36 @@ proptest! {
         let _ = protocol::wechat::handle(&req, &creds);
         let _ = protocol::baidu::handle(&req, &creds);
         let _ = message::parse(&String::from_utf8_lossy(&body));
+    }
+}
+
+proptest! {
+    // Large inputs: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn every_plaintext_is_kept_and_fits_the_queue(
+        unit in prop_oneof![
+            "\\PC{0,40}".boxed(),
+            "[<>{}\\x00-\\x1f\"\\\\a-z:,\u{fffe}\u{ffff}]{1,40}".boxed(),
+            Just(r#"{"FromUserName":"o","CreateTime":1,"MsgType":"text","Content":"\u0001"#.to_owned()).boxed(),
+        ],
+        repeat in prop_oneof![1usize..4, 1_000usize..4_000],
+        fallback in any::<u64>(),
+    ) {
+        let plaintext = unit.repeat(repeat);
+        let (_, m) = message::parse_or_raw(&plaintext, fallback);
+        match &m.body {
+            MessageBody::Raw { raw, .. } => prop_assert_eq!(raw, &plaintext),
+            _ => prop_assert!(message::parse(&plaintext).is_ok()),
+        }
+        if message::check_key_limits(&m).is_ok() {
+            let mut env = QueueEnvelope::new(Platform::Wechat, "wx1", 1, Mode::Safe, DataFormat::Json, m);
+            env.fit();
+            let json = env.to_json();
+            prop_assert!(json.len() <= QueueEnvelope::MAX_BYTES, "{} bytes", json.len());
+            prop_assert_eq!(&env.dedupe_key, &env.key().to_string());
+            prop_assert_eq!(QueueEnvelope::from_json(&json).unwrap(), env);
+        }
     }
 }

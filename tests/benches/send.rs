@@ -98,7 +98,11 @@ async fn main() {
         sender::Clients {
             wechat: WechatClient::new(http.clone(), fake.base_url()),
             baidu: BaiduClient::new(http.clone(), fake.base_url()),
-            http: http.clone(),
+            images: sender::fetch::image_client(
+                &sender::fetch::FetchPolicy::default(),
+                Duration::from_secs(5),
+            )
+            .unwrap(),
         },
         FixedClock::at_secs(NOW),
     ));

@@ -84,6 +84,14 @@ fn message(msg_type: &str) -> InboundMessage {
     }
 }
 
+/// A Baidu text push: Baidu addresses pushes to the app id.
+fn baidu_message() -> InboundMessage {
+    InboundMessage {
+        to_user_name: Some(BAIDU_APP.into()),
+        ..message("text")
+    }
+}
+
 fn spec(
     platform: Platform,
     mode: Mode,
@@ -335,7 +343,7 @@ fn main() {
     let sim = push_request(
         &bd,
         &spec(b, Mode::Safe, DataFormat::Json, true),
-        &render(&message("text"), DataFormat::Json),
+        &render(&baidu_message(), DataFormat::Json),
     );
     ingress(
         "baidu_text_safe_json_body_signed",
@@ -346,7 +354,7 @@ fn main() {
     let sim = push_request(
         &bd,
         &spec(b, Mode::Plaintext, DataFormat::Json, false),
-        &render(&message("text"), DataFormat::Json),
+        &render(&baidu_message(), DataFormat::Json),
     );
     ingress(
         "baidu_text_plain_json",

@@ -135,7 +135,6 @@ impl TestEnv {
                 wechat: platform_base.into(),
                 baidu: platform_base.into(),
             },
-            platform_timeout: sender::config::DEFAULT_PLATFORM_TIMEOUT,
             retention_days: 0,
             settings: sender::Settings::default(),
         }

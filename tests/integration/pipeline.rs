@@ -38,7 +38,7 @@ fn keys(platform: Platform) -> AppKeys {
     }
 }
 
-fn spec(platform: Platform, mode: Mode, format: DataFormat, create_time: u64) -> PushSpec<'static> {
+fn spec<'a>(platform: Platform, mode: Mode, format: DataFormat, create_time: u64) -> PushSpec<'a> {
     PushSpec {
         platform,
         mode,
@@ -94,11 +94,22 @@ async fn push(
     format: DataFormat,
     m: &InboundMessage,
 ) -> (StatusCode, String) {
-    let sim = push_request(
-        &keys(platform),
-        &spec(platform, mode, format, m.create_time),
-        &render(m, format),
-    );
+    // Each push has its own nonce, as the platforms send them (plaintext pushes that reuse a
+    // signed nonce and timestamp with another body are refused as forged replays).
+    static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(424_242);
+    let nonce = NONCE
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        .to_string();
+    // WeChat addresses pushes to the original id, Baidu to the app id.
+    let mut m = m.clone();
+    m.to_user_name = Some(match platform {
+        Platform::Wechat => "gh_kefu00000001".into(),
+        Platform::Baidu => BD.into(),
+    });
+    let mut spec = spec(platform, mode, format, m.create_time);
+    spec.nonce = &nonce;
+    spec.to_user_name = m.to_user_name.as_deref();
+    let sim = push_request(&keys(platform), &spec, &render(&m, format));
     let app = env.ingress(m.create_time);
     let resp = ingress::handle(&app, request(platform, &sim))
         .await
@@ -174,6 +185,11 @@ async fn every_mode_format_and_type_is_stored_exactly_as_sent() {
                             session_from: "goods".into(),
                         },
                     ));
+                }
+                if platform == Platform::Baidu {
+                    for m in &mut messages {
+                        m.to_user_name = Some(BD.into());
+                    }
                 }
                 for m in &messages {
                     assert_eq!(

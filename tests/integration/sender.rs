@@ -38,15 +38,21 @@ where
     let fast = RetryPolicy {
         backoff: vec![Duration::from_millis(1), Duration::from_millis(1)],
     };
+    // The image server of these tests is plain http on 127.0.0.1: the local-run fetch policy.
+    let policy = sender::fetch::FetchPolicy::local();
     sender::App::new(
-        sender::Settings::default(),
+        sender::Settings {
+            image_fetch: policy,
+            platform_timeout: timeout,
+            ..sender::Settings::default()
+        },
         TestEnv::registry(),
         store,
         tokens,
         sender::Clients {
             wechat: WechatClient::new(http.clone(), fake.base_url()).with_retry(fast.clone()),
-            baidu: BaiduClient::new(http.clone(), fake.base_url()).with_retry(fast),
-            http,
+            baidu: BaiduClient::new(http, fake.base_url()).with_retry(fast),
+            images: sender::fetch::image_client(&policy, timeout).unwrap(),
         },
         FixedClock::at_secs(NOW),
     )
@@ -141,7 +147,7 @@ async fn sends_text_and_reports_the_window_after() {
         .find(|m| m.direction == shared::ports::Direction::Out)
         .unwrap();
     assert_eq!(
-        (out.content.as_deref(), out.status.as_deref()),
+        (out.content.as_deref(), out.status.map(|s| s.as_str())),
         (Some("您好 😀"), Some("sent"))
     );
 }
@@ -421,8 +427,10 @@ async fn a_repeated_client_msg_id_returns_the_first_result_and_sends_nothing() {
     let mut body = text("oIdem", "once");
     body["client_msg_id"] = json!("c-1");
     let first = send(&app, body.clone()).await;
-    let second = send(&app, body.clone()).await;
+    let mut second = send(&app, body.clone()).await;
     assert_eq!(first.0, StatusCode::OK);
+    assert_eq!(second.1["replayed"], true);
+    second.1.as_object_mut().unwrap().remove("replayed");
     assert_eq!(first, second);
     assert_eq!(fake.sent_messages("oIdem").len(), 1);
     // A final refusal is remembered too.
@@ -431,7 +439,12 @@ async fn a_repeated_client_msg_id_returns_the_first_result_and_sends_nothing() {
     let refused = send(&app, body.clone()).await;
     assert_eq!(refused.0, StatusCode::BAD_GATEWAY);
     fake.grant(WX, "oIdem", 5);
-    assert_eq!(send(&app, body).await, refused);
+    let mut again = send(&app, body).await;
+    assert_eq!(
+        again.1.as_object_mut().unwrap().remove("replayed"),
+        Some(json!(true))
+    );
+    assert_eq!(again, refused);
 }
 
 #[tokio::test]
@@ -468,7 +481,7 @@ async fn refusals_say_why() {
         (
             json!({ "app_id": WX, "msg_type": "text", "content": "x" }),
             StatusCode::BAD_REQUEST,
-            "body",
+            "open_id",
         ),
     ];
     for (body, status, field) in cases {

@@ -40,16 +40,16 @@ fn assert_iam_post(req: &lambda_http::Request, route: &str) {
 fn sender_fixtures_are_iam_authorised_requests_for_their_route() {
     let req = read("send_text.json");
     assert_iam_post(&req, "/messages");
-    let body: sender::SendRequest = serde_json::from_slice(req.body().as_ref()).unwrap();
+    let body = sender::SendRequest::from_json(req.body().as_ref()).unwrap();
     assert_eq!(
-        (body.app_id.as_str(), body.msg_type.as_str()),
+        (body.app_id.as_str(), body.message.msg_type()),
         ("wxkefu0000000001", "text")
     );
-    assert!(body.content.is_some_and(|c| !c.is_empty()));
+    assert!(matches!(&body.message, sender::OutboundMessage::Text(c) if !c.is_empty()));
     assert!(body.client_msg_id.is_some());
 
     let req = read("typing.json");
     assert_iam_post(&req, "/typing");
-    let body: sender::TypingRequest = serde_json::from_slice(req.body().as_ref()).unwrap();
+    let body = sender::TypingRequest::from_json(req.body().as_ref()).unwrap();
     assert_eq!(body.command, "Typing");
 }

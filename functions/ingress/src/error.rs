@@ -4,9 +4,10 @@
 //! 5xx: the queue did not take the message in time; the platform retries, the processor dedupes.
 
 use lambda_http::{Body, Response, http::StatusCode};
-use shared::message::ParseError;
+use shared::message::KeyTooLong;
 use shared::ports::QueueError;
 use shared::protocol::ProtocolError;
+use shared::protocol::admission::Refused;
 
 /// Why a callback was not answered with `success` or its echo.
 #[derive(Debug, thiserror::Error)]
@@ -26,16 +27,14 @@ pub enum IngressError {
     /// Signature, envelope or cipher failure.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
-    /// The decrypted message is addressed to another mini program than the route's (a 服务商
-    /// component's pushes share one key, so the route alone does not prove the recipient).
-    #[error("message addressed to another mini program")]
-    WrongRecipient,
-    /// The signed timestamp is older than the replay window.
-    #[error("timestamp outside the replay window")]
-    Stale,
-    /// Authenticated and decrypted, but the message does not parse.
+    /// Authenticated, but not admitted for this app: an unencrypted body it does not accept, a
+    /// recipient that is not this app (a 服务商's pushes share one key, so the route alone does
+    /// not prove it), or a stale timestamp.
     #[error(transparent)]
-    Message(#[from] ParseError),
+    Refused(#[from] Refused),
+    /// A field that enters a storage key is over its limit (the field is named, never its value).
+    #[error(transparent)]
+    KeyTooLong(#[from] KeyTooLong),
     /// The queue refused or failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
@@ -56,8 +55,8 @@ impl IngressError {
             IngressError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             IngressError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngressError::Protocol(e) if e.is_unauthenticated() => StatusCode::UNAUTHORIZED,
-            IngressError::Stale | IngressError::WrongRecipient => StatusCode::UNAUTHORIZED,
-            IngressError::Protocol(_) | IngressError::Message(_) => StatusCode::BAD_REQUEST,
+            IngressError::Refused(_) => StatusCode::UNAUTHORIZED,
+            IngressError::Protocol(_) | IngressError::KeyTooLong(_) => StatusCode::BAD_REQUEST,
             IngressError::Queue(_)
             | IngressError::QueueTimeout(_)
             | IngressError::Misconfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -72,13 +71,20 @@ impl IngressError {
             IngressError::UnknownApp => "unknown_app",
             IngressError::TooLarge(_) => "body_too_large",
             IngressError::Protocol(e) => e.reason(),
-            IngressError::Stale => "stale_timestamp",
-            IngressError::WrongRecipient => "recipient_mismatch",
-            IngressError::Message(_) => "message_invalid",
+            IngressError::Refused(r) => r.reason(),
+            IngressError::KeyTooLong(_) => "key_too_long",
             IngressError::Queue(QueueError::Rejected(_)) => "queue_rejected",
             IngressError::Queue(QueueError::Unavailable(_)) => "queue_unavailable",
             IngressError::QueueTimeout(_) => "queue_timeout",
             IngressError::Misconfigured(_) => "app_misconfigured",
+        }
+    }
+
+    /// The message field an outcome is about (`open_id`, … for `key_too_long`), for the log line.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            IngressError::KeyTooLong(e) => Some(e.field),
+            _ => None,
         }
     }
 

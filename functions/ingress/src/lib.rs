@@ -1,10 +1,11 @@
 //! The ingress function: `GET|POST /wechat/{app}` and `GET|POST /baidu/{app}`.
 //!
 //! Verification requests get their echo string verbatim. Pushes are verified, decrypted and
-//! parsed by the shared core, put on the inbound queue as a [`QueueEnvelope`], and only then
-//! answered `success`. Anything not queued gets a 4xx (bad input, nothing queued) or a 5xx
-//! (queue too slow or down: the platform retries, the processor dedupes). Never calls anything
-//! but SQS.
+//! parsed (kept raw when they do not parse) by the shared core, admitted by the app's policy
+//! (mode, recipient, signed time), put on the inbound queue as a [`QueueEnvelope`] cut to fit
+//! SQS, and only then answered `success`. Anything not queued gets a 4xx (bad input, nothing
+//! queued) or a 5xx (queue too slow or down: the platform retries, the processor dedupes). Never
+//! calls anything but SQS.
 
 pub mod config;
 pub mod error;
@@ -14,9 +15,10 @@ mod tests;
 use lambda_http::http::{Method as HttpMethod, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::clock::Clock;
-use shared::message::{self, QueueEnvelope};
+use shared::message::{self, MessageBody, QueueEnvelope, ReplayTag};
 use shared::ports::MessageQueue;
-use shared::protocol::{self, Callback, CallbackRequest, Method, Params, Platform};
+use shared::protocol::admission::{self, Policy};
+use shared::protocol::{self, Callback, CallbackRequest, Method, Mode, Params, Platform};
 use shared::registry::{AppRegistry, Lookup};
 use shared::registry_source::LiveRegistry;
 use shared::telemetry::open_id_hash;
@@ -90,13 +92,7 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             Callback::Push(push) => push,
         };
         let now_ms = self.clock.now_ms();
-        if let Some(window) = self.limits.replay_window {
-            // A timestamp that is absent or not a number cannot be checked: treat it as stale.
-            match push.timestamp {
-                Some(ts) if now_ms / 1000 <= ts.saturating_add(window.as_secs()) => {}
-                _ => return Err(IngressError::Stale),
-            }
-        }
+        let now_secs = now_ms / 1000;
         if push.key_slot == Some(protocol::KeySlot::Previous) {
             // Operators finish a key rotation once this no longer appears.
             info!(platform = %route.platform, app_id = %route.app_id, key_slot = "previous", "push opened with the previous EncodingAESKey");
@@ -106,23 +102,25 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
         {
             tracing::debug!(receive_id = %id, "receive id not enforced for this app");
         }
-        let (format, message) = message::parse(&push.plaintext)?;
-        // WeChat addresses pushes to the mini program's original id: when it is configured, a push
-        // replayed onto another app's route (same 服务商 key) is refused.
-        if let (Platform::Wechat, Some(expected), Some(to)) =
-            (route.platform, &app.original_id, &message.to_user_name)
-            && expected != to
-        {
-            return Err(IngressError::WrongRecipient);
-        }
-        let envelope = QueueEnvelope::new(
+        // Authenticated: what does not parse is kept raw, dated by the signed time when it has none.
+        let (format, message) =
+            message::parse_or_raw(&push.plaintext, push.timestamp.unwrap_or(now_secs));
+        let window = self.limits.replay_window.map(|w| w.as_secs());
+        admission::admit(&Policy::for_app(app, window, now_secs), &push, &message)?;
+        message::check_key_limits(&message)?;
+        let mut envelope = QueueEnvelope::new(
             route.platform,
             &route.app_id,
             now_ms,
             push.mode,
-            format,
+            format.unwrap_or(push.format),
             message,
         );
+        if let (Mode::Plaintext, Some(timestamp)) = (push.mode, push.timestamp) {
+            // The body is not signed: the processor refuses another body under the same nonce.
+            envelope = envelope.with_replay(ReplayTag::new(&push.nonce, timestamp, body));
+        }
+        envelope.fit();
         let body = envelope.to_json();
         let budget = self.limits.enqueue_budget;
         let sqs_message_id = match tokio::time::timeout(budget, self.queue.enqueue(&body)).await {
@@ -205,6 +203,8 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
                 app_id = %route.app_id,
                 outcome = "queued",
                 msg_type = m.msg_type(),
+                raw = matches!(m.body, MessageBody::Raw { .. }),
+                truncated = envelope.truncated.is_some(),
                 msg_id = m.msg_id.as_ref().map(|i| i.0.as_str()).unwrap_or_default(),
                 open_id_hash = %open_id_hash(&m.from_user_name),
                 mode = envelope.mode.as_str(),
@@ -236,7 +236,7 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
                     &[("reason", e.reason())],
                 );
             }
-            warn!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), elapsed_ms, "rejected");
+            warn!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), field = e.field(), elapsed_ms, "rejected");
             e.into_response()
         }
     })

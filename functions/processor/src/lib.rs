@@ -98,10 +98,20 @@ pub async fn handle<S: MessageStore>(
     let records = &event.payload.records;
     let results = process_batch(app, records).await;
     let mut response = SqsBatchResponse::default();
-    let (mut stored, mut duplicates) = (0usize, 0usize);
+    let (mut stored, mut duplicates, mut replays) = (0usize, 0usize, 0usize);
     for (record, result) in records.iter().zip(results) {
         let id = record.message_id.as_deref().unwrap_or_default();
         match result {
+            Ok((StoreOutcome::ReplayRefused, env)) => {
+                replays += 1;
+                warn!(
+                    platform = %env.platform,
+                    app_id = %env.app_id,
+                    outcome = "replay_refused",
+                    sqs_message_id = id,
+                    "plaintext push reused a seen nonce and timestamp with another body; not stored"
+                );
+            }
             Ok((outcome, env)) => {
                 let inserted = outcome == StoreOutcome::Inserted;
                 if inserted {
@@ -136,11 +146,15 @@ pub async fn handle<S: MessageStore>(
         records = records.len(),
         stored,
         duplicates,
+        replays_refused = replays,
         failed = response.batch_item_failures.len(),
         "batch done"
     );
     shared::metrics::emit(&shared::metrics::STORED, stored as f64, &[]);
     shared::metrics::emit(&shared::metrics::DEDUPE_HITS, duplicates as f64, &[]);
+    if replays > 0 {
+        shared::metrics::emit(&shared::metrics::REPLAY_REFUSED, replays as f64, &[]);
+    }
     Ok(response)
 }
 
@@ -162,10 +176,11 @@ mod tests {
                 content: format!("m{msg_id}"),
             },
         };
+        // Received a second after it was written.
         QueueEnvelope::new(
             Platform::Wechat,
             "wx1",
-            1,
+            (create_time + 1) * 1000,
             Mode::Safe,
             DataFormat::Json,
             message,

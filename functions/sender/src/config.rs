@@ -17,10 +17,69 @@ use shared::platform::{BaseUrls, baidu::BaiduClient, http_client, wechat::Wechat
 use shared::registry::{Purpose, Refresh, RegistryLocation};
 use shared::registry_source::{LiveRegistry, SourceError};
 
-use crate::{App, Clients, Settings};
+use crate::fetch::FetchPolicy;
+use crate::{App, Clients};
 
 /// Total timeout of one platform call when `PLATFORM_TIMEOUT_MS` is unset.
 pub const DEFAULT_PLATFORM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Local runs only (never in the template): `1` lets image URLs be `http://` and point at
+/// loopback or private addresses, so `kefu serve` and tests can fetch from a local server.
+pub const IMAGE_FETCH_LOCAL: &str = "IMAGE_FETCH_LOCAL";
+
+/// Request-path settings of the sender, with their defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// WeChat token endpoint: `stable_token` (default) or the classic `token`.
+    pub wechat_stable_token: bool,
+    /// Total timeout of one platform call (`PLATFORM_TIMEOUT_MS`, default 5 s): no call starts
+    /// unless this much time is left before the deadline (plus [`Settings::record_reserve`]).
+    pub platform_timeout: Duration,
+    /// The deadline when the invocation has none (local runs; default 25 s). Deployed, the
+    /// deadline is the Lambda invocation's.
+    pub max_request: Duration,
+    /// Time kept after the last platform call to record the outcome (default 3 s).
+    pub record_reserve: Duration,
+    /// Largest text part in UTF-8 bytes (default 2000, docs/protocol.md §11.1).
+    pub max_text_bytes: usize,
+    /// Largest image accepted for upload (default 2 MiB, WeChat's temp-media rule).
+    pub max_image_bytes: usize,
+    /// How image URLs may be fetched (https only, public addresses only, by default).
+    pub image_fetch: FetchPolicy,
+    /// How long a `client_msg_id` is remembered (default 7 days).
+    pub idempotency_ttl_secs: u64,
+    /// An idempotency claim is held until the deadline plus this (default 30 s); a claim that
+    /// died before sending can be taken over after that.
+    pub lease_margin_secs: u64,
+    /// Refresh a token this long before it expires (default 300 s).
+    pub token_margin_secs: u64,
+    /// How long one instance may hold the refresh lease (default 10 s).
+    pub token_lease_secs: u64,
+    /// How long a request waits for another instance's refresh (default 3 s).
+    pub token_wait: Duration,
+    /// Media ids are reused until this long before their 3-day expiry (default 1 h).
+    pub media_margin_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            wechat_stable_token: true,
+            platform_timeout: DEFAULT_PLATFORM_TIMEOUT,
+            max_request: Duration::from_secs(25),
+            record_reserve: Duration::from_secs(3),
+            max_text_bytes: shared::platform::MAX_TEXT_BYTES,
+            max_image_bytes: 2 * 1024 * 1024,
+            image_fetch: FetchPolicy::default(),
+            idempotency_ttl_secs: 7 * 86_400,
+            lease_margin_secs: 30,
+            token_margin_secs: 300,
+            token_lease_secs: 10,
+            token_wait: Duration::from_secs(3),
+            media_margin_secs: 3600,
+        }
+    }
+}
 
 /// Everything the sender reads from its environment.
 #[derive(Debug, Clone)]
@@ -35,11 +94,10 @@ pub struct Config {
     pub refresh: Refresh,
     /// `WECHAT_API_BASE`, `BAIDU_API_BASE` (local runs point them at the fake platform).
     pub base_urls: BaseUrls,
-    /// `PLATFORM_TIMEOUT_MS`: total timeout of one platform call.
-    pub platform_timeout: Duration,
     /// `MESSAGE_RETENTION_DAYS` for the outbound records (0 keeps them forever).
     pub retention_days: u64,
-    /// `WECHAT_TOKEN_MODE` and the request-path defaults.
+    /// `WECHAT_TOKEN_MODE`, `PLATFORM_TIMEOUT_MS`, `IMAGE_FETCH_LOCAL` and the request-path
+    /// defaults.
     pub settings: Settings,
 }
 
@@ -59,7 +117,7 @@ pub enum BuildError {
 
 /// The variables [`Config::from_env`] reads that `template.yaml` gives the function. Besides
 /// these it reads only local-run variables: `KEFU_APPS_JSON`, `KEFU_APPS_FILE`,
-/// `WECHAT_API_BASE`, `BAIDU_API_BASE`.
+/// `WECHAT_API_BASE`, `BAIDU_API_BASE`, [`IMAGE_FETCH_LOCAL`].
 pub const VARIABLES: &[&str] = &[
     KEFU_SERVICE,
     CONVERSATIONS_TABLE,
@@ -105,10 +163,15 @@ impl Config {
                 wechat: env.optional(WECHAT_API_BASE).unwrap_or(defaults.wechat),
                 baidu: env.optional(BAIDU_API_BASE).unwrap_or(defaults.baidu),
             },
-            platform_timeout: Duration::from_millis(timeout_ms),
             retention_days: env.parsed(MESSAGE_RETENTION_DAYS, 0)?,
             settings: Settings {
                 wechat_stable_token,
+                platform_timeout: Duration::from_millis(timeout_ms),
+                image_fetch: if env.optional(IMAGE_FETCH_LOCAL).as_deref() == Some("1") {
+                    FetchPolicy::local()
+                } else {
+                    FetchPolicy::default()
+                },
                 ..Settings::default()
             },
         })
@@ -120,8 +183,13 @@ impl App<DynamoDbStore, DynamoDbStore, SystemClock> {
     /// clients with connect and total timeouts, the registry's send part kept fresh.
     pub async fn build(config: Config, sdk: &SdkConfig) -> Result<Self, BuildError> {
         shared::metrics::set_service(&config.service);
-        let http = http_client(Duration::from_secs(2), config.platform_timeout)
+        let http = http_client(Duration::from_secs(2), config.settings.platform_timeout)
             .map_err(|e| BuildError::Http(e.to_string()))?;
+        let images = crate::fetch::image_client(
+            &config.settings.image_fetch,
+            config.settings.platform_timeout,
+        )
+        .map_err(|e| BuildError::Http(e.to_string()))?;
         let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.tables)
             .with_message_retention_days(config.retention_days);
         let registry = LiveRegistry::load(
@@ -138,8 +206,8 @@ impl App<DynamoDbStore, DynamoDbStore, SystemClock> {
             store,
             Clients {
                 wechat: WechatClient::new(http.clone(), config.base_urls.wechat),
-                baidu: BaiduClient::new(http.clone(), config.base_urls.baidu),
-                http,
+                baidu: BaiduClient::new(http, config.base_urls.baidu),
+                images,
             },
             SystemClock,
         ))
@@ -166,12 +234,14 @@ mod tests {
         assert_eq!(c.tables.tokens.as_deref(), Some("t-TOKENS_TABLE"));
         assert_eq!(c.registry, RegistryLocation::Secret("arn:send".into()));
         assert!(!c.settings.wechat_stable_token);
-        assert_eq!(c.platform_timeout, Duration::from_secs(5));
+        assert_eq!(c.settings.platform_timeout, Duration::from_secs(5));
+        assert!(!c.settings.image_fetch.allow_local);
         let local_only = [
             shared::config::KEFU_APPS_JSON,
             shared::config::KEFU_APPS_FILE,
             WECHAT_API_BASE,
             BAIDU_API_BASE,
+            IMAGE_FETCH_LOCAL,
         ];
         for name in seen.lock().unwrap().iter() {
             assert!(

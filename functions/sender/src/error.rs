@@ -1,9 +1,11 @@
 //! Sender outcomes that are not a plain success, and the only place they become HTTP statuses.
 //!
 //! 400 the request is wrong (says which field); 404 unknown app or conversation; 409 the same
-//! `client_msg_id` is still running; 429 refused by the send window without calling the platform;
-//! 502 the platform rejected the send (with its errcode); 503 kefu could not reach its own store or
-//! get an access token; 504 the platform did not answer — the outcome is unknown.
+//! `client_msg_id` is still running; 422 the `client_msg_id` was used for another request; 429
+//! refused by the send window without calling the platform; 502 the platform rejected the send
+//! (with its errcode); 503 nothing was sent and a retry may work (kefu's store, no access token,
+//! no time left); 504 the outcome is unknown — the message may have gone out, so it is never
+//! repeated. A send of which some part reached the platform is not an error (see `response`).
 
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
@@ -43,6 +45,16 @@ pub enum SendError {
     /// A request with the same `client_msg_id` is still running.
     #[error("a request with this client_msg_id is in progress")]
     InProgress,
+    /// The `client_msg_id` was first used for another request (another user or content).
+    #[error("client_msg_id was used for another request")]
+    KeyReused,
+    /// An earlier attempt with this `client_msg_id` started sending and died: it may have been
+    /// delivered, so it is not sent again.
+    #[error("an earlier attempt with this client_msg_id was interrupted while sending")]
+    Interrupted,
+    /// Too little time was left in the invocation to start a platform call; nothing was sent.
+    #[error("no time left to call the platform")]
+    NoTimeLeft,
     /// No usable access token (refresh failed, or a 服务商 app has none in the store).
     #[error("no access token: {0}")]
     Token(String),
@@ -52,6 +64,14 @@ pub enum SendError {
     /// The app is listed but its registry entry is invalid (the field is named).
     #[error("app registry entry is invalid: {0}")]
     Misconfigured(String),
+}
+
+/// A [`SendError::Invalid`] for `field`.
+pub fn invalid(field: &'static str, message: impl Into<String>) -> SendError {
+    SendError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 impl SendError {
@@ -64,11 +84,13 @@ impl SendError {
             }
             SendError::Refused(..) => StatusCode::TOO_MANY_REQUESTS,
             SendError::Platform(..) => StatusCode::BAD_GATEWAY,
-            SendError::Timeout(..) => StatusCode::GATEWAY_TIMEOUT,
             SendError::InProgress => StatusCode::CONFLICT,
-            SendError::Token(_) | SendError::Store(_) | SendError::Misconfigured(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            SendError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            SendError::Timeout(..) | SendError::Interrupted => StatusCode::GATEWAY_TIMEOUT,
+            SendError::Token(_)
+            | SendError::Store(_)
+            | SendError::Misconfigured(_)
+            | SendError::NoTimeLeft => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -79,6 +101,7 @@ impl SendError {
             SendError::Refused(..)
                 | SendError::Platform(..)
                 | SendError::Timeout(..)
+                | SendError::Interrupted
                 | SendError::UnknownConversation
         )
     }
@@ -112,6 +135,19 @@ impl SendError {
                 "expires_at": w.expires_at,
             }),
             SendError::InProgress => json!({ "error": "in_progress" }),
+            SendError::KeyReused => json!({
+                "error": "idempotency_key_reused",
+                "field": "client_msg_id",
+                "message": "this client_msg_id was first used for another user or content; nothing was sent",
+            }),
+            SendError::Interrupted => json!({
+                "error": "outcome_unknown",
+                "outcome": "unknown: an earlier attempt was interrupted while sending and may have been delivered; not sent again",
+            }),
+            SendError::NoTimeLeft => json!({
+                "error": "no_time_left",
+                "message": "too little time was left to call the platform; nothing was sent, retry",
+            }),
             SendError::Token(m) => json!({ "error": "token_unavailable", "message": m }),
             SendError::Store(_) => json!({ "error": "store_unavailable" }),
             SendError::Misconfigured(field) => json!({

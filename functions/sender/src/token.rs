@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use sha1::{Digest, Sha1};
 use shared::clock::Clock;
+use shared::platform::PlatformError;
 use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger};
 use shared::protocol::Platform;
 use shared::registry::AppConfig;
@@ -87,6 +88,7 @@ impl<T: AccessTokenCache> Tokens<T> {
                 &Self::media_key(app, digest),
                 media_id,
                 reuse_until,
+                &self.owner,
             )
             .await?)
     }
@@ -143,7 +145,13 @@ where
                 return match fetched {
                     Ok((token, expires_in)) => {
                         t.cache
-                            .put_token(app.platform, &app.app_id, &token, now + expires_in)
+                            .put_token(
+                                app.platform,
+                                &app.app_id,
+                                &token,
+                                now + expires_in,
+                                &t.owner,
+                            )
                             .await?;
                         info!(platform = %app.platform, app_id = %app.app_id, outcome = "token_refreshed", expires_in, "access token refreshed");
                         shared::metrics::emit(
@@ -207,5 +215,44 @@ where
             }
         };
         result.map_err(|e| SendError::Token(e.to_string()))
+    }
+}
+
+/// Why a platform call through [`App::with_token`] failed.
+pub(crate) enum CallError {
+    /// The platform answered with an error, or did not answer.
+    Platform(PlatformError),
+    /// No access token could be had: nothing was sent.
+    Token(SendError),
+}
+
+impl<S, T, C> App<S, T, C>
+where
+    S: QuotaLedger + OutboundStore,
+    T: AccessTokenCache,
+    C: Clock,
+{
+    /// Runs a platform call with the app's token; on a token error, refreshes once and retries once.
+    pub(crate) async fn with_token<F, Fut, R>(
+        &self,
+        app: &AppConfig,
+        call: F,
+    ) -> Result<R, CallError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<R, PlatformError>>,
+    {
+        let token = self.token(app, None).await.map_err(CallError::Token)?;
+        match call(token.clone()).await {
+            Err(PlatformError::TokenInvalid { errcode }) => {
+                warn!(platform = %app.platform, app_id = %app.app_id, errcode, "access token rejected; refreshing once");
+                let fresh = self
+                    .token(app, Some(&token))
+                    .await
+                    .map_err(CallError::Token)?;
+                call(fresh).await.map_err(CallError::Platform)
+            }
+            other => other.map_err(CallError::Platform),
+        }
     }
 }

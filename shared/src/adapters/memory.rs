@@ -13,7 +13,7 @@ use crate::ports::{
     Conversation, Direction, MessageQueue, MessageStore, QueueError, StoreError, StoreOutcome,
     StoredMessage,
 };
-use crate::quota::{Grant, Window};
+use crate::quota::{Grant, Ledger, Window};
 
 /// A queue that keeps bodies in memory; can be told to fail or to stall.
 #[derive(Debug, Default)]
@@ -73,6 +73,8 @@ impl MessageQueue for InMemoryQueue {
 struct StoreState {
     conversations: BTreeMap<String, Conversation>,
     messages: BTreeMap<(String, String), StoredMessage>,
+    /// Plaintext pushes' replay memory: (platform#app, timestamp, nonce) → body digest.
+    replays: BTreeMap<(String, u64, String), String>,
 }
 
 /// A message store in memory, applying the same dedupe and quota rules as DynamoDB.
@@ -80,7 +82,7 @@ struct StoreState {
 pub struct InMemoryStore {
     state: Mutex<StoreState>,
     writes: AtomicUsize,
-    claims: Mutex<BTreeMap<String, Option<String>>>,
+    claims: Mutex<BTreeMap<String, ClaimState>>,
 }
 
 impl InMemoryStore {
@@ -110,6 +112,8 @@ fn empty(key: &ConversationKey) -> Conversation {
     Conversation {
         key: Some(key.clone()),
         window: Window::default(),
+        grant_at: None,
+        generation: 0,
         last_in_at: None,
         last_in_preview: None,
         status: "open".into(),
@@ -140,6 +144,20 @@ impl MessageStore for InMemoryStore {
         {
             return Ok(StoreOutcome::Duplicate);
         }
+        if let Some(tag) = &envelope.replay {
+            let id = (
+                format!("{}#{}", envelope.platform, envelope.app_id),
+                tag.timestamp,
+                tag.nonce.clone(),
+            );
+            match state.replays.get(&id) {
+                Some(digest) if *digest != tag.digest => return Ok(StoreOutcome::ReplayRefused),
+                Some(_) => {}
+                None => {
+                    state.replays.insert(id, tag.digest.clone());
+                }
+            }
+        }
         let (content, media) = crate::message::content_and_media(m);
         state.messages.insert(
             (pk.clone(), key.sort_key.clone()),
@@ -153,18 +171,34 @@ impl MessageStore for InMemoryStore {
                 media,
                 status: None,
                 errcode: None,
-                raw: serde_json::to_string(m).ok(),
+                raw: match &m.body {
+                    // As DynamoDbStore: a long text's `raw` copy is left out.
+                    crate::message::MessageBody::Text { content }
+                        if content.len() > crate::message::RAW_TEXT_LIMIT =>
+                    {
+                        None
+                    }
+                    _ => serde_json::to_string(m).ok(),
+                },
             },
         );
         let conv = state
             .conversations
             .entry(pk)
             .or_insert_with(|| empty(&key.conversation));
-        if let Some(grant) = grant {
-            conv.window = Window::apply_grant(Some(conv.window), grant, m.create_time);
+        let t = crate::quota::action_time(m.create_time, envelope.received_at_ms / 1000);
+        let ledger = Ledger {
+            window: conv.window,
+            grant_at: conv.grant_at,
+            generation: conv.generation,
+        };
+        if let Some(next) = grant.and_then(|g| Ledger::apply_grant(Some(ledger), g, t)) {
+            conv.window = next.window;
+            conv.grant_at = next.grant_at;
+            conv.generation = next.generation;
         }
-        if conv.last_in_at.is_none_or(|t| t <= m.create_time) {
-            conv.last_in_at = Some(m.create_time);
+        if conv.last_in_at.is_none_or(|at| at <= t) {
+            conv.last_in_at = Some(t);
             conv.last_in_preview = Some(m.preview(80));
         }
         conv.unread += 1;
@@ -213,7 +247,10 @@ impl crate::ports::QuotaLedger for InMemoryStore {
         Ok(match conv.window.consume(units, now) {
             Ok(next) => {
                 conv.window = next;
-                crate::ports::Reservation::Reserved(next)
+                crate::ports::Reservation::Reserved {
+                    window: next,
+                    generation: conv.generation,
+                }
             }
             Err(refusal) => crate::ports::Reservation::Refused(refusal, conv.window),
         })
@@ -223,11 +260,11 @@ impl crate::ports::QuotaLedger for InMemoryStore {
         &self,
         key: &ConversationKey,
         units: u32,
-        expires_at: u64,
+        generation: u64,
     ) -> Result<bool, StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         match state.conversations.get_mut(&key.partition_key()) {
-            Some(conv) if conv.window.expires_at == expires_at => {
+            Some(conv) if conv.generation == generation => {
                 conv.window.remaining += units;
                 Ok(true)
             }
@@ -235,17 +272,26 @@ impl crate::ports::QuotaLedger for InMemoryStore {
         }
     }
 
-    async fn exhaust(&self, key: &ConversationKey) -> Result<(), StoreError> {
+    async fn exhaust(&self, key: &ConversationKey, generation: u64) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        if let Some(conv) = state.conversations.get_mut(&key.partition_key()) {
+        if let Some(conv) = state.conversations.get_mut(&key.partition_key())
+            && conv.generation == generation
+        {
             conv.window.remaining = 0;
         }
         Ok(())
     }
 
-    async fn close_window(&self, key: &ConversationKey, now: u64) -> Result<(), StoreError> {
+    async fn close_window(
+        &self,
+        key: &ConversationKey,
+        now: u64,
+        generation: u64,
+    ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        if let Some(conv) = state.conversations.get_mut(&key.partition_key()) {
+        if let Some(conv) = state.conversations.get_mut(&key.partition_key())
+            && conv.generation == generation
+        {
             conv.window.expires_at = conv.window.expires_at.min(now);
         }
         Ok(())
@@ -258,8 +304,8 @@ pub struct InMemoryTokens {
     tokens: Mutex<BTreeMap<String, TokenEntry>>,
 }
 
-/// A cached token (if any) and the end of the refresh lease (if held).
-type TokenEntry = (Option<crate::ports::CachedToken>, Option<u64>);
+/// A cached token (if any) and the refresh lease (owner, end) if held.
+type TokenEntry = (Option<crate::ports::CachedToken>, Option<(String, u64)>);
 
 impl InMemoryTokens {
     /// An empty cache.
@@ -289,16 +335,16 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
         &self,
         platform: crate::Platform,
         app_id: &str,
-        _owner: &str,
+        owner: &str,
         now: u64,
         lease_secs: u64,
     ) -> Result<bool, StoreError> {
         let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
         let entry = tokens.entry(token_key(platform, app_id)).or_default();
-        if entry.1.is_some_and(|until| until >= now) {
+        if entry.1.as_ref().is_some_and(|(_, until)| *until >= now) {
             return Ok(false);
         }
-        entry.1 = Some(now + lease_secs);
+        entry.1 = Some((owner.to_owned(), now + lease_secs));
         Ok(true)
     }
 
@@ -308,18 +354,21 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
         app_id: &str,
         token: &str,
         expires_at: u64,
+        owner: &str,
     ) -> Result<(), StoreError> {
         let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
-        tokens.insert(
-            token_key(platform, app_id),
-            (
-                Some(crate::ports::CachedToken {
-                    token: crate::secret::Secret::new(token),
-                    expires_at,
-                }),
-                None,
-            ),
-        );
+        let entry = tokens.entry(token_key(platform, app_id)).or_default();
+        entry.0 = Some(crate::ports::CachedToken {
+            token: crate::secret::Secret::new(token),
+            expires_at,
+        });
+        if entry
+            .1
+            .as_ref()
+            .is_some_and(|(held_by, _)| held_by == owner)
+        {
+            entry.1 = None;
+        }
         Ok(())
     }
 
@@ -327,10 +376,15 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
         &self,
         platform: crate::Platform,
         app_id: &str,
-        _owner: &str,
+        owner: &str,
     ) -> Result<(), StoreError> {
         let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
-        if let Some(entry) = tokens.get_mut(&token_key(platform, app_id)) {
+        if let Some(entry) = tokens.get_mut(&token_key(platform, app_id))
+            && entry
+                .1
+                .as_ref()
+                .is_some_and(|(held_by, _)| held_by == owner)
+        {
             entry.1 = None;
         }
         Ok(())
@@ -360,7 +414,11 @@ impl crate::ports::OutboundStore for InMemoryStore {
         record: &crate::ports::OutboundRecord,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        let sort_key = format!("{:010}#o#{}", record.sent_at, record.id);
+        let sort_key = format!(
+            "{}#o#{}",
+            crate::message::sort_time(record.sent_at),
+            record.id
+        );
         state.messages.insert(
             (record.key.partition_key(), sort_key.clone()),
             StoredMessage {
@@ -371,7 +429,7 @@ impl crate::ports::OutboundStore for InMemoryStore {
                 msg_id: None,
                 content: record.content.clone(),
                 media: record.media.clone(),
-                status: Some(record.status.clone()),
+                status: Some(record.status),
                 errcode: record.errcode,
                 raw: None,
             },
@@ -381,24 +439,47 @@ impl crate::ports::OutboundStore for InMemoryStore {
 
     async fn claim(
         &self,
-        idempotency_key: &str,
-        _now: u64,
-        _ttl_secs: u64,
+        request: &crate::ports::ClaimRequest<'_>,
     ) -> Result<crate::ports::Claim, StoreError> {
+        use crate::ports::Claim;
         let mut claims = self.claims.lock().map_err(|_| poisoned())?;
-        Ok(match claims.get(idempotency_key) {
-            None => {
-                claims.insert(idempotency_key.to_owned(), None);
-                crate::ports::Claim::New
+        let fresh = ClaimState {
+            fingerprint: request.fingerprint.to_owned(),
+            lease_until: request.lease_until,
+            stage: Stage::Pending,
+        };
+        let Some(held) = claims.get(request.key) else {
+            claims.insert(request.key.to_owned(), fresh);
+            return Ok(Claim::New);
+        };
+        if held.fingerprint != request.fingerprint {
+            return Ok(Claim::Reused);
+        }
+        let expired = held.lease_until < request.now;
+        Ok(match &held.stage {
+            Stage::Done(response) => Claim::Completed(response.clone()),
+            Stage::Pending if expired => {
+                claims.insert(request.key.to_owned(), fresh);
+                Claim::New
             }
-            Some(Some(resp)) => crate::ports::Claim::Completed(resp.clone()),
-            Some(None) => crate::ports::Claim::InProgress,
+            Stage::Sending if expired => Claim::Interrupted,
+            Stage::Pending | Stage::Sending => Claim::InProgress,
         })
+    }
+
+    async fn start_sending(&self, idempotency_key: &str) -> Result<(), StoreError> {
+        let mut claims = self.claims.lock().map_err(|_| poisoned())?;
+        if let Some(held) = claims.get_mut(idempotency_key) {
+            held.stage = Stage::Sending;
+        }
+        Ok(())
     }
 
     async fn complete(&self, idempotency_key: &str, response: &str) -> Result<(), StoreError> {
         let mut claims = self.claims.lock().map_err(|_| poisoned())?;
-        claims.insert(idempotency_key.to_owned(), Some(response.to_owned()));
+        if let Some(held) = claims.get_mut(idempotency_key) {
+            held.stage = Stage::Done(response.to_owned());
+        }
         Ok(())
     }
 
@@ -407,4 +488,20 @@ impl crate::ports::OutboundStore for InMemoryStore {
         claims.remove(idempotency_key);
         Ok(())
     }
+}
+
+/// An idempotency key as the in-memory store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ClaimState {
+    fingerprint: String,
+    lease_until: u64,
+    stage: Stage,
+}
+
+/// Where a claimed request is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    Pending,
+    Sending,
+    Done(String),
 }

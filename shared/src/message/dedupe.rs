@@ -2,8 +2,9 @@
 //! platform retry or an SQS redelivery land on the same item (docs/design.md §5).
 //!
 //! Messages dedupe on `MsgId`; events on `FromUserName + CreateTime + Event` (both platforms'
-//! advice, docs/protocol.md §8); everything is scoped by platform and app. Not here: enforcement (that is
-//! the store's conditional put).
+//! advice, docs/protocol.md §8); raw messages without a `MsgId` on their plaintext's digest; everything
+//! is scoped by platform and app. The fields that enter a key have length limits ([`check_key_limits`])
+//! that keep every key inside DynamoDB's. Not here: enforcement (that is the store's conditional put).
 
 use std::fmt;
 
@@ -41,12 +42,73 @@ impl ConversationKey {
     }
 }
 
+/// Longest `FromUserName` accepted, in bytes: it is part of the partition key (DynamoDB: ≤ 2048 bytes).
+pub const MAX_OPEN_ID_BYTES: usize = 256;
+/// Longest `MsgId` accepted, in bytes: it is part of the sort key (DynamoDB: ≤ 1024 bytes).
+pub const MAX_MSG_ID_BYTES: usize = 128;
+/// Longest `Event` accepted, in bytes (part of an event's sort key).
+pub const MAX_EVENT_BYTES: usize = 64;
+/// Longest `MsgType` accepted, in bytes (part of the sort key of a message without `MsgId`).
+pub const MAX_MSG_TYPE_BYTES: usize = 64;
+
+/// A field of a message is too long to be part of a storage key; it names the field
+/// (`open_id`, `msg_id`, `event` or `msg_type`), never its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("message field {field} is too long for a storage key")]
+pub struct KeyTooLong {
+    /// `open_id`, `msg_id`, `event` or `msg_type`.
+    pub field: &'static str,
+}
+
+/// Whether every field that enters `message`'s keys is within its limit (`MAX_*_BYTES`).
+pub fn check_key_limits(message: &InboundMessage) -> Result<(), KeyTooLong> {
+    let over = |value: &str, max: usize, field: &'static str| {
+        if value.len() > max {
+            Err(KeyTooLong { field })
+        } else {
+            Ok(())
+        }
+    };
+    over(&message.from_user_name, MAX_OPEN_ID_BYTES, "open_id")?;
+    if let Some(id) = &message.msg_id {
+        over(&id.0, MAX_MSG_ID_BYTES, "msg_id")?;
+    }
+    match &message.body {
+        MessageBody::Event { event, .. } => over(event, MAX_EVENT_BYTES, "event"),
+        MessageBody::Unknown { msg_type, .. } | MessageBody::Raw { msg_type, .. } => {
+            over(msg_type, MAX_MSG_TYPE_BYTES, "msg_type")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Times below this keep the 10-digit sort-key prefix that existing items have.
+const TEN_DIGITS: u64 = 10_000_000_000;
+
+/// The sort-key prefix of a time in Unix seconds: zero-padded to 10 digits below 10^10 (the format
+/// of existing items), else `~` and 20 digits, so string order is numeric order for every `u64`.
+pub fn sort_time(secs: u64) -> String {
+    let mut out = String::with_capacity(21);
+    write_sort_time(&mut out, secs);
+    out
+}
+
+fn write_sort_time(out: &mut String, secs: u64) {
+    use std::fmt::Write as _;
+    // Writing into a String cannot fail. `~` sorts after every digit.
+    let _ = if secs < TEN_DIGITS {
+        write!(out, "{secs:010}")
+    } else {
+        write!(out, "~{secs:020}")
+    };
+}
+
 /// The deterministic identity of one inbound message: its conversation and its sort key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DedupeKey {
     /// The conversation the message belongs to.
     pub conversation: ConversationKey,
-    /// `CreateTime` zero-padded to 10 digits, then `#m#MsgId`, `#e#Event` or `#t#MsgType`,
+    /// `CreateTime` as [`sort_time`] writes it, then `#m#MsgId`, `#e#Event` or `#t#MsgType#digest`,
     /// so a query returns a conversation in `CreateTime` order.
     pub sort_key: String,
 }
@@ -81,9 +143,8 @@ impl DedupeKey {
 }
 
 fn write_sort_key(out: &mut String, message: &InboundMessage) {
-    use std::fmt::Write as _;
-    // Writing into a String cannot fail.
-    let _ = write!(out, "{:010}#", message.create_time);
+    write_sort_time(out, message.create_time);
+    out.push('#');
     match (&message.body, &message.msg_id) {
         (MessageBody::UserEnterTempSession { .. }, _) => out.push_str("e#user_enter_tempsession"),
         (MessageBody::Event { event, .. }, _) => {
@@ -93,6 +154,18 @@ fn write_sort_key(out: &mut String, message: &InboundMessage) {
         (_, Some(msg_id)) => {
             out.push_str("m#");
             out.push_str(&msg_id.0);
+        }
+        (
+            MessageBody::Raw {
+                msg_type, digest, ..
+            },
+            None,
+        ) => {
+            // The digest of the whole plaintext: unchanged when the raw text is cut to fit the queue.
+            out.push_str("t#");
+            out.push_str(msg_type);
+            out.push('#');
+            out.push_str(digest.get(..16).unwrap_or(digest));
         }
         (_, None) => {
             // No MsgId: the content decides (a platform retry carries the same plaintext, so the
@@ -232,6 +305,39 @@ mod tests {
             DedupeKey::derive(Platform::Wechat, "wx1", &late),
         );
         assert!(a.sort_key < b.sort_key);
+    }
+
+    fn at(create_time: u64) -> String {
+        let mut m = msg(
+            MessageBody::Text {
+                content: "a".into(),
+            },
+            Some("1"),
+        );
+        m.create_time = create_time;
+        DedupeKey::derive(Platform::Wechat, "wx1", &m).sort_key
+    }
+
+    #[test]
+    fn ten_digit_times_keep_their_format_and_later_ones_sort_after() {
+        assert_eq!(at(1_482_048_670), "1482048670#m#1");
+        assert_eq!(at(0), "0000000000#m#1");
+        assert_eq!(at(9_999_999_999), "9999999999#m#1");
+        assert_eq!(at(10_000_000_000), "~00000000010000000000#m#1");
+        assert_eq!(at(u64::MAX), "~18446744073709551615#m#1");
+        assert!(at(9_999_999_999) < at(10_000_000_000));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sort_keys_order_as_create_times_do(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY) {
+            proptest::prop_assert_eq!(at(a).cmp(&at(b)), a.cmp(&b));
+        }
+
+        #[test]
+        fn sort_keys_order_near_the_format_change(a in 9_999_999_000u64..10_000_001_000, b in 9_999_999_000u64..10_000_001_000) {
+            proptest::prop_assert_eq!(at(a).cmp(&at(b)), a.cmp(&b));
+        }
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! The versioned queue envelope: the JSON ingress puts on SQS and the processor reads.
+//! The versioned queue envelope: the JSON ingress puts on SQS and the processor reads, and the replay
+//! tag of plaintext-mode pushes. Cutting an envelope to SQS's size limit is in `fit`.
 //!
-//! Changing a field is a contract change: add a version, keep reading the old one.
+//! Changing a field is a contract change: add a version, keep reading the old one (the optional
+//! `replay` and `truncated` are absent from envelopes that do not need them, so old readers and
+//! old envelopes keep working).
 
 use serde::{Deserialize, Serialize};
 
-use super::{DedupeKey, InboundMessage, MessageBody};
+use super::{DedupeKey, InboundMessage, MessageBody, sha256_hex};
 use crate::protocol::{DataFormat, Mode, Platform};
 
 /// The envelope version this crate writes.
@@ -29,6 +32,37 @@ pub struct QueueEnvelope {
     pub dedupe_key: String,
     /// The parsed message.
     pub message: InboundMessage,
+    /// Set on plaintext-mode pushes only (their body is not covered by the signature): what the
+    /// processor's replay memory compares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayTag>,
+    /// Set when a text field was cut to fit [`QueueEnvelope::MAX_BYTES`]: the original UTF-8 byte
+    /// length of the (first, largest) field cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<u64>,
+}
+
+/// The identity of a plaintext-mode push: the signed nonce and timestamp, and a digest of the body
+/// they do not sign. The same nonce and timestamp with another digest is a forged replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayTag {
+    /// The request's `nonce`.
+    pub nonce: String,
+    /// The request's signed `timestamp`, Unix seconds.
+    pub timestamp: u64,
+    /// Lowercase hex SHA-256 of the raw HTTP body (64 characters).
+    pub digest: String,
+}
+
+impl ReplayTag {
+    /// The tag of a push with this `nonce`, `timestamp` and raw `body`.
+    pub fn new(nonce: &str, timestamp: u64, body: &[u8]) -> Self {
+        Self {
+            nonce: nonce.to_owned(),
+            timestamp,
+            digest: sha256_hex(body),
+        }
+    }
 }
 
 /// Why an SQS body is not a usable envelope (a poison record).
@@ -62,7 +96,15 @@ impl QueueEnvelope {
             format,
             dedupe_key,
             message,
+            replay: None,
+            truncated: None,
         }
+    }
+
+    /// The envelope with the replay tag of a plaintext-mode push.
+    pub fn with_replay(mut self, tag: ReplayTag) -> Self {
+        self.replay = Some(tag);
+        self
     }
 
     /// Serialises the envelope as the SQS message body. Hand-written for the hot path (byte-identical
@@ -108,7 +150,18 @@ impl QueueEnvelope {
             }
             other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
         }
-        out.push_str("}}");
+        out.push('}');
+        if let Some(tag) = &self.replay {
+            out.push_str(",\"replay\":{\"nonce\":");
+            push_json_str(&mut out, &tag.nonce);
+            let _ = write!(out, ",\"timestamp\":{},\"digest\":", tag.timestamp);
+            push_json_str(&mut out, &tag.digest);
+            out.push('}');
+        }
+        if let Some(len) = self.truncated {
+            let _ = write!(out, ",\"truncated\":{len}");
+        }
+        out.push('}');
         sqs_safe(out)
     }
 
@@ -130,7 +183,7 @@ impl QueueEnvelope {
 /// SQS refuses U+FFFE and U+FFFF in a message body (its allowed set is `#x9 #xA #xD #x20-#xD7FF
 /// #xE000-#xFFFD #x10000-#x10FFFF`); inside a JSON string they can be written as escapes instead.
 /// Everything else serde_json writes raw is allowed.
-fn sqs_safe(json: String) -> String {
+pub(super) fn sqs_safe(json: String) -> String {
     if json.contains(['\u{fffe}', '\u{ffff}']) {
         json.replace('\u{fffe}', "\\ufffe")
             .replace('\u{ffff}', "\\uffff")
@@ -142,6 +195,7 @@ fn sqs_safe(json: String) -> String {
 fn body_len(body: &MessageBody) -> usize {
     match body {
         MessageBody::Text { content } => content.len() + content.len() / 8,
+        MessageBody::Raw { raw, .. } => raw.len() + raw.len() / 8 + 128,
         _ => 256,
     }
 }
@@ -212,6 +266,39 @@ mod tests {
         assert!(QueueEnvelope::from_json("{}").is_err());
     }
 
+    #[test]
+    fn replay_and_truncated_are_written_only_when_set() {
+        let message = InboundMessage {
+            to_user_name: None,
+            from_user_name: "o1".into(),
+            create_time: 5,
+            msg_id: None,
+            body: MessageBody::Text {
+                content: "hi".into(),
+            },
+        };
+        let env = QueueEnvelope::new(
+            Platform::Wechat,
+            "wx1",
+            7,
+            Mode::Plaintext,
+            DataFormat::Xml,
+            message,
+        );
+        let plain = env.to_json();
+        assert!(!plain.contains("replay") && !plain.contains("truncated"));
+        let mut tagged = env.with_replay(ReplayTag::new("n1", 9, b"abc"));
+        tagged.truncated = Some(300_000);
+        let json = tagged.to_json();
+        assert!(
+            json.ends_with(
+                r#","replay":{"nonce":"n1","timestamp":9,"digest":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},"truncated":300000}"#
+            ),
+            "{json}"
+        );
+        assert_eq!(QueueEnvelope::from_json(&json).unwrap(), tagged);
+    }
+
     proptest::proptest! {
         #[test]
         fn hand_written_json_equals_serde(
@@ -219,15 +306,21 @@ mod tests {
             from in "[a-zA-Z0-9_\"\\-]{1,30}",
             msg_id in proptest::option::of("[0-9]{1,20}"),
             to in proptest::option::of("gh_[a-z0-9]{4}"),
-            image in proptest::bool::ANY,
+            kind in 0u8..3,
+            replay in proptest::option::of(("[0-9a-z\"\\\x01]{0,12}", proptest::num::u64::ANY)),
+            truncated in proptest::option::of(proptest::num::u64::ANY),
         ) {
-            let body = if image {
-                MessageBody::Image { pic_url: Some(content.clone()), media_id: None }
-            } else {
-                MessageBody::Text { content }
+            let body = match kind {
+                0 => MessageBody::Text { content },
+                1 => MessageBody::Image { pic_url: Some(content.clone()), media_id: None },
+                _ => MessageBody::Raw { msg_type: "unknown".into(), digest: sha256_hex(content.as_bytes()), raw: content },
             };
             let message = InboundMessage { to_user_name: to, from_user_name: from, create_time: 42, msg_id: msg_id.map(MsgId), body };
-            let env = QueueEnvelope::new(Platform::Baidu, "app", 1, Mode::Compatible, DataFormat::Json, message);
+            let mut env = QueueEnvelope::new(Platform::Baidu, "app", 1, Mode::Compatible, DataFormat::Json, message);
+            if let Some((nonce, timestamp)) = replay {
+                env = env.with_replay(ReplayTag::new(&nonce, timestamp, nonce.as_bytes()));
+            }
+            env.truncated = truncated;
             let json = env.to_json();
             proptest::prop_assert_eq!(&json, &sqs_safe(serde_json::to_string(&env).unwrap()));
             proptest::prop_assert_eq!(QueueEnvelope::from_json(&json).unwrap(), env);

@@ -1,11 +1,14 @@
 //! The typed inbound message model, parsed from JSON or XML, with its dedupe key and the queue
 //! envelope ingress puts on SQS.
 //!
-//! Not here: crypto, HTTP, SQS or DynamoDB. Unknown message types are kept, never rejected.
+//! Not here: crypto, HTTP, SQS or DynamoDB. Unknown message types are kept, never rejected, and an
+//! authenticated plaintext that does not parse at all is kept raw ([`parse_or_raw`]).
 
 mod dedupe;
 mod envelope;
+mod fit;
 mod parse;
+mod raw;
 mod render;
 
 use std::fmt;
@@ -13,10 +16,19 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use dedupe::{ConversationKey, DedupeKey};
-pub use envelope::{ENVELOPE_VERSION, EnvelopeDecodeError, QueueEnvelope};
+pub use dedupe::{
+    ConversationKey, DedupeKey, KeyTooLong, MAX_EVENT_BYTES, MAX_MSG_ID_BYTES, MAX_MSG_TYPE_BYTES,
+    MAX_OPEN_ID_BYTES, check_key_limits, sort_time,
+};
+pub use envelope::{ENVELOPE_VERSION, EnvelopeDecodeError, QueueEnvelope, ReplayTag};
 pub use parse::{ParseError, parse};
+pub use raw::{UNKNOWN_MSG_TYPE, parse_or_raw};
 pub use render::render;
+
+/// Texts longer than this (UTF-8 bytes) are stored without the `raw` copy of the whole message:
+/// their `content` is exact, and the copy would push a text cut to the queue's limit past
+/// DynamoDB's 400 KB item limit.
+pub const RAW_TEXT_LIMIT: usize = 64 * 1024;
 
 /// A platform message id, kept exactly as sent (64-bit values above 2^53, or opaque strings).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,6 +109,16 @@ pub enum MessageBody {
         /// The remaining fields, as sent.
         fields: Map<String, Value>,
     },
+    /// An authenticated plaintext that is not a known shape (not JSON or XML, a required field
+    /// missing, a field of the wrong kind), kept as it came rather than refused.
+    Raw {
+        /// `MsgType` when it could be read, else [`UNKNOWN_MSG_TYPE`].
+        msg_type: String,
+        /// The decrypted plaintext, exactly (cut only to fit the queue: see `QueueEnvelope::truncated`).
+        raw: String,
+        /// Lowercase hex SHA-256 of the whole plaintext, kept when `raw` is cut: the dedupe digest.
+        digest: String,
+    },
 }
 
 /// The text content and media reference stored beside a message, for listings:
@@ -132,7 +154,7 @@ impl InboundMessage {
             MessageBody::Image { .. } => "image",
             MessageBody::MiniProgramPage { .. } => "miniprogrampage",
             MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. } => "event",
-            MessageBody::Unknown { msg_type, .. } => msg_type,
+            MessageBody::Unknown { msg_type, .. } | MessageBody::Raw { msg_type, .. } => msg_type,
         }
     }
 
@@ -153,10 +175,36 @@ impl InboundMessage {
             MessageBody::UserEnterTempSession { .. } => "[entered session]".into(),
             MessageBody::Event { event, .. } => format!("[event {event}]"),
             MessageBody::Unknown { msg_type, .. } => format!("[{msg_type}]"),
+            MessageBody::Raw { msg_type, .. } => format!("[unreadable {msg_type}]"),
         };
         match full.char_indices().nth(max_chars) {
             Some((cut, _)) => full[..cut].to_owned(),
             None => full,
         }
+    }
+}
+
+/// Lowercase hex SHA-256 of `bytes` (64 characters).
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for byte in Sha256::digest(bytes) {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_hex_matches_the_standard_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -9,8 +9,12 @@ use serde_json::{Map, Value};
 use super::{InboundMessage, MessageBody};
 use crate::protocol::DataFormat;
 
-/// The message as a platform JSON object or `<xml>` document.
+/// The message as a platform JSON object or `<xml>` document; a raw message is its plaintext as it
+/// came, whatever `format` says.
 pub fn render(message: &InboundMessage, format: DataFormat) -> String {
+    if let MessageBody::Raw { raw, .. } = &message.body {
+        return raw.clone();
+    }
     let mut fields: Vec<(String, Value)> = Vec::new();
     if let Some(to) = &message.to_user_name {
         fields.push(("ToUserName".into(), Value::String(to.clone())));
@@ -58,6 +62,8 @@ pub fn render(message: &InboundMessage, format: DataFormat) -> String {
         MessageBody::Unknown { fields: rest, .. } => {
             fields.extend(rest.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        // Returned as it came, above.
+        MessageBody::Raw { .. } => {}
     }
     if let Some(id) = &message.msg_id {
         // Numeric ids go out as JSON numbers, as the platforms send them.

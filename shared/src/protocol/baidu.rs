@@ -34,7 +34,7 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
             None => Err(EnvelopeError::UnknownFormat.into()),
         };
     }
-    let (_, envelope) = parse_envelope(req.body)?;
+    let (format, envelope) = parse_envelope(req.body)?;
     let Some(encrypt) = envelope.encrypt else {
         let merged = merge(query, &envelope.verification);
         if let Some(echo) = echo(&merged) {
@@ -47,6 +47,7 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
         return Ok(Callback::Push(Push {
             plaintext: body_text(req.body)?,
             mode: Mode::Plaintext,
+            format,
             timestamp: query.get("timestamp").and_then(parse_timestamp),
             nonce: query.get("nonce").unwrap_or_default().to_owned(),
             key_slot: None,
@@ -78,6 +79,7 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
         } else {
             Mode::Safe
         },
+        format,
         timestamp: parse_timestamp(timestamp),
         nonce: nonce.to_owned(),
         key_slot: Some(slot),

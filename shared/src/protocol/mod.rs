@@ -1,8 +1,10 @@
 //! Wire protocol of both platforms: signatures, the WXBizMsgCrypt cipher, request envelopes and
 //! the per-platform rules that turn an HTTP request into a verification echo or a decrypted push.
 //!
-//! Pure: no I/O, no clock, no logging. Message types are parsed by [`crate::message`], not here.
+//! Pure: no I/O, no clock, no logging. Message types are parsed by [`crate::message`], not here;
+//! which opened pushes an app accepts is [`admission`].
 
+pub mod admission;
 pub mod baidu;
 pub mod cipher;
 pub mod envelope;
@@ -181,6 +183,8 @@ pub struct Push {
     pub plaintext: String,
     /// How it was protected.
     pub mode: Mode,
+    /// The body's format (the console's data format; the plaintext message normally has the same).
+    pub format: DataFormat,
     /// The signed `timestamp` (Unix seconds) if it parsed as a number, for the replay guard.
     pub timestamp: Option<u64>,
     /// The request `nonce` (echoed in sealed replies).

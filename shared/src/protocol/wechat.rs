@@ -24,7 +24,7 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
             })
         }
         Method::Post => {
-            let (_, envelope) = parse_envelope(req.body)?;
+            let (format, envelope) = parse_envelope(req.body)?;
             let safe_announced =
                 query.get("encrypt_type") == Some("aes") || query.get("msg_signature").is_some();
             let nonce = query.get("nonce").unwrap_or_default().to_owned();
@@ -48,6 +48,7 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
                         } else {
                             Mode::Safe
                         },
+                        format,
                         timestamp: parse_timestamp(timestamp),
                         nonce,
                         key_slot: Some(slot),
@@ -60,6 +61,7 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
                     Ok(Callback::Push(Push {
                         plaintext: body_text(req.body)?,
                         mode: Mode::Plaintext,
+                        format,
                         timestamp: query.get("timestamp").and_then(parse_timestamp),
                         nonce,
                         key_slot: None,

@@ -16,6 +16,8 @@ mod split;
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 pub use split::{RegistryParts, split};
 
 use crate::protocol::{Credentials, Platform};
@@ -92,6 +94,42 @@ pub enum Purpose {
     Send,
 }
 
+/// The console's 消息加密方式 for one app: which pushes ingress admits (docs/protocol.md §4.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppMode {
+    /// 明文模式: unencrypted bodies are admitted, and encrypted ones too (during a switch).
+    Plaintext,
+    /// 兼容模式: only pushes whose `Encrypt` opens are admitted.
+    Compatible,
+    /// 安全模式, the default: only pushes whose `Encrypt` opens are admitted.
+    #[default]
+    Safe,
+}
+
+impl AppMode {
+    /// The lowercase name used in the registry document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppMode::Plaintext => "plaintext",
+            AppMode::Compatible => "compatible",
+            AppMode::Safe => "safe",
+        }
+    }
+}
+
+impl std::str::FromStr for AppMode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "plaintext" => Ok(AppMode::Plaintext),
+            "compatible" => Ok(AppMode::Compatible),
+            "safe" => Ok(AppMode::Safe),
+            _ => Err(()),
+        }
+    }
+}
+
 /// One mini program.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -99,8 +137,11 @@ pub struct AppConfig {
     pub platform: Platform,
     /// Its AppID (WeChat `wx…`, Baidu's app id); the `{app}` of the callback route.
     pub app_id: String,
-    /// WeChat original id (`gh_…`), if given.
+    /// WeChat original id (`gh_…`), if given; required for a WeChat 服务商 app.
     pub original_id: Option<String>,
+    /// The console's mode (`mode`, default `safe`); never `plaintext` for a 服务商 app. Verify
+    /// material: [`AppMode::Safe`] in a registry parsed for [`Purpose::Send`].
+    pub mode: AppMode,
     /// WeChat AppSecret / Baidu App Secret, for access tokens (send part).
     pub app_secret: Option<Secret>,
     /// Baidu App Key (OAuth `client_id`; send part).

@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::{AppConfig, AppRegistry, ComponentConfig, InvalidEntry, Purpose, RegistryError};
+use super::{
+    AppConfig, AppMode, AppRegistry, ComponentConfig, InvalidEntry, Purpose, RegistryError,
+};
 use crate::protocol::{AesKey, Credentials, Platform, ReceiveIdRule};
 use crate::secret::Secret;
 
@@ -107,6 +109,18 @@ impl<'a> Entry<'a> {
                     .map_err(|e| invalid(self.field(name), e.to_string()))
             })
             .transpose()
+    }
+
+    fn mode(&self) -> Result<AppMode, RegistryError> {
+        match self.string("mode")? {
+            None => Ok(AppMode::default()),
+            Some(mode) => mode.parse().map_err(|()| {
+                invalid(
+                    self.field("mode"),
+                    "must be \"plaintext\", \"compatible\" or \"safe\"",
+                )
+            }),
+        }
     }
 
     fn user_type(&self) -> Result<Option<u8>, RegistryError> {
@@ -310,6 +324,26 @@ fn app(
             }
         }
     };
+    let mode = match purpose {
+        Purpose::Send => AppMode::default(),
+        Purpose::Full | Purpose::Verify => entry.mode()?,
+    };
+    // A 服务商's apps share the component's Token and key, so neither the signature nor the frame
+    // says which app a push is for: only the encrypted message's ToUserName does.
+    if purpose != Purpose::Send && component_app_id.is_some() {
+        if mode == AppMode::Plaintext {
+            return Err(invalid(
+                entry.field("mode"),
+                "must not be \"plaintext\" for a component app (its pushes are encrypted)",
+            ));
+        }
+        if platform == Platform::Wechat && original_id.is_none() {
+            return Err(invalid(
+                entry.field("original_id"),
+                "is required for a component app (it names the app a push is for)",
+            ));
+        }
+    }
     let credentials = match purpose {
         Purpose::Send => None,
         Purpose::Full | Purpose::Verify => {
@@ -336,6 +370,7 @@ fn app(
         platform,
         app_id: app_id.clone(),
         original_id,
+        mode,
         app_secret,
         app_key,
         default_user_type,

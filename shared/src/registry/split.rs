@@ -100,3 +100,64 @@ pub fn split(json: &str) -> Result<RegistryParts, RegistryError> {
         send: part(&root, APP_SEND, COMPONENT_SEND),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Platform;
+    use crate::registry::{AppRegistry, Purpose};
+    use crate::secret::Secret;
+
+    const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+    fn doc(apps: &str, components: &str) -> String {
+        format!(r#"{{"apps":[{apps}],"components":[{components}],"ignored":1}}"#)
+    }
+
+    #[test]
+    fn split_keeps_each_part_to_its_fields() {
+        let json = doc(
+            &format!(
+                r#"{{"platform":"wechat","app_id":"wx1","original_id":"gh_1","token":"tok","previous_token":"old","encoding_aes_key":"{KEY}","app_secret":"APPSECRET","unknown":1}},
+                   {{"platform":"wechat","app_id":"wx2","original_id":"gh_2","component_app_id":"wxc"}}"#
+            ),
+            &format!(
+                r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}","component_app_secret":"CSECRET"}}"#
+            ),
+        );
+        let parts = split(&json).unwrap();
+        for secret in ["APPSECRET", "CSECRET", "unknown"] {
+            assert!(!parts.verify.contains(secret), "{secret} in verify part");
+        }
+        for secret in ["tok", "old", KEY, "\"ct\"", "unknown"] {
+            assert!(!parts.send.contains(secret), "{secret} in send part");
+        }
+        let verify = AppRegistry::parse_for(&parts.verify, Purpose::Verify).unwrap();
+        assert!(verify.invalid().is_empty());
+        let creds = verify
+            .app(Platform::Wechat, "wx1")
+            .unwrap()
+            .credentials
+            .clone()
+            .unwrap();
+        assert_eq!(creds.token.expose(), "tok");
+        assert!(verify.app(Platform::Wechat, "wx2").is_some());
+        let send = AppRegistry::parse_for(&parts.send, Purpose::Send).unwrap();
+        assert!(send.invalid().is_empty());
+        assert_eq!(
+            send.app(Platform::Wechat, "wx1")
+                .unwrap()
+                .app_secret
+                .as_ref()
+                .map(Secret::expose),
+            Some("APPSECRET")
+        );
+        assert_eq!(
+            send.component(Platform::Wechat, "wxc")
+                .and_then(|c| c.component_app_secret.as_ref())
+                .map(Secret::expose),
+            Some("CSECRET")
+        );
+        assert!(format!("{parts:?}").contains("***"));
+    }
+}

