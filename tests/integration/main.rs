@@ -15,4 +15,5 @@ mod pipeline;
 mod registry;
 mod sender;
 mod sender_events;
+mod sender_faults;
 mod variables;

@@ -21,15 +21,15 @@ use shared::quota::{QuotaPolicy, Window};
 
 use crate::helpers::TestEnv;
 
-const NOW: u64 = 1_763_770_123;
-const WX: &str = "wxkefu0000000001";
+pub(crate) const NOW: u64 = 1_763_770_123;
+pub(crate) const WX: &str = "wxkefu0000000001";
 const BD: &str = "10000001";
 const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00";
 
-type Sender<S, T> = sender::App<S, T, FixedClock>;
+pub(crate) type Sender<S, T> = sender::App<S, T, FixedClock>;
 
-fn app<S, T>(fake: &FakePlatform, store: S, tokens: T, timeout: Duration) -> Sender<S, T>
+pub(crate) fn app<S, T>(fake: &FakePlatform, store: S, tokens: T, timeout: Duration) -> Sender<S, T>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
@@ -67,7 +67,7 @@ fn key(platform: Platform, open_id: &str) -> ConversationKey {
 }
 
 /// The user writes first: the processor's grant opens the window (5 / 48 h).
-async fn user_writes<S: MessageStore>(store: &S, platform: Platform, open_id: &str) {
+pub(crate) async fn user_writes<S: MessageStore>(store: &S, platform: Platform, open_id: &str) {
     let m = InboundMessage {
         to_user_name: None,
         from_user_name: open_id.into(),
@@ -90,7 +90,7 @@ async fn user_writes<S: MessageStore>(store: &S, platform: Platform, open_id: &s
     store.store_inbound(&env, grant).await.unwrap();
 }
 
-fn post(path: &str, body: &Value) -> Request {
+pub(crate) fn post(path: &str, body: &Value) -> Request {
     http::Request::builder()
         .method("POST")
         .uri(path)
@@ -98,7 +98,7 @@ fn post(path: &str, body: &Value) -> Request {
         .unwrap()
 }
 
-async fn send<S, T>(app: &Sender<S, T>, body: Value) -> (StatusCode, Value)
+pub(crate) async fn send<S, T>(app: &Sender<S, T>, body: Value) -> (StatusCode, Value)
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
@@ -110,7 +110,7 @@ where
     )
 }
 
-fn text(open_id: &str, content: &str) -> Value {
+pub(crate) fn text(open_id: &str, content: &str) -> Value {
     json!({ "app_id": WX, "open_id": open_id, "msg_type": "text", "content": content })
 }
 
@@ -364,7 +364,7 @@ async fn long_text_is_split_on_character_boundaries_one_unit_per_part() {
 }
 
 /// Serves `PNG` on a loopback port for exactly the connections the test makes.
-async fn image_server() -> String {
+pub(crate) async fn image_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
