@@ -230,7 +230,32 @@ def check_functions(c: Checker, resources: dict, globals_fn: dict) -> str:
             if re.search(r"\{\{resolve:(secretsmanager|ssm-secure):", leaf):
                 c.fail(f"function {rid}: environment {path} resolves a secret at deploy time (plaintext in "
                        "GetFunctionConfiguration); read it at run time instead")
-    return f"{count} functions: explicit roles, no local-only or secret variables"
+        if rid == "SenderFunction":
+            check_sender_timeout(c, props, variables, globals_fn)
+    return f"{count} functions: explicit roles, no local-only or secret variables, sender timeout fits its calls"
+
+
+# The sender starts a platform call only while PLATFORM_TIMEOUT_MS plus this reserve (for recording
+# the outcome; functions/sender/src/config.rs `record_reserve`) is left before its deadline, and the
+# HTTP API gives up on an integration after 30 s.
+SENDER_RECORD_RESERVE_S = 3
+SENDER_OVERHEAD_S = 2  # registry, idempotency claim and reservation before the first call
+HTTP_API_MAX_TIMEOUT_S = 30
+
+
+def check_sender_timeout(c: Checker, props: dict, variables: dict, globals_fn: dict) -> None:
+    timeout = function_timeout(props, globals_fn)
+    call_ms = as_int(variables.get("PLATFORM_TIMEOUT_MS", 5000))
+    if not isinstance(timeout, int) or not isinstance(call_ms, int):
+        return
+    need = -(-call_ms // 1000) + SENDER_RECORD_RESERVE_S + SENDER_OVERHEAD_S
+    if timeout < need:
+        c.fail(f"function SenderFunction: Timeout {timeout} s is below one platform call "
+               f"({call_ms} ms) + {SENDER_RECORD_RESERVE_S} s recording reserve + {SENDER_OVERHEAD_S} s: "
+               f"no send could ever start")
+    if timeout >= HTTP_API_MAX_TIMEOUT_S:
+        c.fail(f"function SenderFunction: Timeout {timeout} s is not below the HTTP API's "
+               f"{HTTP_API_MAX_TIMEOUT_S} s: the caller would get a 503 while the send still runs")
 
 
 def statements(doc) -> list:

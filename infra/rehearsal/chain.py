@@ -217,6 +217,13 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
         if resp.get("statusCode") != 200:
             raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:300]!r} (want 200)")
         passed.append(step)
+        # A delivery is answered even when its record cannot be written: check the record itself.
+        step = f"{platform} reply recorded"
+        where = ctx.find_item(u["reply"])
+        if not where:
+            raise StepFailed(step, f"no outbound record holding {u['reply']!r} in any table of the stack "
+                                   f"(answer: {_body(resp)[:300]!r})")
+        passed.append(step, f"in {where}")
     calls = ctx.fake.take_calls()
     for platform, u in users.items():
         step = f"{platform} platform received the reply"

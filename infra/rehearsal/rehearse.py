@@ -234,12 +234,16 @@ class Rehearsal:
         """Fills the stack's registry secrets: the one the ingress environment refers to gets the
         verify part, the one the sender's refers to the send part (`kefu registry push` when this
         kefu has it, else the same split done here)."""
-        def referred(kind: str) -> list[str]:
+        def referred(kind: str, variable: str) -> list[str]:
             env = ((self.stack.resources[self.functions[kind].logical].get("Properties") or {})
                    .get("Environment") or {}).get("Variables") or {}
-            return sorted(self.stack.references(env) & set(self.res.secrets))
+            value = {variable: env[variable]} if variable in env else {}
+            return sorted(self.stack.references(value) & set(self.res.secrets))
 
-        verify, send = referred("ingress"), referred("sender")
+        # The registry parts are the secrets behind each function's registry variable (other secrets,
+        # like the stack's log-hash key, are shared on purpose).
+        verify = referred("ingress", "VERIFY_REGISTRY_SECRET_ID")
+        send = referred("sender", "SEND_REGISTRY_SECRET_ID")
         if not verify and not send:
             say("registry: no function environment refers to a secret of the stack (nothing to fill)")
             return

@@ -17,6 +17,9 @@ pub const KEFU_SERVICE: &str = "KEFU_SERVICE";
 pub const VERIFY_REGISTRY_SECRET_ID: &str = "VERIFY_REGISTRY_SECRET_ID";
 /// Sender: id or ARN of the Secrets Manager secret with the registry's send part.
 pub const SEND_REGISTRY_SECRET_ID: &str = "SEND_REGISTRY_SECRET_ID";
+/// Secret holding the key open ids are hashed with in logs (generated per stack; unset: a random
+/// key per process).
+pub const LOG_HASH_KEY_SECRET_ID: &str = "LOG_HASH_KEY_SECRET_ID";
 /// Re-read the registry once the copy is older than this many seconds (default 300).
 pub const REGISTRY_TTL_SECS: &str = "REGISTRY_TTL_SECS";
 /// Path of the app registry JSON file (local runs, when no secret id is set).

@@ -16,6 +16,8 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "fake-platform")]
 pub mod fake_platform;
+#[cfg(feature = "secrets")]
+pub mod log_key;
 pub mod message;
 pub mod metrics;
 #[cfg(feature = "platform-http")]

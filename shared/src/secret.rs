@@ -40,17 +40,53 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// A short, stable, non-reversible tag for a user id, for logs and error texts (FNV-1a, 8 hex).
-pub fn short_hash(id: &str) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in id.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("{h:08x}")
+/// The key of [`short_hash`], set once per process from the stack's `LOG_HASH_KEY`.
+static HASH_KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// Shortest `LOG_HASH_KEY` accepted, in bytes.
+pub const MIN_HASH_KEY_BYTES: usize = 16;
+
+/// Sets the key user ids are hashed with (first call wins). Deployed, every function of a stack
+/// gets the same generated key, so one user has one tag across the stack's logs, and another
+/// stack's tags do not match.
+pub fn set_hash_key(key: &[u8]) {
+    let _ = HASH_KEY.set(key.to_vec());
 }
 
-/// A storage key with its open id replaced by [`short_hash`] (`wechat#wx1#~1a2b3c4d…`), so
+/// The hash key: the one set, else a random key for this process (an unconfigured run never
+/// writes unkeyed, dictionary-reversible tags).
+fn hash_key() -> &'static [u8] {
+    HASH_KEY.get_or_init(|| {
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        (0u8..4)
+            .flat_map(|i| state.hash_one(i).to_le_bytes())
+            .collect()
+    })
+}
+
+/// A short, stable, non-reversible tag for a user id, for logs and error texts: HMAC-SHA256 with
+/// the stack's key, the first 64 bits as 16 hex digits (no dictionary reverses it without the key;
+/// collisions only around 4 billion users).
+pub fn short_hash(id: &str) -> String {
+    keyed_hash(hash_key(), id)
+}
+
+/// [`short_hash`] with an explicit key.
+pub fn keyed_hash(key: &[u8], id: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) else {
+        // HMAC takes keys of any length; this branch cannot be reached.
+        return "0".repeat(16);
+    };
+    mac.update(id.as_bytes());
+    mac.finalize().into_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A storage key with its open id replaced by [`short_hash`] (`wechat#wx1#~1a2b3c4d5e6f7a8b…`), so
 /// errors that name a key can be logged. Keys without an open id are returned unchanged.
 pub fn redact_key(key: &str) -> String {
     let mut parts = key.splitn(3, '#');
@@ -91,5 +127,19 @@ mod tests {
             "{k}"
         );
         assert_eq!(redact_key("token#wechat#wx1"), "token#wechat#wx1");
+    }
+
+    #[test]
+    fn user_tags_are_a_keyed_64_bit_hmac() {
+        // HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog") = f7bc83f430538424…
+        let fox = "The quick brown fox jumps over the lazy dog";
+        assert_eq!(keyed_hash(b"key", fox), "f7bc83f430538424");
+        // Another stack's key gives another tag: no dictionary of one stack works on another.
+        assert_ne!(
+            keyed_hash(b"key", "oUser"),
+            keyed_hash(b"other key", "oUser")
+        );
+        assert_eq!(short_hash("oUser"), short_hash("oUser"));
+        assert_eq!(short_hash("oUser").len(), 16);
     }
 }

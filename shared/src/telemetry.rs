@@ -33,7 +33,8 @@ pub fn init() {
     });
 }
 
-/// A short, stable, non-reversible tag for an open id, for logs (FNV-1a, 8 hex digits).
+/// A short, stable, non-reversible tag for an open id, for logs: the stack-keyed HMAC of
+/// [`crate::secret::short_hash`] (16 hex digits).
 pub fn open_id_hash(open_id: &str) -> String {
     crate::secret::short_hash(open_id)
 }
@@ -44,6 +45,6 @@ mod tests {
     fn open_id_hash_is_short_and_stable() {
         assert_eq!(super::open_id_hash("oUser"), super::open_id_hash("oUser"));
         assert_ne!(super::open_id_hash("oUser"), super::open_id_hash("oUses"));
-        assert_eq!(super::open_id_hash("x").len(), 8);
+        assert_eq!(super::open_id_hash("x").len(), 16);
     }
 }

@@ -104,6 +104,7 @@ impl TestEnv {
     pub fn ingress_config(&self) -> ingress::Config {
         ingress::Config {
             service: "kefu-test".into(),
+            log_hash_key_secret: None,
             queue_url: self.queues.inbound.clone(),
             registry: RegistryLocation::Inline(APPS.into()),
             refresh: Refresh::default(),
@@ -128,6 +129,7 @@ impl TestEnv {
     pub fn sender_config(&self, platform_base: &str) -> sender::Config {
         sender::Config {
             service: "kefu-test".into(),
+            log_hash_key_secret: None,
             tables: self.store.tables().clone(),
             registry: RegistryLocation::Inline(APPS.into()),
             refresh: Refresh::default(),

@@ -43,6 +43,8 @@ impl Default for Limits {
 pub struct Config {
     /// `KEFU_SERVICE`: the `service` metric dimension.
     pub service: String,
+    /// `LOG_HASH_KEY_SECRET_ID`: the stack's key for user tags in logs (unset: random per process).
+    pub log_hash_key_secret: Option<String>,
     /// `INBOUND_QUEUE_URL`.
     pub queue_url: String,
     /// `VERIFY_REGISTRY_SECRET_ID` (deployed), else `KEFU_APPS_JSON` / `KEFU_APPS_FILE` (local).
@@ -62,12 +64,16 @@ pub enum BuildError {
     /// The registry could not be read at all.
     #[error(transparent)]
     Registry(#[from] SourceError),
+    /// The stack's log-hash key could not be read.
+    #[error(transparent)]
+    LogKey(#[from] shared::log_key::LogKeyError),
 }
 
 /// The variables [`Config::from_env`] reads: exactly what `template.yaml` gives the function
 /// (plus the local-only registry fallbacks). Checked against the template by the rehearsal.
 pub const VARIABLES: &[&str] = &[
     KEFU_SERVICE,
+    shared::config::LOG_HASH_KEY_SECRET_ID,
     INBOUND_QUEUE_URL,
     VERIFY_REGISTRY_SECRET_ID,
     REGISTRY_TTL_SECS,
@@ -101,6 +107,7 @@ impl Config {
         };
         Ok(Self {
             service: config::service(env),
+            log_hash_key_secret: env.optional(shared::config::LOG_HASH_KEY_SECRET_ID),
             queue_url: env.required(INBOUND_QUEUE_URL)?,
             registry: config::registry_location(env, VERIFY_REGISTRY_SECRET_ID)?,
             refresh: config::registry_refresh(env)?,
@@ -118,13 +125,18 @@ impl App<SqsQueue, SystemClock> {
             SqsQueue::client_with_budget(sdk, config.limits.enqueue_budget),
             config.queue_url,
         );
-        let registry = LiveRegistry::load(
-            config.registry.source(sdk),
-            Purpose::Verify,
-            config.refresh,
-            "ingress",
-        )
-        .await?;
+        // The registry and the log-hash key are read side by side: one cold-start wait, not two.
+        let (registry, key) = tokio::join!(
+            LiveRegistry::load(
+                config.registry.source(sdk),
+                Purpose::Verify,
+                config.refresh,
+                "ingress",
+            ),
+            shared::log_key::install(sdk, config.log_hash_key_secret.as_deref()),
+        );
+        let registry = registry?;
+        key?;
         Ok(App::with_registry(
             config.limits,
             registry,

@@ -17,7 +17,6 @@ use lambda_runtime::LambdaEvent;
 use shared::message::QueueEnvelope;
 use shared::ports::{MessageStore, StoreOutcome};
 use shared::quota::QuotaPolicy;
-use shared::telemetry::open_id_hash;
 use tracing::{debug, error, info, warn};
 
 pub use config::Config;
@@ -126,7 +125,6 @@ pub async fn handle<S: MessageStore>(
                     app_id = %env.app_id,
                     msg_type = env.message.msg_type(),
                     msg_id = env.message.msg_id.as_ref().map(|i| i.0.as_str()).unwrap_or_default(),
-                    open_id_hash = %open_id_hash(&env.message.from_user_name),
                     outcome = if inserted { "stored" } else { "duplicate" },
                     sqs_message_id = id,
                     "record processed"

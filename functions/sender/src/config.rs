@@ -86,6 +86,8 @@ impl Default for Settings {
 pub struct Config {
     /// `KEFU_SERVICE`: the `service` metric dimension.
     pub service: String,
+    /// `LOG_HASH_KEY_SECRET_ID`: the stack's key for user tags in logs (unset: random per process).
+    pub log_hash_key_secret: Option<String>,
     /// `CONVERSATIONS_TABLE`, `MESSAGES_TABLE`, `TOKENS_TABLE`.
     pub tables: Tables,
     /// `SEND_REGISTRY_SECRET_ID` (deployed), else `KEFU_APPS_JSON` / `KEFU_APPS_FILE` (local).
@@ -110,6 +112,9 @@ pub enum BuildError {
     /// The registry could not be read at all.
     #[error(transparent)]
     Registry(#[from] SourceError),
+    /// The stack's log-hash key could not be read.
+    #[error(transparent)]
+    LogKey(#[from] shared::log_key::LogKeyError),
     /// The HTTP client could not be built.
     #[error("cannot build the platform HTTP client: {0}")]
     Http(String),
@@ -120,6 +125,7 @@ pub enum BuildError {
 /// `WECHAT_API_BASE`, `BAIDU_API_BASE`, [`IMAGE_FETCH_LOCAL`].
 pub const VARIABLES: &[&str] = &[
     KEFU_SERVICE,
+    shared::config::LOG_HASH_KEY_SECRET_ID,
     CONVERSATIONS_TABLE,
     MESSAGES_TABLE,
     TOKENS_TABLE,
@@ -156,6 +162,7 @@ impl Config {
         }
         Ok(Self {
             service: config::service(env),
+            log_hash_key_secret: env.optional(shared::config::LOG_HASH_KEY_SECRET_ID),
             tables: Tables::from_env(env)?,
             registry: config::registry_location(env, SEND_REGISTRY_SECRET_ID)?,
             refresh: config::registry_refresh(env)?,
@@ -192,13 +199,18 @@ impl App<DynamoDbStore, DynamoDbStore, SystemClock> {
         .map_err(|e| BuildError::Http(e.to_string()))?;
         let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.tables)
             .with_message_retention_days(config.retention_days);
-        let registry = LiveRegistry::load(
-            config.registry.source(sdk),
-            Purpose::Send,
-            config.refresh,
-            "sender",
-        )
-        .await?;
+        // The registry and the log-hash key are read side by side: one cold-start wait, not two.
+        let (registry, key) = tokio::join!(
+            LiveRegistry::load(
+                config.registry.source(sdk),
+                Purpose::Send,
+                config.refresh,
+                "sender",
+            ),
+            shared::log_key::install(sdk, config.log_hash_key_secret.as_deref()),
+        );
+        let registry = registry?;
+        key?;
         Ok(App::with_registry(
             config.settings,
             registry,
