@@ -18,8 +18,8 @@
 //! | `msg_id` | S | the platform `MsgId`, exact (only when present) |
 //! | `content` | S | text messages only, exact (may be the empty string) |
 //! | `media` | S | image: `PicUrl`, else `MediaId`; mini program card: `ThumbMediaId`, else `PagePath` ([`content_and_media`], shared with the in-memory fake) |
-//! | `raw` | S | serde_json of the whole [`InboundMessage`](crate::message::InboundMessage), exact (inbound only; left out for texts over [`RAW_TEXT_LIMIT`](crate::message::RAW_TEXT_LIMIT), whose `content` is exact) |
-//! | `status` | S | outbound only: [`OutboundStatus`](crate::ports::OutboundStatus) — `sent`, `partial`, `failed`, `unknown` |
+//! | `raw` | S | serde_json of the whole [`InboundMessage`](crate::message::InboundMessage), exact (inbound only; left out for texts over [`RAW_TEXT_LIMIT`], whose `content` is exact) |
+//! | `status` | S | outbound only: [`OutboundStatus`] — `sent`, `partial`, `failed`, `unknown` |
 //! | `parts`, `parts_sent` | N | outbound only: platform parts of the send, and how many reached the platform |
 //! | `errcode` | N | outbound only: the platform error code of a failed send |
 //! | `truncated` | N | only when a text field was cut to fit the queue: its original UTF-8 byte length |
@@ -36,7 +36,7 @@
 //! | `platform`, `app_id`, `open_id` | S | the parts of `pk` |
 //! | `remaining` | N | send units left in the window (0 when never granted) |
 //! | `expires_at` | N | Unix seconds after which nothing may be sent (0 when never granted) |
-//! | `grant_at` | N | action time of the grant that last set the window ([`Ledger`](crate::quota::Ledger)) |
+//! | `grant_at` | N | action time of the grant that last set the window ([`Ledger`]) |
 //! | `grant_gen` | N | grants applied so far; releases and platform refusals are conditioned on it (0 when absent) |
 //! | `last_in_at` | N | action time ([`action_time`](crate::quota::action_time)) of the newest inbound message |
 //! | `last_in_preview` | S | its preview, at most [`PREVIEW_CHARS`] characters |

@@ -1,9 +1,12 @@
 //! DynamoDB adapter: [`DynamoDbStore`] implements [`MessageStore`] on the conversations and
 //! messages tables (docs/design.md §5), and [`provision`] creates the tables from `infra/local/resources.json`.
 //!
-//! Not here: business rules. The quota rule is [`Window::apply_grant`](crate::quota::Window::apply_grant);
+//! The sender's ports are in [`ledger`] (quota), [`tokens`] (access-token cache) and [`outbound`]
+//! (outbound records, idempotency).
+//!
+//! Not here: business rules. The quota rule is [`Ledger::apply_grant`](crate::quota::Ledger::apply_grant);
 //! this adapter only encodes it as conditional writes. Attribute names live in [`items`], expressions
-//! in [`expressions`].
+//! in [`expressions`]. A plaintext push's replay item is the transaction's third write.
 //!
 //! `store_inbound` is one `TransactWriteItems` in the common case: a Put of the message item under
 //! [`expressions::MESSAGE_IS_NEW`] (the dedupe) and an optimistic Update of the conversation under
@@ -12,10 +15,13 @@
 //! the cancellation reason's `ALL_OLD` item, else one consistent `GetItem`), computes the exact target
 //! in Rust and retries with a compare-and-set, at most [`MAX_SLOW_ATTEMPTS`] times.
 
+mod conditional;
 pub mod expressions;
 pub mod items;
+pub mod ledger;
+pub mod outbound;
 pub mod provision;
-pub mod sender;
+pub mod tokens;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

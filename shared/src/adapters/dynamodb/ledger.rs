@@ -1,0 +1,167 @@
+//! The quota ledger on the conversations table (docs/design.md §6): one conditional write per
+//! reservation, and releases / platform refusals conditioned on the grant generation the units
+//! were reserved under.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use super::conditional::{applied, is_condition_failed};
+use super::items::{self, ItemReader, n, s};
+use super::{DynamoDbStore, unavailable};
+use crate::message::ConversationKey;
+use crate::ports::{QuotaLedger, Reservation, StoreError};
+use crate::quota::{Refusal, Window};
+
+/// Reserve: `remaining >= :k AND expires_at > :now` (docs/design.md §6).
+pub const RESERVE_CONDITION: &str = "#remaining >= :k AND #expires_at > :now";
+/// Reserve: take the units.
+pub const RESERVE_UPDATE: &str = "SET #remaining = #remaining - :k";
+/// Release, exhaust, close: only while no grant was applied since the reservation. A
+/// conversation never granted has no `grant_gen` (generation 0).
+pub const SAME_GENERATION: &str = "#grant_gen = :gen";
+/// [`SAME_GENERATION`] for generation 0.
+pub const NO_GENERATION_YET: &str = "attribute_not_exists(#grant_gen)";
+/// Release: give the units back.
+pub const RELEASE_UPDATE: &str = "SET #remaining = #remaining + :k";
+/// The generation condition and its value (`None` for generation 0, which has no value).
+fn generation_condition(generation: u64) -> (&'static str, Option<AttributeValue>) {
+    if generation == 0 {
+        (NO_GENERATION_YET, None)
+    } else {
+        (SAME_GENERATION, Some(n(generation)))
+    }
+}
+
+#[async_trait]
+impl QuotaLedger for DynamoDbStore {
+    async fn reserve(
+        &self,
+        key: &ConversationKey,
+        units: u32,
+        now: u64,
+    ) -> Result<Reservation, StoreError> {
+        let pk = key.partition_key();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.conversations)
+            .key(items::PK, s(&pk))
+            .condition_expression(format!("attribute_exists(#pk) AND {RESERVE_CONDITION}"))
+            .update_expression(RESERVE_UPDATE)
+            .expression_attribute_names("#remaining", items::REMAINING)
+            .expression_attribute_names("#expires_at", items::EXPIRES_AT)
+            .expression_attribute_names("#pk", items::PK)
+            .expression_attribute_values(":k", n(units))
+            .expression_attribute_values(":now", n(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let r = ItemReader::new(&item, pk.clone());
+                Ok(Reservation::Reserved {
+                    window: Window {
+                        remaining: r.opt_n(items::REMAINING)?.unwrap_or(0),
+                        expires_at: r.opt_n(items::EXPIRES_AT)?.unwrap_or(0),
+                    },
+                    generation: r.opt_n(items::GENERATION)?.unwrap_or(0),
+                })
+            }
+            Err(err) if is_condition_failed(&err) => {
+                let old = match err.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item.clone(),
+                    _ => None,
+                };
+                let Some(item) = old else {
+                    return Ok(Reservation::NoConversation);
+                };
+                let r = ItemReader::new(&item, pk.clone());
+                let window = Window {
+                    remaining: r.opt_n(items::REMAINING)?.unwrap_or(0),
+                    expires_at: r.opt_n(items::EXPIRES_AT)?.unwrap_or(0),
+                };
+                let refusal = match window.consume(units, now) {
+                    Err(refusal) => refusal,
+                    // The item changed between the check and now; report it as exhausted.
+                    Ok(_) => Refusal::QuotaExhausted,
+                };
+                Ok(Reservation::Refused(refusal, window))
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn release(
+        &self,
+        key: &ConversationKey,
+        units: u32,
+        generation: u64,
+    ) -> Result<bool, StoreError> {
+        let (condition, gen_value) = generation_condition(generation);
+        let mut values: HashMap<_, _> = [(":k".to_owned(), n(units))].into();
+        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.conversations)
+            .key(items::PK, s(key.partition_key()))
+            .condition_expression(format!("attribute_exists(#pk) AND {condition}"))
+            .update_expression(RELEASE_UPDATE)
+            .expression_attribute_names("#pk", items::PK)
+            .expression_attribute_names("#remaining", items::REMAINING)
+            .expression_attribute_names("#grant_gen", items::GENERATION)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    async fn exhaust(&self, key: &ConversationKey, generation: u64) -> Result<(), StoreError> {
+        let (condition, gen_value) = generation_condition(generation);
+        let mut values: HashMap<_, _> = [(":zero".to_owned(), n(0))].into();
+        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.conversations)
+            .key(items::PK, s(key.partition_key()))
+            .condition_expression(format!("attribute_exists(#pk) AND {condition}"))
+            .update_expression("SET #remaining = :zero")
+            .expression_attribute_names("#pk", items::PK)
+            .expression_attribute_names("#remaining", items::REMAINING)
+            .expression_attribute_names("#grant_gen", items::GENERATION)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        applied(result).map(|_| ())
+    }
+
+    async fn close_window(
+        &self,
+        key: &ConversationKey,
+        now: u64,
+        generation: u64,
+    ) -> Result<(), StoreError> {
+        let (condition, gen_value) = generation_condition(generation);
+        let mut values: HashMap<_, _> = [(":now".to_owned(), n(now))].into();
+        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.conversations)
+            .key(items::PK, s(key.partition_key()))
+            .condition_expression(format!("#expires_at > :now AND {condition}"))
+            .update_expression("SET #expires_at = :now")
+            .expression_attribute_names("#expires_at", items::EXPIRES_AT)
+            .expression_attribute_names("#grant_gen", items::GENERATION)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        applied(result).map(|_| ())
+    }
+}
