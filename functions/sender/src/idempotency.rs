@@ -99,3 +99,116 @@ where
 pub(crate) fn stored(status: u16, body: &Value) -> String {
     json!({ "status": status, "body": body }).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use shared::adapters::memory::{InMemoryStore, InMemoryTokens};
+    use shared::clock::FixedClock;
+    use shared::fake_platform::FakePlatform;
+    use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
+    use shared::platform::baidu::BaiduClient;
+    use shared::platform::http_client;
+    use shared::platform::wechat::WechatClient;
+    use shared::ports::MessageStore;
+    use shared::protocol::{DataFormat, Mode, Platform};
+    use shared::quota::QuotaPolicy;
+    use shared::registry::AppRegistry;
+
+    use super::*;
+    use crate::{Clients, Settings};
+
+    const NOW: u64 = 1_800_000_000;
+    const REGISTRY: &str = r#"{"apps":[{"platform":"wechat","app_id":"wx1","token":"t",
+        "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","app_secret":"s"}]}"#;
+
+    async fn app(fake: &FakePlatform) -> App<InMemoryStore, InMemoryTokens, FixedClock> {
+        let http = http_client(Duration::from_millis(500), Duration::from_secs(2)).unwrap();
+        let registry = AppRegistry::parse_for(REGISTRY, shared::registry::Purpose::Send).unwrap();
+        let app = App::new(
+            Settings::default(),
+            registry,
+            InMemoryStore::new(),
+            InMemoryTokens::new(),
+            Clients {
+                wechat: WechatClient::new(http.clone(), fake.base_url()),
+                baidu: BaiduClient::new(http, fake.base_url()),
+                images: reqwest::Client::new(),
+            },
+            FixedClock::at_secs(NOW),
+        );
+        let message = InboundMessage {
+            to_user_name: None,
+            from_user_name: "oU".into(),
+            create_time: NOW - 5,
+            msg_id: Some(MsgId("1".into())),
+            body: MessageBody::Text {
+                content: "hi".into(),
+            },
+        };
+        let env = QueueEnvelope::new(
+            Platform::Wechat,
+            "wx1",
+            NOW * 1000,
+            Mode::Safe,
+            DataFormat::Json,
+            message,
+        );
+        let grant = QuotaPolicy::default().grant_for(Platform::Wechat, &env.message);
+        app.store.store_inbound(&env, grant).await.unwrap();
+        app
+    }
+
+    fn request(open_id: &str, content: &str, key: &str) -> SendRequest {
+        SendRequest::from_json(
+            serde_json::json!({ "app_id": "wx1", "open_id": open_id, "msg_type": "text",
+                "content": content, "client_msg_id": key })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_key_replays_its_request_and_refuses_any_other() {
+        let fake = FakePlatform::start().await.unwrap();
+        let app = app(&fake).await;
+        let deadline = app.local_deadline();
+        let first = app
+            .send(&request("oU", "hello", "k"), &deadline)
+            .await
+            .unwrap();
+        let again = app
+            .send(&request("oU", "hello", "k"), &deadline)
+            .await
+            .unwrap();
+        assert_eq!(again.body["replayed"], true);
+        assert_eq!(again.body["id"], first.body["id"]);
+        assert!(matches!(
+            app.send(&request("oU", "other", "k"), &deadline).await,
+            Err(SendError::KeyReused)
+        ));
+        assert_eq!(fake.sent_messages("oU").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn nothing_sent_leaves_the_key_free_for_a_retry() {
+        let fake = FakePlatform::start().await.unwrap();
+        let app = app(&fake).await;
+        // The token endpoint refuses: nothing reaches the send API, the answer is retryable.
+        fake.fail_next("/cgi-bin/stable_token", 40125, 1);
+        let deadline = app.local_deadline();
+        assert!(matches!(
+            app.send(&request("oU", "hello", "k2"), &deadline).await,
+            Err(SendError::Token(_))
+        ));
+        let retried = app
+            .send(&request("oU", "hello", "k2"), &deadline)
+            .await
+            .unwrap();
+        assert_eq!(retried.body["status"], "sent");
+        assert!(retried.body.get("replayed").is_none());
+        assert_eq!(fake.sent_messages("oU").len(), 1);
+    }
+}

@@ -97,3 +97,67 @@ impl Answer {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::platform::PlatformError;
+    use shared::quota::Window;
+
+    fn delivery(status: OutboundStatus, sent: u32, stop: Option<Stop>) -> Delivery {
+        Delivery {
+            id: "id-1".into(),
+            status,
+            parts: 2,
+            parts_sent: sent,
+            window: Window {
+                remaining: 3,
+                expires_at: 100,
+            },
+            stop,
+            recorded: true,
+        }
+    }
+
+    #[test]
+    fn a_partial_send_is_a_2xx_that_says_what_went_out_and_why_not_the_rest() {
+        let stop = Stop::Platform(PlatformError::QuotaExhausted { errcode: 45047 });
+        let a = Answer::from_delivery(&delivery(OutboundStatus::Partial, 1, Some(stop)));
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.body["status"], "partial");
+        assert_eq!(
+            (a.body["parts"].as_u64(), a.body["parts_sent"].as_u64()),
+            (Some(2), Some(1))
+        );
+        assert_eq!(a.body["error"]["errcode"], 45047);
+        assert!(a.body.get("recorded").is_none());
+        let sent = Answer::from_delivery(&Delivery {
+            recorded: false,
+            ..delivery(OutboundStatus::Sent, 2, None)
+        });
+        assert_eq!(
+            (
+                sent.body["status"].as_str(),
+                sent.body["recorded"].as_bool()
+            ),
+            (Some("sent"), Some(false))
+        );
+        assert!(sent.body.get("error").is_none());
+    }
+
+    #[test]
+    fn a_stored_answer_replays_with_its_status_and_a_replayed_flag() {
+        let first = Answer::from_error(&SendError::KeyReused);
+        let again = Answer::replay(&first.stored()).unwrap();
+        assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(again.body["error"], "idempotency_key_reused");
+        assert_eq!(again.body["replayed"], true);
+        assert!(matches!(
+            Answer::replay("not json"),
+            Err(SendError::Invalid {
+                field: "client_msg_id",
+                ..
+            })
+        ));
+    }
+}
