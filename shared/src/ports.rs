@@ -330,11 +330,6 @@ impl OutboundStatus {
             _ => return None,
         })
     }
-
-    /// Whether something may have reached the user (so the send must never be repeated).
-    pub fn may_have_reached(self) -> bool {
-        self != OutboundStatus::Failed
-    }
 }
 
 /// An outbound message as recorded in its conversation.

@@ -58,7 +58,7 @@ where
     )
 }
 
-fn key(platform: Platform, open_id: &str) -> ConversationKey {
+pub(crate) fn key(platform: Platform, open_id: &str) -> ConversationKey {
     ConversationKey {
         platform,
         app_id: (if platform == Platform::Wechat { WX } else { BD }).into(),

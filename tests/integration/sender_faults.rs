@@ -16,12 +16,11 @@ use shared::adapters::memory::{InMemoryStore, InMemoryTokens};
 use shared::fake_platform::FakePlatform;
 use shared::message::ConversationKey;
 use shared::ports::{
-    AccessTokenCache, CachedToken, Claim, ClaimRequest, OutboundRecord, OutboundStore, QuotaLedger,
-    Reservation, StoreError,
+    AccessTokenCache, CachedToken, Claim, ClaimRequest, MessageStore, OutboundRecord,
+    OutboundStore, QuotaLedger, Reservation, StoreError,
 };
-use shared::quota::Window;
 
-use crate::sender::{NOW, WX, app, image_server, post, send, text, user_writes};
+use crate::sender::{NOW, WX, app, image_server, key, post, send, text, user_writes};
 
 /// Counts down: `true` while failures are left.
 #[derive(Debug, Default)]
@@ -156,6 +155,15 @@ impl AccessTokenCache for FlakyTokens {
     }
 }
 
+/// Units left in the WeChat user's window.
+async fn remaining<S: MessageStore>(store: &S, open_id: &str) -> u32 {
+    let conv = store
+        .conversation(&key(Platform::Wechat, open_id))
+        .await
+        .unwrap();
+    conv.unwrap().window.remaining
+}
+
 fn with_key(open_id: &str, content: &str, key: &str) -> serde_json::Value {
     let mut body = text(open_id, content);
     body["client_msg_id"] = json!(key);
@@ -281,16 +289,7 @@ async fn parts_that_went_out_are_answered_when_the_rest_cannot_go() {
     assert_eq!(again["replayed"], true);
     assert_eq!(fake.sent_messages(fresh).len(), 1);
     // The unsent part's unit was given back: 5 - 2 + 1.
-    let key = ConversationKey {
-        platform: Platform::Wechat,
-        app_id: WX.into(),
-        open_id: fresh.into(),
-    };
-    let conv = shared::ports::MessageStore::conversation(&app.store, &key)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(conv.window.remaining, 4);
+    assert_eq!(remaining(&app.store, fresh).await, 4);
 }
 
 #[tokio::test]
@@ -382,20 +381,9 @@ async fn no_platform_call_starts_that_cannot_finish_before_the_deadline() {
         (StatusCode::SERVICE_UNAVAILABLE, Some("no_time_left"))
     );
     assert!(fake.sent_messages("oLate").is_empty());
-    let key = ConversationKey {
-        platform: Platform::Wechat,
-        app_id: WX.into(),
-        open_id: "oLate".into(),
-    };
-    let conv = shared::ports::MessageStore::conversation(&app.store, &key)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        conv.window,
-        Window {
-            remaining: 5,
-            expires_at: conv.window.expires_at
-        }
+        remaining(&app.store, "oLate").await,
+        5,
+        "the reserved unit was given back"
     );
 }

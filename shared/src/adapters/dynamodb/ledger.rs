@@ -2,13 +2,12 @@
 //! reservation, and releases / platform refusals conditioned on the grant generation the units
 //! were reserved under.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use super::conditional::{applied, is_condition_failed};
+use super::expressions;
 use super::items::{self, ItemReader, n, s};
 use super::{DynamoDbStore, unavailable};
 use crate::message::ConversationKey;
@@ -102,43 +101,16 @@ impl QuotaLedger for DynamoDbStore {
         units: u32,
         generation: u64,
     ) -> Result<bool, StoreError> {
-        let (condition, gen_value) = generation_condition(generation);
-        let mut values: HashMap<_, _> = [(":k".to_owned(), n(units))].into();
-        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.conversations)
-            .key(items::PK, s(key.partition_key()))
-            .condition_expression(format!("attribute_exists(#pk) AND {condition}"))
-            .update_expression(RELEASE_UPDATE)
-            .expression_attribute_names("#pk", items::PK)
-            .expression_attribute_names("#remaining", items::REMAINING)
-            .expression_attribute_names("#grant_gen", items::GENERATION)
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        applied(result)
+        let condition = "attribute_exists(#pk)";
+        self.update_in_generation(key, condition, RELEASE_UPDATE, (":k", n(units)), generation)
+            .await
     }
 
     async fn exhaust(&self, key: &ConversationKey, generation: u64) -> Result<(), StoreError> {
-        let (condition, gen_value) = generation_condition(generation);
-        let mut values: HashMap<_, _> = [(":zero".to_owned(), n(0))].into();
-        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.conversations)
-            .key(items::PK, s(key.partition_key()))
-            .condition_expression(format!("attribute_exists(#pk) AND {condition}"))
-            .update_expression("SET #remaining = :zero")
-            .expression_attribute_names("#pk", items::PK)
-            .expression_attribute_names("#remaining", items::REMAINING)
-            .expression_attribute_names("#grant_gen", items::GENERATION)
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        applied(result).map(|_| ())
+        let (condition, update) = ("attribute_exists(#pk)", "SET #remaining = :zero");
+        self.update_in_generation(key, condition, update, (":zero", n(0)), generation)
+            .await
+            .map(|_| ())
     }
 
     async fn close_window(
@@ -147,21 +119,41 @@ impl QuotaLedger for DynamoDbStore {
         now: u64,
         generation: u64,
     ) -> Result<(), StoreError> {
-        let (condition, gen_value) = generation_condition(generation);
-        let mut values: HashMap<_, _> = [(":now".to_owned(), n(now))].into();
-        values.extend(gen_value.map(|v| (":gen".to_owned(), v)));
+        let (condition, update) = ("#expires_at > :now", "SET #expires_at = :now");
+        self.update_in_generation(key, condition, update, (":now", n(now)), generation)
+            .await
+            .map(|_| ())
+    }
+}
+
+impl DynamoDbStore {
+    /// One conditional update of a conversation under `condition` and the generation condition;
+    /// whether it was applied.
+    async fn update_in_generation(
+        &self,
+        key: &ConversationKey,
+        condition: &str,
+        update: &str,
+        value: (&str, AttributeValue),
+        generation: u64,
+    ) -> Result<bool, StoreError> {
+        let (same_generation, gen_value) = generation_condition(generation);
+        let e = expressions::build(
+            update.to_owned(),
+            format!("{condition} AND {same_generation}"),
+            vec![(value.0, Some(value.1)), (":gen", gen_value)],
+        );
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.conversations)
             .key(items::PK, s(key.partition_key()))
-            .condition_expression(format!("#expires_at > :now AND {condition}"))
-            .update_expression("SET #expires_at = :now")
-            .expression_attribute_names("#expires_at", items::EXPIRES_AT)
-            .expression_attribute_names("#grant_gen", items::GENERATION)
-            .set_expression_attribute_values(Some(values))
+            .update_expression(e.update)
+            .condition_expression(e.condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
             .send()
             .await;
-        applied(result).map(|_| ())
+        applied(result)
     }
 }
