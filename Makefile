@@ -28,9 +28,10 @@ setup: ## create/refresh the Python venv with the local tools (moto)
 fmt: ## format all Rust code
 	$(CARGO) fmt --all
 
-lint: ## rustfmt check + clippy with warnings as errors
+lint: ## rustfmt check + clippy with warnings as errors; the functions link no test machinery
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	CARGO="$(CARGO)" infra/check_lean.sh
 
 unit: ## run the tests without the emulator (emulator tests skip themselves)
 	env -u AWS_ENDPOINT_URL $(TEST_CMD)

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use shared::fake_platform::FakePlatform;
+use testkit::fake_platform::FakePlatform;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 

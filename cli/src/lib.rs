@@ -16,9 +16,9 @@ use std::path::Path;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use shared::adapters::dynamodb::{DynamoDbStore, Tables};
-use shared::adapters::emulator::OneAtATime;
 use shared::config::Env;
 use shared::registry::AppRegistry;
+use testkit::emulator::OneAtATime;
 
 pub use cli::run;
 

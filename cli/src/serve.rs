@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -20,6 +19,7 @@ use shared::adapters::dynamodb::DynamoDbStore;
 use shared::adapters::sqs::SqsQueue;
 use shared::clock::SystemClock;
 use subtle::ConstantTimeEq;
+use testkit::esm;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -277,75 +277,20 @@ async fn poll_loop(
     info!("queue poller stopped");
 }
 
-/// An SQS event from received messages, as Lambda builds it.
-pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_url: &str) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for m in messages {
-        let mut record = SqsMessage::default();
-        record.message_id = m.message_id.clone();
-        record.receipt_handle = m.receipt_handle.clone();
-        record.body = m.body.clone();
-        record.md5_of_body = m.md5_of_body.clone();
-        record.event_source = Some("aws:sqs".into());
-        record.event_source_arn = Some(queue_url.to_owned());
-        if let Some(attrs) = &m.attributes {
-            record.attributes = attrs
-                .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect();
-        }
-        event.records.push(record);
-    }
-    event
-}
-
 async fn process_batch(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     app: &ProcessorApp,
     messages: &[aws_sdk_sqs::types::Message],
 ) {
-    let event = sqs_event(messages, queue_url);
-    let context = lambda_runtime::Context::default();
-    let failures: Option<Vec<String>> =
-        match processor::handle(app, lambda_runtime::LambdaEvent::new(event, context)).await {
-            Ok(resp) => Some(
-                resp.batch_item_failures
-                    .into_iter()
-                    .map(|f| f.item_identifier)
-                    .collect(),
-            ),
-            Err(e) => {
-                warn!(error.message = %e, "processor failed the whole batch");
-                None
-            }
-        };
-    for m in messages {
-        let id = m.message_id.as_deref().unwrap_or_default();
-        let Some(handle) = m.receipt_handle.as_deref() else {
-            continue;
-        };
-        let failed = failures.as_ref().is_none_or(|f| f.iter().any(|x| x == id));
-        let result = if failed {
-            sqs.change_message_visibility()
-                .queue_url(queue_url)
-                .receipt_handle(handle)
-                .visibility_timeout(RETRY_VISIBILITY_SECS)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-        } else {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(handle)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
-        };
-        if let Err(e) = result {
-            warn!(sqs_message_id = id, error.message = %e, "could not settle the record; it will be redelivered");
-        }
+    let outcome = esm::run_batch(sqs, queue_url, messages, RETRY_VISIBILITY_SECS, |event| {
+        processor::handle(app, event)
+    })
+    .await;
+    if let Some(e) = &outcome.batch_error {
+        warn!(error.message = %e, "processor failed the whole batch");
+    }
+    for (id, e) in &outcome.unsettled {
+        warn!(sqs_message_id = %id, error.message = %e, "could not settle the record; it will be redelivered");
     }
 }

@@ -5,17 +5,16 @@
 //!    (typed inbound model, dedupe key, queue envelope), [`quota`] (the send-window rule) and
 //!    [`registry`] (the app registry document);
 //! 2. [`ports`] — the traits the functions depend on;
-//! 3. [`adapters`] — SQS, DynamoDB and in-memory fakes, each behind a cargo feature so a function
-//!    links only what it uses; plus [`config`], [`clock`] and (feature `telemetry`) `telemetry`.
+//! 3. [`adapters`] — SQS and DynamoDB, each behind a cargo feature so a function links only what
+//!    it uses; plus [`config`], [`clock`] and (feature `telemetry`) `telemetry`.
 //!
-//! Not here: anything that knows about Lambda event types.
+//! Not here: anything that knows about Lambda event types, and test machinery (in-memory fakes,
+//! the fake platform, emulator helpers: the `testkit` crate).
 #![warn(missing_docs)]
 
 pub mod adapters;
 pub mod clock;
 pub mod config;
-#[cfg(feature = "fake-platform")]
-pub mod fake_platform;
 #[cfg(feature = "secrets")]
 pub mod log_key;
 pub mod message;

@@ -1,4 +1,4 @@
-//! The traits the functions depend on; adapters (SQS, DynamoDB, in-memory fakes) implement them.
+//! The traits the functions depend on; adapters (SQS, DynamoDB; in-memory fakes in `testkit`) implement them.
 //!
 //! Contracts are documented here, not in the adapters. No logic lives in this file.
 

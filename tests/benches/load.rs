@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use helpers::TestEnv;
 use lambda_http::http;
 use lambda_http::{Body, Request};
-use shared::adapters::memory::InMemoryQueue;
 use shared::clock::FixedClock;
 use shared::message::{ConversationKey, InboundMessage, MessageBody, MsgId, render};
 use shared::ports::MessageStore;
 use shared::protocol::simulate::{AppKeys, PushSpec, push_request};
 use shared::protocol::{DataFormat, Mode, Platform};
+use testkit::memory::InMemoryQueue;
 
 const NOW: u64 = 1_763_770_123;
 const WX: &str = "wxkefu0000000001";

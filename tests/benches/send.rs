@@ -17,15 +17,15 @@ use std::time::{Duration, Instant};
 use helpers::TestEnv;
 use lambda_http::{Body, http};
 use serde_json::json;
-use shared::adapters::memory::{InMemoryStore, InMemoryTokens};
 use shared::clock::FixedClock;
-use shared::fake_platform::FakePlatform;
 use shared::message::ConversationKey;
 use shared::platform::baidu::BaiduClient;
 use shared::platform::wechat::WechatClient;
 use shared::platform::{OutboundBody, http_client};
 use shared::protocol::Platform;
 use shared::quota::Window;
+use testkit::fake_platform::FakePlatform;
+use testkit::memory::{InMemoryStore, InMemoryTokens};
 
 const NOW: u64 = 1_763_770_123;
 const WX: &str = "wxkefu0000000001";

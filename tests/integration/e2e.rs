@@ -8,10 +8,10 @@ use kefu::conversation::{ConversationView, show};
 use kefu::serve::{self, Running, Settings};
 use kefu::simulate::{Content, Push, Pushed};
 use serde_json::json;
-use shared::fake_platform::FakePlatform;
 use shared::message::ConversationKey;
 use shared::ports::Direction;
 use shared::protocol::{DataFormat, Mode, Platform};
+use testkit::fake_platform::FakePlatform;
 
 use crate::helpers::TestEnv;
 

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use shared::adapters::memory::{InMemoryQueue, InMemoryStore};
 use shared::clock::FixedClock;
 use shared::quota::QuotaPolicy;
+use testkit::memory::{InMemoryQueue, InMemoryStore};
 
 use crate::helpers::TestEnv;
 

@@ -7,17 +7,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables, provision};
-use shared::adapters::emulator::OneAtATime;
 use shared::adapters::sqs::{QueueUrls, SqsQueue, create_queues};
 use shared::clock::FixedClock;
 use shared::platform::BaseUrls;
 use shared::quota::QuotaPolicy;
 use shared::registry::{AppRegistry, Refresh, RegistryLocation};
+use testkit::emulator::OneAtATime;
+use testkit::esm;
 
 pub const RESOURCES: &str = include_str!("../../infra/local/resources.json");
 pub const APPS: &str = include_str!("../../infra/local/apps.json");
@@ -190,40 +190,15 @@ impl TestEnv {
                 continue;
             }
             empty_polls = 0;
-            let (event, handles) = sqs_event(&batch);
             handled += batch.len();
-            let resp = processor::handle(
-                app,
-                lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
-            )
-            .await
-            .unwrap();
-            let failures: Vec<String> = resp
-                .batch_item_failures
-                .into_iter()
-                .map(|f| f.item_identifier)
-                .collect();
-            for (id, handle) in handles {
-                if failures.contains(&id) {
-                    // Make it visible again at once, as a timed-out visibility would.
-                    self.sqs
-                        .change_message_visibility()
-                        .queue_url(&self.queues.inbound)
-                        .receipt_handle(handle)
-                        .visibility_timeout(0)
-                        .send()
-                        .await
-                        .unwrap();
-                } else {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&self.queues.inbound)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            }
+            // Failures become visible again at once, as a timed-out visibility would.
+            let outcome = esm::run_batch(&self.sqs, &self.queues.inbound, &batch, 0, |event| {
+                processor::handle(app, event)
+            })
+            .await;
+            assert!(outcome.batch_error.is_none(), "{:?}", outcome.batch_error);
+            assert!(outcome.unsettled.is_empty(), "{:?}", outcome.unsettled);
+            let failures = outcome.failed;
             failed.extend(failures);
             if !failed.is_empty() {
                 break;
@@ -252,22 +227,4 @@ impl TestEnv {
         get(&QueueAttributeName::ApproximateNumberOfMessages)
             + get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
     }
-}
-
-/// An SQS event from received messages, plus (message id, receipt handle) pairs.
-pub fn sqs_event(batch: &[aws_sdk_sqs::types::Message]) -> (SqsEvent, Vec<(String, String)>) {
-    let mut event = SqsEvent::default();
-    let mut handles = Vec::new();
-    for m in batch {
-        let mut record = SqsMessage::default();
-        record.message_id = m.message_id.clone();
-        record.body = m.body.clone();
-        record.receipt_handle = m.receipt_handle.clone();
-        handles.push((
-            m.message_id.clone().unwrap_or_default(),
-            m.receipt_handle.clone().unwrap_or_default(),
-        ));
-        event.records.push(record);
-    }
-    (event, handles)
 }

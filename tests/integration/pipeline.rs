@@ -17,7 +17,8 @@ use shared::protocol::simulate::{
 use shared::protocol::{DataFormat, Mode, Platform};
 use shared::quota::Window;
 
-use crate::helpers::{TestEnv, sqs_event};
+use crate::helpers::TestEnv;
+use testkit::esm::sqs_event;
 
 const NOW: u64 = 1_763_770_123;
 const WX: &str = "wxkefu0000000001";
@@ -287,7 +288,7 @@ async fn retried_pushes_and_redelivered_records_store_one_message_and_grant_once
     let batch = env.receive(&env.queues.inbound, 1).await;
     assert!(!batch.is_empty());
     for _ in 0..2 {
-        let (event, _) = sqs_event(&batch);
+        let event = sqs_event(&batch, &env.queues.inbound);
         let resp = processor::handle(
             &processor,
             lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
@@ -422,7 +423,7 @@ async fn a_poison_record_is_reported_and_the_rest_of_the_batch_is_stored() {
     }
     let batch = env.receive(&env.queues.inbound, 1).await;
     assert_eq!(batch.len(), 3);
-    let (event, _) = sqs_event(&batch);
+    let event = sqs_event(&batch, &env.queues.inbound);
     let resp = processor::handle(
         &env.processor(),
         lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),

@@ -8,9 +8,7 @@ use std::time::Duration;
 use lambda_http::http::{self, StatusCode};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
-use shared::adapters::memory::{InMemoryStore, InMemoryTokens};
 use shared::clock::FixedClock;
-use shared::fake_platform::FakePlatform;
 use shared::message::{ConversationKey, InboundMessage, MessageBody, MsgId, QueueEnvelope};
 use shared::platform::baidu::BaiduClient;
 use shared::platform::wechat::WechatClient;
@@ -18,6 +16,8 @@ use shared::platform::{RetryPolicy, http_client};
 use shared::ports::{AccessTokenCache, MessageStore, OutboundStore, QuotaLedger};
 use shared::protocol::{DataFormat, Mode, Platform};
 use shared::quota::{QuotaPolicy, Window};
+use testkit::fake_platform::FakePlatform;
+use testkit::memory::{InMemoryStore, InMemoryTokens};
 
 use crate::helpers::TestEnv;
 

@@ -12,13 +12,13 @@ use lambda_http::RequestExt;
 use lambda_http::http::StatusCode;
 use serde_json::json;
 use shared::Platform;
-use shared::adapters::memory::{InMemoryStore, InMemoryTokens};
-use shared::fake_platform::FakePlatform;
 use shared::message::ConversationKey;
 use shared::ports::{
     AccessTokenCache, CachedToken, Claim, ClaimRequest, MessageStore, OutboundRecord,
     OutboundStore, QuotaLedger, Reservation, StoreError,
 };
+use testkit::fake_platform::FakePlatform;
+use testkit::memory::{InMemoryStore, InMemoryTokens};
 
 use crate::sender::{NOW, WX, app, image_server, key, post, send, text, user_writes};
 

@@ -159,10 +159,10 @@ pub async fn handle<S: MessageStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::adapters::memory::InMemoryStore;
     use shared::message::{InboundMessage, MessageBody, MsgId};
     use shared::protocol::{DataFormat, Mode, Platform};
     use shared::quota::Window;
+    use testkit::memory::InMemoryStore;
 
     fn envelope(msg_id: &str, create_time: u64) -> QueueEnvelope {
         let message = InboundMessage {

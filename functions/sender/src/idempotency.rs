@@ -104,9 +104,7 @@ pub(crate) fn stored(status: u16, body: &Value) -> String {
 mod tests {
     use std::time::Duration;
 
-    use shared::adapters::memory::{InMemoryStore, InMemoryTokens};
     use shared::clock::FixedClock;
-    use shared::fake_platform::FakePlatform;
     use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
     use shared::platform::baidu::BaiduClient;
     use shared::platform::http_client;
@@ -115,6 +113,8 @@ mod tests {
     use shared::protocol::{DataFormat, Mode, Platform};
     use shared::quota::QuotaPolicy;
     use shared::registry::AppRegistry;
+    use testkit::fake_platform::FakePlatform;
+    use testkit::memory::{InMemoryStore, InMemoryTokens};
 
     use super::*;
     use crate::{Clients, Settings};

@@ -1,10 +1,7 @@
-//! Adapters implementing [`crate::ports`], each behind its own cargo feature.
+//! Adapters implementing [`crate::ports`] against AWS, each behind its own cargo feature (the
+//! in-memory fakes live in the `testkit` crate).
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
-#[cfg(feature = "emulator")]
-pub mod emulator;
-#[cfg(feature = "test-util")]
-pub mod memory;
 #[cfg(feature = "sqs")]
 pub mod sqs;

@@ -152,7 +152,7 @@ pub(crate) fn redact(text: &str) -> String {
 }
 
 /// The platforms' API origins (scheme, host, optional port; no trailing slash). Injectable so
-/// tests and the dev loop can point at the `fake_platform` (feature `fake-platform`).
+/// tests and the dev loop can point at `testkit::fake_platform`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrls {
     /// WeChat origin, default [`WECHAT_BASE_URL`].

@@ -8,12 +8,12 @@ mod storage;
 
 use lambda_http::http::{self, StatusCode};
 use lambda_http::{Body, Request};
-use shared::adapters::memory::InMemoryQueue;
 use shared::clock::FixedClock;
 use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
 use shared::protocol::simulate::{AppKeys, PushSpec, SimulatedRequest};
 use shared::protocol::{AesKey, DataFormat, Mode, Platform};
 use shared::registry::AppRegistry;
+use testkit::memory::InMemoryQueue;
 
 use super::{App, Limits, handle};
 

@@ -1,4 +1,4 @@
-//! Local-emulator support (feature `emulator`): an SDK HTTP client that lets one request at a
+//! Local-emulator support: an SDK HTTP client that lets one request at a
 //! time reach moto. moto does not isolate concurrent DynamoDB transactions (a cancelled one
 //! restores table copies taken at its start, erasing writes made meanwhile), so code that is
 //! correct on DynamoDB — concurrent records, racing writers — needs requests serialised to see

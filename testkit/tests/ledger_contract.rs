@@ -2,82 +2,24 @@
 //! against both the in-memory fakes and `DynamoDbStore` on the emulator (moto), so the fakes the
 //! handler tests use cannot drift from DynamoDB's behaviour.
 //!
-//! Each scenario is one generic function; `memory_*` runs it on the fakes, `dynamodb_*` on moto
+//! Each scenario is one generic function; `memory::*` runs it on the fakes, `on_dynamodb::*` on moto
 //! (skipped without `AWS_ENDPOINT_URL`). Run with the emulator:
-//! `infra/local/with-moto.sh cargo test -p shared --all-features --test ledger_contract`.
+//! `infra/local/with-moto.sh cargo test -p testkit --test ledger_contract`.
 
-#![cfg(all(feature = "dynamodb", feature = "emulator", feature = "test-util"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use aws_config::BehaviorVersion;
 use shared::Platform;
-use shared::adapters::dynamodb::{DynamoDbStore, provision};
-use shared::adapters::emulator::OneAtATime;
-use shared::adapters::memory::{InMemoryStore, InMemoryTokens};
-use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope, ReplayTag};
+use shared::message::{QueueEnvelope, ReplayTag};
 use shared::ports::{
     AccessTokenCache, Claim, ClaimRequest, MessageStore, OutboundStore, QuotaLedger, Reservation,
     StoreOutcome,
 };
-use shared::protocol::{DataFormat, Mode};
-use shared::quota::{QuotaPolicy, Refusal, Window};
+use shared::quota::{Refusal, Window};
+use testkit::memory::{InMemoryStore, InMemoryTokens};
 
-const RESOURCES: &str = include_str!("../../infra/local/resources.json");
-const H48: u64 = 48 * 3600;
-const T0: u64 = 1_700_000_000;
+mod common;
 
-fn push(open_id: &str, create_time: u64, received: u64, msg_id: &str) -> QueueEnvelope {
-    let message = InboundMessage {
-        to_user_name: Some("gh_kefu".into()),
-        from_user_name: open_id.into(),
-        create_time,
-        msg_id: Some(MsgId(msg_id.into())),
-        body: MessageBody::Text {
-            content: format!("m{msg_id}"),
-        },
-    };
-    QueueEnvelope::new(
-        Platform::Wechat,
-        "wx_app_1",
-        received * 1000 + 5,
-        Mode::Safe,
-        DataFormat::Json,
-        message,
-    )
-}
-
-fn enter_session(open_id: &str, t: u64) -> QueueEnvelope {
-    let message = InboundMessage {
-        to_user_name: Some("gh_kefu".into()),
-        from_user_name: open_id.into(),
-        create_time: t,
-        msg_id: None,
-        body: MessageBody::UserEnterTempSession {
-            session_from: "button".into(),
-        },
-    };
-    QueueEnvelope::new(
-        Platform::Wechat,
-        "wx_app_1",
-        t * 1000 + 5,
-        Mode::Safe,
-        DataFormat::Json,
-        message,
-    )
-}
-
-async fn store<S: MessageStore>(s: &S, env: &QueueEnvelope) -> StoreOutcome {
-    let grant = QuotaPolicy::default().grant_for(env.platform, &env.message);
-    s.store_inbound(env, grant).await.unwrap()
-}
-
-async fn window<S: MessageStore>(s: &S, env: &QueueEnvelope) -> Window {
-    let key = env.key().conversation;
-    s.conversation(&key).await.unwrap().unwrap().window
-}
+use common::{H48, T0, enter_session, push, store, window};
 
 async fn reserve<S: QuotaLedger>(s: &S, env: &QueueEnvelope, units: u32, now: u64) -> Reservation {
     s.reserve(&env.key().conversation, units, now)
@@ -272,54 +214,6 @@ async fn idempotency_claims_are_bound_and_leased<S: OutboundStore>(s: &S) {
         s.claim(&claim("k2", "fp", T0 + 1)).await.unwrap(),
         Claim::New
     );
-}
-
-/// A `DynamoDbStore` on fresh tables, or `None` without an emulator.
-async fn dynamodb() -> Option<DynamoDbStore> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        println!("skipped: AWS_ENDPOINT_URL not set");
-        return None;
-    }
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("c{nanos}-{}-", NEXT.fetch_add(1, Ordering::SeqCst));
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .http_client(OneAtATime::new())
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
-    let tables = provision::create_tables(&client, RESOURCES, &prefix)
-        .await
-        .unwrap();
-    Some(DynamoDbStore::new(client, tables))
-}
-
-macro_rules! contract {
-    ($($name:ident: $scenario:ident($memory:expr)),* $(,)?) => {
-        mod memory {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    $scenario(&$memory).await;
-                }
-            )*
-        }
-        mod on_dynamodb {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    if let Some(store) = dynamodb().await {
-                        $scenario(&store).await;
-                    }
-                }
-            )*
-        }
-    };
 }
 
 contract! {

@@ -1,19 +1,18 @@
-//! `shared::platform` clients against `shared::fake_platform`: token fetches, every body type's
+//! `shared::platform` clients against `testkit::fake_platform`: token fetches, every body type's
 //! exact wire form, multipart upload, errcode classification, busy retries, timeouts, and that no
 //! error text ever carries an access token.
 //!
-//! Run: `cargo test -p shared --features platform-http,fake-platform --test platform_http`.
-#![cfg(all(feature = "platform-http", feature = "fake-platform"))]
+//! Run: `cargo test -p testkit --test platform_http`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use serde_json::json;
 use shared::Platform;
-use shared::fake_platform::FakePlatform;
 use shared::platform::{
     BaiduClient, BaseUrls, OutboundBody, PlatformError, RetryPolicy, WechatClient, http_client,
 };
+use testkit::fake_platform::FakePlatform;
 
 const WX_APP: &str = "wx-app-1";
 const WX_SECRET: &str = "wx-secret";

@@ -1,9 +1,10 @@
-//! `DynamoDbStore` against a DynamoDB emulator (moto): dedupe, the send-window rule under
-//! out-of-order and concurrent delivery, and the request count of the fast path.
+//! `DynamoDbStore` against a DynamoDB emulator (moto), what only DynamoDB has: the exact item
+//! attributes, the request count of the fast and slow paths, concurrent delivery through moto, and
+//! corrupt items. The behaviour it shares with the in-memory fake is in `store_contract.rs`.
 //!
 //! Each test skips itself (prints `skipped: AWS_ENDPOINT_URL not set`) without an emulator, so plain
-//! `cargo test` stays green. Run: `infra/local/with-moto.sh cargo test -p shared --features dynamodb
-//! --test dynamodb_emulator`. Every test creates its own tables (unique prefix) from
+//! `cargo test` stays green. Run: `infra/local/with-moto.sh cargo test -p testkit --test
+//! dynamodb_emulator`. Every test creates its own tables (unique prefix) from
 //! `infra/local/resources.json`. Not here: the sender's quota consumption (simulated by raw updates).
 //!
 //! moto runs concurrent `TransactWriteItems` without isolation, and rolls a cancelled one back by
@@ -12,7 +13,6 @@
 //! ([`OneAtATime`]); concurrent `store_inbound` calls still interleave between their requests,
 //! which is where the compare-and-set races are.
 
-#![cfg(all(feature = "dynamodb", feature = "emulator"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,14 +31,13 @@ use aws_sdk_dynamodb::types::error::TransactionCanceledException;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use aws_smithy_runtime_api::client::interceptors::context::Error as ErasedError;
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-use serde_json::Map;
 use shared::Platform;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables, provision};
-use shared::adapters::emulator::OneAtATime;
 use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
 use shared::ports::{Direction, MessageStore, StoreError, StoreOutcome};
 use shared::protocol::{DataFormat, Mode};
 use shared::quota::{Grant, QuotaPolicy, Window};
+use testkit::emulator::OneAtATime;
 
 const RESOURCES: &str = include_str!("../../infra/local/resources.json");
 const H48: u64 = 48 * 3600;
@@ -289,19 +288,6 @@ fn enter_session(open_id: &str, t: u64) -> QueueEnvelope {
     )
 }
 
-fn debug_demo(open_id: &str, t: u64) -> QueueEnvelope {
-    envelope(
-        Platform::Baidu,
-        open_id,
-        t,
-        None,
-        MessageBody::Event {
-            event: "debug_demo".into(),
-            fields: Map::new(),
-        },
-    )
-}
-
 #[tokio::test]
 async fn stores_a_new_text_message_exactly_and_opens_a_five_message_window() {
     let Some(fx) = fixture().await else { return };
@@ -396,47 +382,6 @@ async fn stores_an_empty_text_as_an_empty_string() {
         .await
         .unwrap();
     assert_eq!(messages[0].content.as_deref(), Some(""));
-}
-
-#[tokio::test]
-async fn storing_the_same_envelope_four_times_inserts_once_and_grants_once() {
-    let Some(fx) = fixture().await else { return };
-    // GIVEN a stored message whose window the sender has since used once
-    let env = text("oUser2", T0, "42", "hello");
-    assert_eq!(fx.store(&env).await, StoreOutcome::Inserted);
-    fx.set_remaining(&env, 4).await;
-
-    // WHEN the same envelope arrives three more times (platform retry, SQS redelivery)
-    let mut outcomes = Vec::new();
-    for _ in 0..3 {
-        outcomes.push(fx.store(&env).await);
-    }
-
-    // THEN nothing changed: one message, the grant not re-applied, one unread
-    assert_eq!(outcomes, [StoreOutcome::Duplicate; 3]);
-    let key = env.key();
-    assert_eq!(
-        fx.store
-            .messages(&key.conversation, None)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    let c = fx
-        .store
-        .conversation(&key.conversation)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        c.window,
-        Window {
-            remaining: 4,
-            expires_at: T0 + H48
-        }
-    );
-    assert_eq!((c.unread, c.inbound_count), (1, 1));
 }
 
 #[tokio::test]
@@ -558,40 +503,6 @@ async fn without_the_old_item_in_the_cancellation_the_slow_path_reads_it_once() 
     assert_eq!(fx.store(&older).await, StoreOutcome::Duplicate);
 }
 
-#[tokio::test]
-async fn out_of_order_delivery_is_read_back_in_create_time_order() {
-    let Some(fx) = fixture().await else { return };
-    // WHEN messages created at 300, 100, 200 arrive in that order
-    for (dt, id) in [(300, "m300"), (100, "m100"), (200, "m200")] {
-        let env = text("oUser5", T0 + dt, id, &format!("content {dt}"));
-        assert_eq!(fx.store(&env).await, StoreOutcome::Inserted);
-    }
-
-    // THEN they read back by CreateTime, and the conversation shows the newest
-    let key = text("oUser5", T0, "x", "").key().conversation;
-    let messages = fx.store.messages(&key, None).await.unwrap();
-    let contents: Vec<_> = messages
-        .iter()
-        .map(|m| m.content.clone().unwrap())
-        .collect();
-    assert_eq!(contents, ["content 100", "content 200", "content 300"]);
-    let first_two = fx.store.messages(&key, Some(2)).await.unwrap();
-    assert_eq!(first_two, messages[..2]);
-    assert!(fx.store.messages(&key, Some(0)).await.unwrap().is_empty());
-
-    let c = fx.store.conversation(&key).await.unwrap().unwrap();
-    assert_eq!(c.last_in_at, Some(T0 + 300));
-    assert_eq!(c.last_in_preview.as_deref(), Some("content 300"));
-    assert_eq!(
-        c.window,
-        Window {
-            remaining: 5,
-            expires_at: T0 + 300 + H48
-        }
-    );
-    assert_eq!((c.unread, c.inbound_count), (3, 3));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_concurrent_messages_into_one_conversation_all_store() {
     let Some(fx) = fixture().await else { return };
@@ -641,107 +552,6 @@ async fn thirty_concurrent_messages_into_one_conversation_all_store() {
     let messages = fx.store.messages(&key, None).await.unwrap();
     let times: Vec<_> = messages.iter().map(|m| m.create_time).collect();
     assert_eq!(times, (0..30).map(|dt| T0 + dt).collect::<Vec<_>>());
-}
-
-#[tokio::test]
-async fn an_event_without_grant_stores_and_leaves_the_window_untouched() {
-    let Some(fx) = fixture().await else { return };
-    // GIVEN a Baidu conversation with 2 of 5 left
-    let msg = envelope(
-        Platform::Baidu,
-        "oUser7",
-        T0,
-        Some("b1"),
-        MessageBody::Text {
-            content: "hi".into(),
-        },
-    );
-    assert_eq!(fx.store(&msg).await, StoreOutcome::Inserted);
-    fx.set_remaining(&msg, 2).await;
-
-    // WHEN a debug_demo event (no grant) arrives, newer and then older than the message
-    let newer = debug_demo("oUser7", T0 + 5);
-    assert_eq!(
-        QuotaPolicy::default().grant_for(Platform::Baidu, &newer.message),
-        None
-    );
-    assert_eq!(fx.store(&newer).await, StoreOutcome::Inserted);
-    let older = debug_demo("oUser7", T0 - 5);
-    assert_eq!(fx.store(&older).await, StoreOutcome::Inserted);
-
-    // THEN the window is as it was, and the newest inbound is the newer event
-    let c = fx
-        .store
-        .conversation(&msg.key().conversation)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        c.window,
-        Window {
-            remaining: 2,
-            expires_at: T0 + H48
-        }
-    );
-    assert_eq!(c.last_in_at, Some(T0 + 5));
-    assert_eq!(c.last_in_preview.as_deref(), Some("[event debug_demo]"));
-    assert_eq!((c.unread, c.inbound_count), (3, 3));
-
-    // AND a first event in a new conversation creates it with a closed window
-    let lone = debug_demo("oUser7b", T0);
-    assert_eq!(
-        fx.store.store_inbound(&lone, None).await.unwrap(),
-        StoreOutcome::Inserted
-    );
-    assert_eq!(fx.window(&lone).await, Window::default());
-    let messages = fx
-        .store
-        .messages(&lone.key().conversation, None)
-        .await
-        .unwrap();
-    assert_eq!(
-        (messages[0].msg_type.as_str(), messages[0].msg_id.as_ref()),
-        ("event", None)
-    );
-}
-
-#[tokio::test]
-async fn an_expired_window_gets_a_fresh_grant() {
-    let Some(fx) = fixture().await else { return };
-    // GIVEN a 5/48h window with 4 left, long expired
-    let old = text("oUser8", T0, "e1", "old");
-    assert_eq!(fx.store(&old).await, StoreOutcome::Inserted);
-    fx.set_remaining(&old, 4).await;
-
-    // WHEN the user enters the session after it expired
-    let t1 = T0 + H48 + 10;
-    assert_eq!(
-        fx.store(&enter_session("oUser8", t1)).await,
-        StoreOutcome::Inserted
-    );
-
-    // THEN the old units are gone: exactly the enter-session grant
-    assert_eq!(
-        fx.window(&old).await,
-        Window {
-            remaining: 1,
-            expires_at: t1 + 60
-        }
-    );
-
-    // AND after that one expires too, a message gets a fresh 5/48h
-    let t2 = t1 + 3600;
-    assert_eq!(
-        fx.store(&text("oUser8", t2, "e2", "new")).await,
-        StoreOutcome::Inserted
-    );
-    assert_eq!(
-        fx.window(&old).await,
-        Window {
-            remaining: 5,
-            expires_at: t2 + H48
-        }
-    );
 }
 
 #[tokio::test]

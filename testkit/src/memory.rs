@@ -1,5 +1,5 @@
-//! In-memory fakes of every port (feature `test-util`), with the same contracts as the real
-//! adapters, so handler tests assert on resulting state instead of mock expectations.
+//! In-memory fakes of every port, with the same contracts as the real adapters (checked by the
+//! contract tests against moto), so handler tests assert on resulting state instead of mock expectations.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::message::{ConversationKey, QueueEnvelope};
-use crate::ports::{
+use shared::message::{ConversationKey, QueueEnvelope};
+use shared::ports::{
     Conversation, Direction, MessageQueue, MessageStore, QueueError, StoreError, StoreOutcome,
     StoredMessage,
 };
-use crate::quota::{Grant, Ledger, Window};
+use shared::quota::{Grant, Ledger, Window};
 
 /// A queue that keeps bodies in memory; can be told to fail or to stall.
 #[derive(Debug, Default)]
@@ -158,7 +158,7 @@ impl MessageStore for InMemoryStore {
                 }
             }
         }
-        let (content, media) = crate::message::content_and_media(m);
+        let (content, media) = shared::message::content_and_media(m);
         state.messages.insert(
             (pk.clone(), key.sort_key.clone()),
             StoredMessage {
@@ -173,8 +173,8 @@ impl MessageStore for InMemoryStore {
                 errcode: None,
                 raw: match &m.body {
                     // As DynamoDbStore: a long text's `raw` copy is left out.
-                    crate::message::MessageBody::Text { content }
-                        if content.len() > crate::message::RAW_TEXT_LIMIT =>
+                    shared::message::MessageBody::Text { content }
+                        if content.len() > shared::message::RAW_TEXT_LIMIT =>
                     {
                         None
                     }
@@ -186,7 +186,7 @@ impl MessageStore for InMemoryStore {
             .conversations
             .entry(pk)
             .or_insert_with(|| empty(&key.conversation));
-        let t = crate::quota::action_time(m.create_time, envelope.received_at_ms / 1000);
+        let t = shared::quota::action_time(m.create_time, envelope.received_at_ms / 1000);
         let ledger = Ledger {
             window: conv.window,
             grant_at: conv.grant_at,
@@ -233,26 +233,26 @@ impl MessageStore for InMemoryStore {
 }
 
 #[async_trait]
-impl crate::ports::QuotaLedger for InMemoryStore {
+impl shared::ports::QuotaLedger for InMemoryStore {
     async fn reserve(
         &self,
         key: &ConversationKey,
         units: u32,
         now: u64,
-    ) -> Result<crate::ports::Reservation, StoreError> {
+    ) -> Result<shared::ports::Reservation, StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         let Some(conv) = state.conversations.get_mut(&key.partition_key()) else {
-            return Ok(crate::ports::Reservation::NoConversation);
+            return Ok(shared::ports::Reservation::NoConversation);
         };
         Ok(match conv.window.consume(units, now) {
             Ok(next) => {
                 conv.window = next;
-                crate::ports::Reservation::Reserved {
+                shared::ports::Reservation::Reserved {
                     window: next,
                     generation: conv.generation,
                 }
             }
-            Err(refusal) => crate::ports::Reservation::Refused(refusal, conv.window),
+            Err(refusal) => shared::ports::Reservation::Refused(refusal, conv.window),
         })
     }
 
@@ -305,7 +305,7 @@ pub struct InMemoryTokens {
 }
 
 /// A cached token (if any) and the refresh lease (owner, end) if held.
-type TokenEntry = (Option<crate::ports::CachedToken>, Option<(String, u64)>);
+type TokenEntry = (Option<shared::ports::CachedToken>, Option<(String, u64)>);
 
 impl InMemoryTokens {
     /// An empty cache.
@@ -314,17 +314,17 @@ impl InMemoryTokens {
     }
 }
 
-fn token_key(platform: crate::Platform, app_id: &str) -> String {
+fn token_key(platform: shared::Platform, app_id: &str) -> String {
     format!("{platform}#{app_id}")
 }
 
 #[async_trait]
-impl crate::ports::AccessTokenCache for InMemoryTokens {
+impl shared::ports::AccessTokenCache for InMemoryTokens {
     async fn get_token(
         &self,
-        platform: crate::Platform,
+        platform: shared::Platform,
         app_id: &str,
-    ) -> Result<Option<crate::ports::CachedToken>, StoreError> {
+    ) -> Result<Option<shared::ports::CachedToken>, StoreError> {
         let tokens = self.tokens.lock().map_err(|_| poisoned())?;
         Ok(tokens
             .get(&token_key(platform, app_id))
@@ -333,7 +333,7 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
 
     async fn try_lease(
         &self,
-        platform: crate::Platform,
+        platform: shared::Platform,
         app_id: &str,
         owner: &str,
         now: u64,
@@ -350,7 +350,7 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
 
     async fn put_token(
         &self,
-        platform: crate::Platform,
+        platform: shared::Platform,
         app_id: &str,
         token: &str,
         expires_at: u64,
@@ -358,8 +358,8 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
     ) -> Result<(), StoreError> {
         let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
         let entry = tokens.entry(token_key(platform, app_id)).or_default();
-        entry.0 = Some(crate::ports::CachedToken {
-            token: crate::secret::Secret::new(token),
+        entry.0 = Some(shared::ports::CachedToken {
+            token: shared::secret::Secret::new(token),
             expires_at,
         });
         if entry
@@ -374,7 +374,7 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
 
     async fn release_lease(
         &self,
-        platform: crate::Platform,
+        platform: shared::Platform,
         app_id: &str,
         owner: &str,
     ) -> Result<(), StoreError> {
@@ -392,7 +392,7 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
 
     async fn invalidate_if_equals(
         &self,
-        platform: crate::Platform,
+        platform: shared::Platform,
         app_id: &str,
         failed: &str,
     ) -> Result<bool, StoreError> {
@@ -408,15 +408,15 @@ impl crate::ports::AccessTokenCache for InMemoryTokens {
 }
 
 #[async_trait]
-impl crate::ports::OutboundStore for InMemoryStore {
+impl shared::ports::OutboundStore for InMemoryStore {
     async fn record_outbound(
         &self,
-        record: &crate::ports::OutboundRecord,
+        record: &shared::ports::OutboundRecord,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         let sort_key = format!(
             "{}#o#{}",
-            crate::message::sort_time(record.sent_at),
+            shared::message::sort_time(record.sent_at),
             record.id
         );
         state.messages.insert(
@@ -439,9 +439,9 @@ impl crate::ports::OutboundStore for InMemoryStore {
 
     async fn claim(
         &self,
-        request: &crate::ports::ClaimRequest<'_>,
-    ) -> Result<crate::ports::Claim, StoreError> {
-        use crate::ports::Claim;
+        request: &shared::ports::ClaimRequest<'_>,
+    ) -> Result<shared::ports::Claim, StoreError> {
+        use shared::ports::Claim;
         let mut claims = self.claims.lock().map_err(|_| poisoned())?;
         let fresh = ClaimState {
             fingerprint: request.fingerprint.to_owned(),
