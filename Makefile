@@ -13,7 +13,7 @@ VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
 # override with e.g. `make test TEST_CMD='cargo test -p shared'`.
 TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
 
-.PHONY: help dev setup fmt lint unit test validate rehearse cost build coldstart bench bench-send load events emulator-up emulator-down
+.PHONY: help dev setup fmt lint unit test validate rehearse cost build coldstart bench bench-send load faults events emulator-up emulator-down
 
 help: ## list the targets
 	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
@@ -70,6 +70,13 @@ coldstart: ## cold start of each release binary against a fake Lambda Runtime AP
 
 load: ## ingress/processor load run against a private moto (LOAD_PUSHES=500, LOAD_CALLERS=20)
 	$(LOCAL)/with-moto.sh $(CARGO) bench -p integration-tests --bench load
+
+SEED ?= 1
+PUSHES ?= 100000
+SENDS ?= 10000
+MIN_EACH ?= 100
+faults: ## fault simulation (release build): SEED=1 PUSHES=100000 SENDS=10000; every invariant must hold and every fault kind be injected MIN_EACH=100 times
+	$(CARGO) run --release --locked -q -p faults -- --seed $(SEED) --pushes $(PUSHES) --sends $(SENDS) --min-each $(MIN_EACH)
 
 events: ## regenerate the signed fixtures under events/ (test-only keys)
 	$(CARGO) run -p integration-tests --bin gen-events

@@ -178,6 +178,13 @@ pub const CATALOG: &[&Metric] = &[
 ];
 
 static SERVICE_NAME: OnceLock<String> = OnceLock::new();
+static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops [`emit`] writing for the rest of the process: for in-process simulations that run the
+/// handlers hundreds of thousands of times (`faults`). Deployed functions never call it.
+pub fn silence() {
+    SILENT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Sets the `service` dimension's value for this process (from `KEFU_SERVICE`); first call wins.
 pub fn set_service(name: &str) {
@@ -193,6 +200,9 @@ pub fn service() -> &'static str {
 /// under each of its dimension sets, with no API call). `dimensions` are the non-`service`
 /// dimensions' values; never pass content, secrets or user ids.
 pub fn emit(metric: &Metric, value: f64, dimensions: &[(&'static str, &str)]) {
+    if SILENT.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
     println!("{}", emf_line(metric, value, service(), dimensions, now));
 }

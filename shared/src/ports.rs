@@ -83,6 +83,10 @@ pub struct Conversation {
     pub grant_at: Option<u64>,
     /// Grants applied so far: the generation reservations are made under.
     pub generation: u64,
+    /// Units reserved since the window's grant restarted the count (see [`crate::quota::Ledger`]).
+    pub spent: u32,
+    /// When units were last reserved.
+    pub spent_at: Option<u64>,
     /// `CreateTime` of the newest inbound message.
     pub last_in_at: Option<u64>,
     /// Preview of the newest inbound message.
@@ -129,9 +133,10 @@ pub trait MessageStore: Send + Sync {
     /// write: last inbound message, counters, and — when `grant` is given — the ledger by
     /// [`crate::quota::Ledger::apply_grant`] with `t` = [`crate::quota::action_time`] (the
     /// `CreateTime` bounded by the receive time; also what `last_in_at` records). A second call
-    /// with the same envelope returns [`StoreOutcome::Duplicate`] and changes nothing. A
-    /// plaintext push whose replay tag (nonce, timestamp) was already stored with another body is
-    /// [`StoreOutcome::ReplayRefused`] and changes nothing.
+    /// with the same message returns [`StoreOutcome::Duplicate`] and changes nothing but the
+    /// replay memory: a duplicate's replay tag is remembered too (that attempt was answered
+    /// `success` as well). A plaintext push whose replay tag (nonce, timestamp) was already
+    /// remembered with another body is [`StoreOutcome::ReplayRefused`] and changes nothing.
     async fn store_inbound(
         &self,
         envelope: &QueueEnvelope,

@@ -191,22 +191,50 @@ pub struct Ledger {
     /// How many grants have been applied; reservations carry it, and releases and platform
     /// refusals only touch the window when it is unchanged.
     pub generation: u64,
+    /// Units reserved (and not released) since the last grant that found no send after its
+    /// action: an upper bound of what was sent after any newer action.
+    pub spent: u32,
+    /// When units were last reserved (`None`: never).
+    pub spent_at: Option<u64>,
 }
 
 impl Ledger {
     /// The ledger after a user action at `t` earning `grant`, or `None` when the action is not
     /// newer than the latest grant applied (it then changes nothing).
+    ///
+    /// The platform applies the grant at `t`; kefu learns of it later. Units sent from the old
+    /// window after `t` were counted by the platform against the new one, so when anything was
+    /// reserved at or after `t` the grant is reduced by [`Ledger::spent`] (which bounds those
+    /// units from above) and `spent` carries on; otherwise the grant is whole and `spent` restarts.
     pub fn apply_grant(current: Option<Ledger>, grant: Grant, t: u64) -> Option<Ledger> {
         let cur = current.unwrap_or_default();
         if cur.grant_at.is_some_and(|at| t <= at) {
             return None;
         }
-        let window = Window::apply_grant(current.map(|l| l.window), grant, t);
+        let sent_since = if cur.spent_at.is_some_and(|at| at >= t) {
+            cur.spent
+        } else {
+            0
+        };
+        let earned = Grant::new(grant.messages.saturating_sub(sent_since), grant.window_secs);
+        let window = Window::apply_grant(current.map(|l| l.window), earned, t);
         Some(Ledger {
             window,
             grant_at: Some(t),
             generation: cur.generation + 1,
+            spent: sent_since,
+            spent_at: cur.spent_at,
         })
+    }
+
+    /// The ledger after reserving `units` at `now` (the window already checked).
+    pub fn spend(self, window: Window, units: u32, now: u64) -> Ledger {
+        Ledger {
+            window,
+            spent: self.spent.saturating_add(units),
+            spent_at: Some(now),
+            ..self
+        }
     }
 }
 
@@ -317,6 +345,20 @@ mod tests {
         let m2 = Ledger::apply_grant(Some(spent), g, 2001).unwrap();
         assert_eq!(m2.window.remaining, 5);
         assert_eq!((m2.grant_at, m2.generation), (Some(2001), 2));
+    }
+
+    #[test]
+    fn units_sent_after_an_action_are_taken_from_its_late_grant() {
+        let g = Grant::new(5, H48);
+        let m1 = Ledger::apply_grant(None, g, 1000).unwrap();
+        // Two units sent at 1110, after the user acted again at 1100 (not yet stored).
+        let sent = m1.spend(m1.window.consume(2, 1110).unwrap(), 2, 1110);
+        let m2 = Ledger::apply_grant(Some(sent), g, 1100).unwrap();
+        assert_eq!(m2.window.remaining, 3);
+        assert_eq!((m2.spent, m2.spent_at), (2, Some(1110)));
+        // Sends before the action belong to the old window: the next grant is whole.
+        let m3 = Ledger::apply_grant(Some(m2), g, 1200).unwrap();
+        assert_eq!((m3.window.remaining, m3.spent), (5, 0));
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! - enforces the send quota per (app, open_id): [`grant`](FakePlatform::grant) opens a window of
 //!   `n` messages; users never granted get the default grant (5, see
 //!   [`set_default_grant`](FakePlatform::set_default_grant)); beyond it WeChat answers 45047 and
-//!   Baidu 90001; [`expire_window`](FakePlatform::expire_window) makes WeChat answer 45015;
+//!   Baidu 90001; [`expire_window`](FakePlatform::expire_window) makes WeChat answer 45015; with
+//!   a clock ([`set_now`](FakePlatform::set_now)), [`user_acted`](FakePlatform::user_acted) opens
+//!   windows by the published rule and they close on time; own refusals are counted apart from
+//!   injected ones;
 //! - records every accepted call in order (never the token or a secret);
 //! - injects faults: [`fail_next`](FakePlatform::fail_next),
 //!   [`delay_next`](FakePlatform::delay_next), [`invalidate_tokens`](FakePlatform::invalidate_tokens).
@@ -70,6 +73,8 @@ pub struct RecordedCall {
 struct Window {
     remaining: u32,
     expired: bool,
+    /// Unix seconds the window closes at, for windows opened by [`FakePlatform::user_acted`].
+    expires_at: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -91,6 +96,11 @@ struct State {
     faults: Vec<Fault>,
     delays: Vec<(String, Duration)>,
     calls: Vec<RecordedCall>,
+    /// The platform's clock (Unix seconds), once a test sets it.
+    now: Option<u64>,
+    quota_refusals: usize,
+    injected: usize,
+    delayed: usize,
 }
 
 impl State {
@@ -106,6 +116,10 @@ impl State {
             faults: Vec::new(),
             delays: Vec::new(),
             calls: Vec::new(),
+            now: None,
+            quota_refusals: 0,
+            injected: 0,
+            delayed: 0,
         }
     }
 }
@@ -205,8 +219,74 @@ impl FakePlatform {
             Window {
                 remaining: n,
                 expired: false,
+                expires_at: None,
             },
         );
+    }
+
+    /// Sets the platform's clock (Unix seconds): windows opened by [`user_acted`](Self::user_acted)
+    /// close by it.
+    pub fn set_now(&self, secs: u64) {
+        self.lock().now = Some(secs);
+    }
+
+    /// The user of (`app_id`, `open_id`) acted now (see [`set_now`](Self::set_now)), earning `n`
+    /// messages for `window_secs`, by the platforms' published rule: grants do not accumulate —
+    /// the count becomes the larger of `n` and what is left of an open window, the deadline the
+    /// later of the two.
+    pub fn user_acted(&self, app_id: &str, open_id: &str, n: u32, window_secs: u64) {
+        let mut state = self.lock();
+        let now = state.now.unwrap_or(0);
+        let key = (app_id.to_owned(), open_id.to_owned());
+        let open = state
+            .windows
+            .get(&key)
+            .filter(|w| !w.expired && w.expires_at.is_some_and(|e| e > now));
+        let (left, until) = open.map_or((0, 0), |w| (w.remaining, w.expires_at.unwrap_or(0)));
+        state.windows.insert(
+            key,
+            Window {
+                remaining: n.max(left),
+                expired: false,
+                expires_at: Some(until.max(now + window_secs)),
+            },
+        );
+    }
+
+    /// How many sends the fake refused by its own quota (WeChat 45047 / 45015, Baidu 90001), not
+    /// counting [`fail_next`](Self::fail_next) injections.
+    pub fn quota_refusals(&self) -> usize {
+        self.lock().quota_refusals
+    }
+
+    /// How many answers were [`fail_next`](Self::fail_next) injections.
+    pub fn injected_faults(&self) -> usize {
+        self.lock().injected
+    }
+
+    /// How many answers [`delay_next`](Self::delay_next) held back.
+    pub fn delayed_answers(&self) -> usize {
+        self.lock().delayed
+    }
+
+    /// Drops every armed [`fail_next`](Self::fail_next) and [`delay_next`](Self::delay_next) not
+    /// yet used.
+    pub fn clear_injections(&self) {
+        let mut state = self.lock();
+        state.faults.clear();
+        state.delays.clear();
+    }
+
+    /// Messages the window of (`app_id`, `open_id`) still allows by the fake's clock (0 once it
+    /// closed or when never opened).
+    pub fn remaining_now(&self, app_id: &str, open_id: &str) -> u32 {
+        let state = self.lock();
+        let now = state.now.unwrap_or(0);
+        state
+            .windows
+            .get(&(app_id.to_owned(), open_id.to_owned()))
+            .filter(|w| !w.expired && w.expires_at.is_none_or(|e| e > now))
+            .map_or(0, |w| w.remaining)
     }
 
     /// Closes the window of (`app_id`, `open_id`): WeChat sends get 45015, Baidu sends 90001.
@@ -216,6 +296,7 @@ impl FakePlatform {
             Window {
                 remaining: 0,
                 expired: true,
+                expires_at: None,
             },
         );
     }
@@ -247,8 +328,9 @@ impl FakePlatform {
         });
     }
 
-    /// The next request whose path ends with `path_suffix` is answered only after `delay` (it is
-    /// still processed and recorded, as a real platform would).
+    /// The next request whose path ends with `path_suffix` is processed and recorded at once, as a
+    /// real platform would, and answered only after `delay` (a client that gives up first has
+    /// still delivered).
     pub fn delay_next(&self, path_suffix: &str, delay: Duration) {
         self.lock().delays.push((path_suffix.to_owned(), delay));
     }
@@ -325,12 +407,14 @@ async fn handle(
             .delays
             .iter()
             .position(|(suffix, _)| req.path.ends_with(suffix.as_str()));
-        at.map(|i| state.delays.remove(i).1)
+        let delay = at.map(|i| state.delays.remove(i).1);
+        state.delayed += usize::from(delay.is_some());
+        delay
     };
+    let (status, answer) = route(&mut lock(&state), &req);
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    let (status, answer) = route(&mut lock(&state), &req);
     Ok(respond(status, &answer))
 }
 
@@ -388,6 +472,7 @@ fn injected_fault(state: &mut State, req: &Req) -> Option<Value> {
     fault.times -= 1;
     let code = fault.errcode;
     state.faults.retain(|f| f.times > 0);
+    state.injected += 1;
     let msg = "injected fault";
     Some(match req.platform() {
         Platform::Wechat => wx_error(code, msg),
@@ -428,15 +513,19 @@ impl State {
         let default = Window {
             remaining: self.default_grant,
             expired: false,
+            expires_at: None,
         };
+        let now = self.now.unwrap_or(0);
         let window = self
             .windows
             .entry((app_id.to_owned(), open_id.to_owned()))
             .or_insert(default);
-        if window.expired {
+        if window.expired || window.expires_at.is_some_and(|e| e <= now) {
+            self.quota_refusals += 1;
             return Err(true);
         }
         if window.remaining == 0 {
+            self.quota_refusals += 1;
             return Err(false);
         }
         window.remaining -= 1;

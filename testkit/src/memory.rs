@@ -114,6 +114,8 @@ fn empty(key: &ConversationKey) -> Conversation {
         window: Window::default(),
         grant_at: None,
         generation: 0,
+        spent: 0,
+        spent_at: None,
         last_in_at: None,
         last_in_preview: None,
         status: "open".into(),
@@ -138,12 +140,10 @@ impl MessageStore for InMemoryStore {
         let pk = key.conversation.partition_key();
         let m = &envelope.message;
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        if state
+        let duplicate = state
             .messages
-            .contains_key(&(pk.clone(), key.sort_key.clone()))
-        {
-            return Ok(StoreOutcome::Duplicate);
-        }
+            .contains_key(&(pk.clone(), key.sort_key.clone()));
+        // A duplicate's tag is remembered too: that attempt was answered `success` as well.
         if let Some(tag) = &envelope.replay {
             let id = (
                 format!("{}#{}", envelope.platform, envelope.app_id),
@@ -151,12 +151,17 @@ impl MessageStore for InMemoryStore {
                 tag.nonce.clone(),
             );
             match state.replays.get(&id) {
-                Some(digest) if *digest != tag.digest => return Ok(StoreOutcome::ReplayRefused),
+                Some(digest) if *digest != tag.digest && !duplicate => {
+                    return Ok(StoreOutcome::ReplayRefused);
+                }
                 Some(_) => {}
                 None => {
                     state.replays.insert(id, tag.digest.clone());
                 }
             }
+        }
+        if duplicate {
+            return Ok(StoreOutcome::Duplicate);
         }
         let (content, media) = shared::message::content_and_media(m);
         state.messages.insert(
@@ -191,11 +196,14 @@ impl MessageStore for InMemoryStore {
             window: conv.window,
             grant_at: conv.grant_at,
             generation: conv.generation,
+            spent: conv.spent,
+            spent_at: conv.spent_at,
         };
         if let Some(next) = grant.and_then(|g| Ledger::apply_grant(Some(ledger), g, t)) {
             conv.window = next.window;
             conv.grant_at = next.grant_at;
             conv.generation = next.generation;
+            conv.spent = next.spent;
         }
         if conv.last_in_at.is_none_or(|at| at <= t) {
             conv.last_in_at = Some(t);
@@ -247,6 +255,8 @@ impl shared::ports::QuotaLedger for InMemoryStore {
         Ok(match conv.window.consume(units, now) {
             Ok(next) => {
                 conv.window = next;
+                conv.spent = conv.spent.saturating_add(units);
+                conv.spent_at = Some(now);
                 shared::ports::Reservation::Reserved {
                     window: next,
                     generation: conv.generation,
@@ -266,6 +276,7 @@ impl shared::ports::QuotaLedger for InMemoryStore {
         match state.conversations.get_mut(&key.partition_key()) {
             Some(conv) if conv.generation == generation => {
                 conv.window.remaining += units;
+                conv.spent = conv.spent.saturating_sub(units);
                 Ok(true)
             }
             _ => Ok(false),

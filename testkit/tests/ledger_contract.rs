@@ -142,6 +142,46 @@ async fn a_plaintext_replay_with_another_body_is_refused<S: MessageStore>(s: &S)
     assert_eq!(store(s, &other).await, StoreOutcome::Inserted);
 }
 
+/// The user writes again at T0+100, and before kefu has stored that message two units are sent
+/// from the old window. The platform counts them against the new window (5 − 2 = 3), so storing
+/// the message late must not make it 5 again.
+async fn sends_before_a_late_grant_still_count<S: MessageStore + QuotaLedger>(s: &S) {
+    let m1 = push("oRace", T0, T0, "1");
+    assert_eq!(store(s, &m1).await, StoreOutcome::Inserted);
+    let g = generation(reserve(s, &m1, 1, T0 + 10).await);
+    assert!(s.release(&m1.key().conversation, 1, g).await.unwrap());
+    generation(reserve(s, &m1, 2, T0 + 110).await);
+    let m2 = push("oRace", T0 + 100, T0 + 120, "2");
+    assert_eq!(store(s, &m2).await, StoreOutcome::Inserted);
+    assert_eq!(
+        window(s, &m1).await,
+        Window {
+            remaining: 3,
+            expires_at: T0 + 100 + H48
+        }
+    );
+    // Sends before the action are the old window's: a later message gets its full grant.
+    generation(reserve(s, &m1, 1, T0 + 130).await);
+    let m3 = push("oRace", T0 + 200, T0 + 200, "3");
+    assert_eq!(store(s, &m3).await, StoreOutcome::Inserted);
+    assert_eq!(window(s, &m1).await.remaining, 5);
+}
+
+/// A platform retry under a new nonce is a duplicate, yet its (nonce, timestamp) was answered
+/// `success` too: a capture of that retry replayed with another body is refused as well, whichever
+/// of the two attempts was stored.
+async fn a_duplicates_replay_tag_is_remembered<S: MessageStore>(s: &S) {
+    let first = push("oRetry", T0, T0, "1").with_replay(ReplayTag::new("n-a", T0, b"body"));
+    let retry = push("oRetry", T0, T0 + 5, "1").with_replay(ReplayTag::new("n-b", T0 + 5, b"body"));
+    assert_eq!(store(s, &first).await, StoreOutcome::Inserted);
+    assert_eq!(store(s, &retry).await, StoreOutcome::Duplicate);
+    let forged =
+        push("oRetry", T0 + 6, T0 + 6, "66").with_replay(ReplayTag::new("n-b", T0 + 5, b"forged"));
+    assert_eq!(store(s, &forged).await, StoreOutcome::ReplayRefused);
+    let messages = s.messages(&first.key().conversation, None).await.unwrap();
+    assert_eq!(messages.len(), 1, "only the genuine message is stored");
+}
+
 /// A lease that expired and was taken by another instance is not dropped by the first owner.
 async fn only_the_owner_releases_a_token_lease<T: AccessTokenCache>(t: &T) {
     let p = Platform::Wechat;
@@ -222,6 +262,8 @@ contract! {
     generations: releases_and_refusals_only_touch_their_own_generation(InMemoryStore::new()),
     enter_session_unit: the_enter_session_unit_expires_with_its_own_window(InMemoryStore::new()),
     plaintext_replay: a_plaintext_replay_with_another_body_is_refused(InMemoryStore::new()),
+    duplicate_replay_tag: a_duplicates_replay_tag_is_remembered(InMemoryStore::new()),
+    late_grant_after_sends: sends_before_a_late_grant_still_count(InMemoryStore::new()),
     token_lease_owner: only_the_owner_releases_a_token_lease(InMemoryTokens::new()),
     idempotency: idempotency_claims_are_bound_and_leased(InMemoryStore::new()),
 }

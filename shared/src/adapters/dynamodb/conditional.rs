@@ -1,7 +1,8 @@
-//! How the store reads the answer to a conditional `UpdateItem`: applied, or its condition failed
+//! How the store reads the answer to a conditional `UpdateItem` (or `PutItem`): applied, or its condition failed
 //! (an outcome, not an error). Shared by the ledger, token and outbound adapters.
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 
 use super::unavailable;
@@ -11,6 +12,14 @@ pub(super) fn is_condition_failed<R>(err: &SdkError<UpdateItemError, R>) -> bool
     matches!(
         err.as_service_error(),
         Some(UpdateItemError::ConditionalCheckFailedException(_))
+    )
+}
+
+/// Whether a conditional `PutItem` failed on its condition.
+pub(super) fn is_put_condition_failed<R>(err: &SdkError<PutItemError, R>) -> bool {
+    matches!(
+        err.as_service_error(),
+        Some(PutItemError::ConditionalCheckFailedException(_))
     )
 }
 

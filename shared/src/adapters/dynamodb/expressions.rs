@@ -35,9 +35,10 @@ pub const SET_COMMON: &str = "#platform = :platform, #app_id = :app_id, #open_id
 pub const SET_LAST_IN: &str =
     "#last_in_at = :t, #last_in_preview = :preview, #last_in_type = :type";
 
-/// The window after a grant (`:n`, `:exp` = the target window, `:t` = the grant's action time);
-/// the generation goes up by one in the same update ([`ADD_GENERATION`]).
-pub const SET_WINDOW: &str = "#remaining = :n, #expires_at = :exp, #grant_at = :t";
+/// The window after a grant (`:n`, `:exp` = the target window, `:t` = the grant's action time,
+/// `:spent` = the units still counted as spent); the generation goes up by one in the same update
+/// ([`ADD_GENERATION`]).
+pub const SET_WINDOW: &str = "#remaining = :n, #expires_at = :exp, #grant_at = :t, #spent = :spent";
 
 /// With a grant: one more generation.
 pub const ADD_GENERATION: &str = ", #grant_gen :one";
@@ -50,12 +51,14 @@ pub const KEEP_WINDOW: &str = "#remaining = if_not_exists(#remaining, :zero), \
 pub const ADD_COUNTERS: &str = "ADD #unread :one, #inbound_count :one";
 
 /// Fast-path condition with a grant `(n, w)` at `t` (`:exp` = `t + w`): the item is new, or this
-/// message is the newest, its grant is newer than the stored one, and the stored window is one
-/// where [`Window::apply_grant`] yields exactly `(n, t + w)` — no window, an expired one, fewer
-/// units than `n`, or `n` units expiring no later.
+/// message is the newest, its grant is newer than the stored one, nothing was reserved at or after
+/// `t` (else [`Ledger::apply_grant`] takes those units off), and the stored window is one where
+/// [`Window::apply_grant`] yields exactly `(n, t + w)` — no window, an expired one, fewer units
+/// than `n`, or `n` units expiring no later.
 pub const FAST_CONDITION_GRANT: &str = "attribute_not_exists(#pk) OR \
      ((attribute_not_exists(#last_in_at) OR #last_in_at <= :t) AND \
      (attribute_not_exists(#grant_at) OR #grant_at < :t) AND \
+     (attribute_not_exists(#spent_at) OR #spent_at < :t) AND \
      (attribute_not_exists(#expires_at) OR #expires_at <= :t OR #remaining < :n OR \
      (#remaining = :n AND #expires_at <= :exp)))";
 
@@ -109,7 +112,10 @@ impl InboundUpdate<'_> {
 
     /// SET everything to this message's values (the window to a fresh grant) under `condition`.
     fn set_all(&self, condition: &str) -> Expression {
-        let target = self.grant.map(|g| Window::apply_grant(None, g, self.t));
+        let target = self.grant.map(|g| Ledger {
+            window: Window::apply_grant(None, g, self.t),
+            ..Ledger::default()
+        });
         let (window, generation) = if target.is_some() {
             (SET_WINDOW, ADD_GENERATION)
         } else {
@@ -136,8 +142,7 @@ impl InboundUpdate<'_> {
         let newest = old.last_in_at.is_none_or(|at| at <= self.t);
         let target = self
             .grant
-            .and_then(|g| Ledger::apply_grant(old.ledger(), g, self.t))
-            .map(|ledger| ledger.window);
+            .and_then(|g| Ledger::apply_grant(old.ledger(), g, self.t));
         let mut set = vec![SET_COMMON];
         if newest {
             set.push(SET_LAST_IN);
@@ -155,6 +160,8 @@ impl InboundUpdate<'_> {
             compared.push((items::EXPIRES_AT, old.expires_at));
             compared.push((items::GRANT_AT, old.grant_at));
             compared.push((items::GENERATION, old.generation));
+            compared.push((items::SPENT, old.spent.map(u64::from)));
+            compared.push((items::SPENT_AT, old.spent_at));
         }
         compared.push((items::LAST_IN_AT, old.last_in_at));
         let clauses: Vec<String> = compared
@@ -178,10 +185,12 @@ impl InboundUpdate<'_> {
         &self,
         update: String,
         condition: String,
-        target: Option<Window>,
+        target: Option<Ledger>,
         old: Option<&ConversationState>,
     ) -> Expression {
         let target = target.unwrap_or_default();
+        let spent = target.spent;
+        let target = target.window;
         let old = old.copied().unwrap_or_default();
         let mut candidates: Vec<(&str, Option<AttributeValue>)> = vec![
             (":platform", Some(s(self.key.platform.as_str()))),
@@ -196,12 +205,15 @@ impl InboundUpdate<'_> {
             (":exp", Some(n(target.expires_at))),
             (":zero", Some(n(0))),
             (":one", Some(n(1))),
+            (":spent", Some(n(spent))),
         ];
         candidates.push((":old_remaining", old.remaining.map(n)));
         candidates.push((":old_expires_at", old.expires_at.map(n)));
         candidates.push((":old_last_in_at", old.last_in_at.map(n)));
         candidates.push((":old_grant_at", old.grant_at.map(n)));
         candidates.push((":old_grant_gen", old.generation.map(n)));
+        candidates.push((":old_spent", old.spent.map(n)));
+        candidates.push((":old_spent_at", old.spent_at.map(n)));
         build(update, condition, candidates)
     }
 }
@@ -319,8 +331,10 @@ mod tests {
             "SET #platform = :platform, #app_id = :app_id, #open_id = :open_id, \
              #status = if_not_exists(#status, :open), #created_at = if_not_exists(#created_at, :now), \
              #updated_at = :now, #last_in_at = :t, #last_in_preview = :preview, #last_in_type = :type, \
-             #remaining = :n, #expires_at = :exp, #grant_at = :t ADD #unread :one, #inbound_count :one, #grant_gen :one"
+             #remaining = :n, #expires_at = :exp, #grant_at = :t, #spent = :spent \
+             ADD #unread :one, #inbound_count :one, #grant_gen :one"
         );
+        assert_eq!(e.values[":spent"], n(0));
         assert_eq!(e.values[":n"], n(5));
         assert_eq!(e.values[":exp"], n(1000 + H48));
         assert_eq!(e.names["#status"], "status");
@@ -346,17 +360,22 @@ mod tests {
             last_in_at: Some(900),
             grant_at: Some(900),
             generation: Some(4),
+            spent: Some(2),
+            spent_at: Some(950),
         };
         let e = update(&k, Some(Grant::new(1, 60))).compare_and_set(Some(&old));
         assert_complete(&e);
-        // THEN the window is the rule's, and the condition compares all three attributes
+        // THEN the window is the rule's (the 2 units spent at 950 predate the action at 1000, so
+        // the count restarts), and the condition compares every attribute the rule read
         assert_eq!(e.values[":n"], n(3));
         assert_eq!(e.values[":exp"], n(900 + H48));
+        assert_eq!(e.values[":spent"], n(0));
         assert_eq!(
             e.condition,
             "attribute_exists(#pk) AND #remaining = :old_remaining AND \
              #expires_at = :old_expires_at AND #grant_at = :old_grant_at AND \
-             #grant_gen = :old_grant_gen AND #last_in_at = :old_last_in_at"
+             #grant_gen = :old_grant_gen AND #spent = :old_spent AND #spent_at = :old_spent_at AND \
+             #last_in_at = :old_last_in_at"
         );
         assert!(e.update.contains(SET_LAST_IN));
         assert!(e.update.ends_with(ADD_GENERATION), "{}", e.update);
@@ -372,6 +391,8 @@ mod tests {
             last_in_at: Some(2000),
             grant_at: None,
             generation: None,
+            spent: None,
+            spent_at: None,
         };
         let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(Some(&old));
         assert_complete(&e);
@@ -380,7 +401,8 @@ mod tests {
             e.condition,
             "attribute_exists(#pk) AND attribute_not_exists(#remaining) AND \
              attribute_not_exists(#expires_at) AND attribute_not_exists(#grant_at) AND \
-             attribute_not_exists(#grant_gen) AND #last_in_at = :old_last_in_at"
+             attribute_not_exists(#grant_gen) AND attribute_not_exists(#spent) AND \
+             attribute_not_exists(#spent_at) AND #last_in_at = :old_last_in_at"
         );
         assert_eq!(e.values[":n"], n(5));
 
@@ -409,6 +431,8 @@ mod tests {
             last_in_at: Some(2000),
             grant_at: Some(2000),
             generation: Some(1),
+            spent: Some(5),
+            spent_at: Some(2001),
         };
         let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(Some(&old));
         assert_complete(&e);

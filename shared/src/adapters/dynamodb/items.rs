@@ -38,6 +38,8 @@
 //! | `expires_at` | N | Unix seconds after which nothing may be sent (0 when never granted) |
 //! | `grant_at` | N | action time of the grant that last set the window ([`Ledger`]) |
 //! | `grant_gen` | N | grants applied so far; releases and platform refusals are conditioned on it (0 when absent) |
+//! | `spent` | N | units reserved (not released) since a grant last restarted the count ([`Ledger`]; 0 when absent) |
+//! | `spent_at` | N | when units were last reserved |
 //! | `last_in_at` | N | action time ([`action_time`](crate::quota::action_time)) of the newest inbound message |
 //! | `last_in_preview` | S | its preview, at most [`PREVIEW_CHARS`] characters |
 //! | `last_in_type` | S | its `MsgType` |
@@ -107,6 +109,10 @@ pub const REMAINING: &str = "remaining";
 pub const EXPIRES_AT: &str = "expires_at";
 /// conversations: action time of the grant that last set the window (N).
 pub const GRANT_AT: &str = "grant_at";
+/// conversations: units reserved since the count restarted (N).
+pub const SPENT: &str = "spent";
+/// conversations: when units were last reserved (N).
+pub const SPENT_AT: &str = "spent_at";
 /// conversations: grants applied so far (N; absent = 0).
 pub const GENERATION: &str = "grant_gen";
 /// conversations: `CreateTime` of the newest inbound message (N).
@@ -306,6 +312,10 @@ pub struct ConversationState {
     pub grant_at: Option<u64>,
     /// `grant_gen`.
     pub generation: Option<u64>,
+    /// `spent`.
+    pub spent: Option<u32>,
+    /// `spent_at`.
+    pub spent_at: Option<u64>,
 }
 
 impl ConversationState {
@@ -318,6 +328,11 @@ impl ConversationState {
             last_in_at: r.opt_n(LAST_IN_AT)?,
             grant_at: r.opt_n(GRANT_AT)?,
             generation: r.opt_n(GENERATION)?,
+            // Read leniently: a release racing an upgrade could leave it below zero.
+            spent: r
+                .opt_n::<i64>(SPENT)?
+                .map(|v| u32::try_from(v.max(0)).unwrap_or(u32::MAX)),
+            spent_at: r.opt_n(SPENT_AT)?,
         })
     }
 
@@ -327,6 +342,8 @@ impl ConversationState {
             window: self.window().unwrap_or_default(),
             grant_at: self.grant_at,
             generation: self.generation.unwrap_or(0),
+            spent: self.spent.unwrap_or(0),
+            spent_at: self.spent_at,
         })
     }
 
@@ -353,6 +370,8 @@ pub fn conversation_from_item(item: &Item) -> Result<Conversation, StoreError> {
         window: state.window().unwrap_or_default(),
         grant_at: state.grant_at,
         generation: state.generation.unwrap_or(0),
+        spent: state.spent.unwrap_or(0),
+        spent_at: state.spent_at,
         last_in_at: state.last_in_at,
         last_in_preview: r.opt_s(LAST_IN_PREVIEW)?.map(str::to_owned),
         status: r.opt_s(STATUS)?.unwrap_or(STATUS_OPEN).to_owned(),

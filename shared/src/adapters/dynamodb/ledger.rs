@@ -16,15 +16,16 @@ use crate::quota::{Refusal, Window};
 
 /// Reserve: `remaining >= :k AND expires_at > :now` (docs/design.md §6).
 pub const RESERVE_CONDITION: &str = "#remaining >= :k AND #expires_at > :now";
-/// Reserve: take the units.
-pub const RESERVE_UPDATE: &str = "SET #remaining = #remaining - :k";
+/// Reserve: take the units, and count them as spent now ([`crate::quota::Ledger::spent`]).
+pub const RESERVE_UPDATE: &str = "SET #remaining = #remaining - :k, #spent_at = :now ADD #spent :k";
 /// Release, exhaust, close: only while no grant was applied since the reservation. A
 /// conversation never granted has no `grant_gen` (generation 0).
 pub const SAME_GENERATION: &str = "#grant_gen = :gen";
 /// [`SAME_GENERATION`] for generation 0.
 pub const NO_GENERATION_YET: &str = "attribute_not_exists(#grant_gen)";
-/// Release: give the units back.
-pub const RELEASE_UPDATE: &str = "SET #remaining = #remaining + :k";
+/// Release: give the units back; they were not spent after all.
+pub const RELEASE_UPDATE: &str =
+    "SET #remaining = #remaining + :k, #spent = if_not_exists(#spent, :k) - :k";
 /// The generation condition and its value (`None` for generation 0, which has no value).
 fn generation_condition(generation: u64) -> (&'static str, Option<AttributeValue>) {
     if generation == 0 {
@@ -52,6 +53,8 @@ impl QuotaLedger for DynamoDbStore {
             .update_expression(RESERVE_UPDATE)
             .expression_attribute_names("#remaining", items::REMAINING)
             .expression_attribute_names("#expires_at", items::EXPIRES_AT)
+            .expression_attribute_names("#spent", items::SPENT)
+            .expression_attribute_names("#spent_at", items::SPENT_AT)
             .expression_attribute_names("#pk", items::PK)
             .expression_attribute_values(":k", n(units))
             .expression_attribute_values(":now", n(now))

@@ -251,6 +251,31 @@ impl DynamoDbStore {
         Err(unavailable(err))
     }
 
+    /// A duplicate's answer. A plaintext push's replay tag is remembered even then (that attempt
+    /// was answered `success` too, so a capture of it replayed with another body must be refused);
+    /// when the tag is already held under another digest, it stays as it is.
+    async fn duplicate(&self, envelope: &QueueEnvelope) -> Result<StoreOutcome, StoreError> {
+        let Some(tag) = &envelope.replay else {
+            return Ok(StoreOutcome::Duplicate);
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.messages)
+            .set_item(Some(items::replay_item(envelope, tag)))
+            .condition_expression(expressions::REPLAY_IS_NEW_OR_SAME)
+            .expression_attribute_names("#pk", items::PK)
+            .expression_attribute_names("#digest", items::DIGEST)
+            .expression_attribute_values(":digest", s(tag.digest.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(StoreOutcome::Duplicate),
+            Err(err) if conditional::is_put_condition_failed(&err) => Ok(StoreOutcome::Duplicate),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
     /// The conversation item, read consistently.
     async fn conversation_item(&self, pk: &str) -> Result<Option<Item>, StoreError> {
         let output = self
@@ -323,7 +348,7 @@ impl MessageStore for DynamoDbStore {
         // Fast path: one request.
         let mut old = match self.write(&put, &pk, update.fast(), replay).await? {
             Written::Committed => return Ok(StoreOutcome::Inserted),
-            Written::Duplicate => return Ok(StoreOutcome::Duplicate),
+            Written::Duplicate => return self.duplicate(envelope).await,
             Written::ReplayRefused => return Ok(StoreOutcome::ReplayRefused),
             Written::ConversationChanged(old) => old,
             Written::Conflict => {
@@ -346,7 +371,7 @@ impl MessageStore for DynamoDbStore {
                 .await?
             {
                 Written::Committed => return Ok(StoreOutcome::Inserted),
-                Written::Duplicate => return Ok(StoreOutcome::Duplicate),
+                Written::Duplicate => return self.duplicate(envelope).await,
                 Written::ReplayRefused => return Ok(StoreOutcome::ReplayRefused),
                 Written::Conflict => {
                     conflict_pause(attempt).await;
