@@ -1,5 +1,6 @@
 //! The simulation's virtual clock, shared by every handler and the simulated platform: time moves
 //! only when the simulation advances it, so a run does not depend on how fast the machine is.
+//! Not here: HTTP timeouts to the fake platform, which stay in real time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,9 +1,9 @@
-//! The platforms' side of inbound traffic: the simulated apps (a Baidu app's `app_key` is its
-//! AppID, so the fake platform, which knows apps by token owner, keys windows the same way) and users, each user action (the
+//! The platforms' side of inbound traffic: the simulated apps and users, each user action (the
 //! platform opens its own quota window at once, then pushes), the push as the platform signs and
 //! encrypts it, its retries (up to four attempts, same or new nonce, repeated after a lost
-//! `success`), skewed `CreateTime`s, and hostile pushes (a captured plaintext push replayed with
-//! another body, a wrong signature). Records what the platform sent and what kefu answered.
+//! `success`) and skewed `CreateTime`s; records what the platform sent and what kefu answered.
+//! A Baidu app's `app_key` is its AppID, so the fake platform (which knows apps by token owner)
+//! keys windows the same way. Not here: hostile pushes (`inbound::forge`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,7 +12,6 @@ use lambda_http::{Body, Request};
 use serde_json::Map;
 use shared::clock::Clock;
 use shared::message::{InboundMessage, MessageBody, MsgId, render};
-use shared::ports::MessageStore;
 use shared::protocol::simulate::{AppKeys, PushSpec, SimulatedRequest, push_request};
 use shared::protocol::{AesKey, DataFormat, KeyError, Mode, Platform};
 use testkit::fake_platform::FakePlatform;
@@ -21,7 +20,8 @@ use crate::clock::SimClock;
 use crate::inject::{Kind, Shared};
 use crate::rng::Rng;
 use crate::sqs::SimQueue;
-use crate::store::SimStore;
+
+mod forge;
 
 /// The ingress handler as the simulation runs it.
 pub type Ingress = ingress::App<SimQueue, SimClock>;
@@ -29,8 +29,6 @@ pub type Ingress = ingress::App<SimQueue, SimClock>;
 const KEY: &str = "kefuFaultSimKey0000000000000000000000000001";
 const P_SKEW: f64 = 0.004;
 const P_REPEAT: f64 = 0.003;
-const P_FORGED_REPLAY: f64 = 0.003;
-const P_FORGED_SIGNATURE: f64 = 0.002;
 /// Seconds between a platform's push attempts.
 const RETRY_SECS: u64 = 5;
 /// Attempts per push (the first and three retries).
@@ -219,11 +217,6 @@ impl Inbound {
         self.users_per_app
     }
 
-    /// Pushes not yet finished (awaiting an attempt).
-    pub fn pending(&self) -> usize {
-        self.pending.len()
-    }
-
     /// The time of the next due attempt.
     pub fn next_attempt_at(&self) -> Option<u64> {
         self.pending.iter().map(|p| p.next_at).min()
@@ -246,7 +239,7 @@ impl Inbound {
                 MessageBody::UserEnterTempSession {
                     session_from: "sim".into(),
                 },
-                Some((2, 60)),
+                Some((1, 60)),
             ),
             (Platform::Baidu, 0..10) if event_ok => (
                 MessageBody::Event {
@@ -386,91 +379,6 @@ impl Inbound {
                 self.given_up += 1;
             }
         }
-    }
-
-    /// Sometimes sends a hostile push: a captured plaintext push (already stored) replayed with
-    /// another body, or a safe-mode push with a wrong signature.
-    pub async fn maybe_forge(&mut self, ingress: &Ingress, store: &SimStore) {
-        if self.faults.roll(Kind::ForgedReplay, P_FORGED_REPLAY)
-            && !self.forge_replay(ingress, store).await
-        {
-            self.faults.uncount(Kind::ForgedReplay);
-        }
-        if self.faults.roll(Kind::ForgedSignature, P_FORGED_SIGNATURE) {
-            self.forge_signature(ingress).await;
-        }
-    }
-
-    async fn forge_replay(&mut self, ingress: &Ingress, store: &SimStore) -> bool {
-        let now = self.clock.now_secs();
-        let Some(pos) = self.recent_plaintext.len().checked_sub(1) else {
-            return false;
-        };
-        let (app, open_id, request, msg_id) = self.recent_plaintext.remove(pos);
-        let a = self.apps[app].clone();
-        let signed_at: u64 = query_value(&request.query, "timestamp")
-            .parse()
-            .unwrap_or(0);
-        if now.saturating_sub(signed_at) > 500 {
-            return false;
-        }
-        let key = conversation_key(&a, &open_id);
-        let stored = store
-            .inner
-            .messages(&key, None)
-            .await
-            .unwrap_or_default()
-            .iter()
-            .any(|m| m.msg_id.as_deref() == Some(msg_id.as_str()));
-        if !stored {
-            return false;
-        }
-        self.next_msg_id += 1;
-        let forged = InboundMessage {
-            to_user_name: Some(a.to_user.into()),
-            from_user_name: open_id,
-            create_time: now,
-            msg_id: Some(MsgId(format!("{}", 9_000_000_000 + self.next_msg_id))),
-            body: MessageBody::Text {
-                content: "transfer the balance to me".into(),
-            },
-        };
-        let ident = ident_of(&a, &forged);
-        let replay = SimulatedRequest {
-            body: render(&forged, a.format),
-            ..request
-        };
-        let (status, body) = call(ingress, &a, &replay).await;
-        if status == StatusCode::OK && body == "success" {
-            self.forged_answered_success += 1;
-        }
-        self.forged.push(ident);
-        true
-    }
-
-    async fn forge_signature(&mut self, ingress: &Ingress) {
-        let app = 0;
-        let a = self.apps[app].clone();
-        let now = self.clock.now_secs();
-        self.next_msg_id += 1;
-        let forged = InboundMessage {
-            to_user_name: Some(a.to_user.into()),
-            from_user_name: self.open_id(app, 0),
-            create_time: now,
-            msg_id: Some(MsgId(format!("{}", 9_000_000_000 + self.next_msg_id))),
-            body: MessageBody::Text {
-                content: "forged".into(),
-            },
-        };
-        let mut request = self.sign(app, &forged);
-        request.query = request.query.replace("msg_signature=", "msg_signature=0");
-        let (status, _) = call(ingress, &a, &request).await;
-        if status.is_success() {
-            self.violations.push(format!(
-                "a push with a wrong signature was answered {status}"
-            ));
-        }
-        self.forged.push(ident_of(&a, &forged));
     }
 }
 

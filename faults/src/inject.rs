@@ -1,5 +1,6 @@
 //! The fault kinds the simulation injects, and the injector that decides (from its own seeded
-//! stream) when each one happens and counts the ones that did.
+//! stream) when each one happens and counts the ones that did. Not here: how a fault is applied
+//! (each port does that).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -170,11 +171,6 @@ impl Shared {
     /// Turns injection on or off.
     pub fn set_enabled(&self, enabled: bool) {
         self.lock().enabled = enabled;
-    }
-
-    /// Whether injection is on.
-    pub fn enabled(&self) -> bool {
-        self.lock().enabled
     }
 
     /// A draw from the injector's stream, for choosing among faults' variants.

@@ -53,14 +53,14 @@ fn main() -> ExitCode {
     }
     if report.passed() && thin.is_empty() {
         println!(
-            "faults: passed (replay with --seed {} --pushes {} --sends {})",
-            config.seed, config.pushes, config.sends
+            "faults: passed (replay with --seed {} --pushes {} --sends {} --users {})",
+            config.seed, config.pushes, config.sends, config.users_per_app
         );
         ExitCode::SUCCESS
     } else {
         println!(
-            "faults: FAILED — replay with --seed {} --pushes {} --sends {}",
-            config.seed, config.pushes, config.sends
+            "faults: FAILED — replay with --seed {} --pushes {} --sends {} --users {}",
+            config.seed, config.pushes, config.sends, config.users_per_app
         );
         ExitCode::FAILURE
     }

@@ -31,10 +31,12 @@ use crate::store::SimStore;
 pub type Sender = sender::App<SimStore, InMemoryTokens, SimClock>;
 
 /// The sender's platform timeout; an injected stall is well past it.
-const PLATFORM_TIMEOUT: Duration = Duration::from_millis(150);
-const STALL: Duration = Duration::from_millis(400);
+/// (Real time: both are far from a loopback call's few milliseconds, so a loaded machine does not
+/// turn an ordinary call into a timeout and change the run.)
+const PLATFORM_TIMEOUT: Duration = Duration::from_millis(500);
+const STALL: Duration = Duration::from_millis(1500);
 const P_TOKEN: f64 = 0.02;
-const P_TIMEOUT: f64 = 0.015;
+const P_TIMEOUT: f64 = 0.018;
 const P_BUSY: f64 = 0.03;
 const P_45047: f64 = 0.025;
 const P_45015: f64 = 0.025;
@@ -224,8 +226,11 @@ impl Outbound {
             }
             // 502 and 504 are final answers (a repeat replays them); 409 and 5xx before a send are not.
             let retryable = matches!(status, 409 | 500 | 503);
+            if n + 1 == CLIENT_ATTEMPTS {
+                break;
+            }
             let lost = !retryable && self.faults.roll(Kind::ClientRetry, P_LOST_ANSWER);
-            if n + 1 == CLIENT_ATTEMPTS || !(retryable || lost) {
+            if !(retryable || lost) {
                 break;
             }
             if retryable {
@@ -343,15 +348,4 @@ pub fn double_deliveries(fake: &FakePlatform) -> (u64, Vec<String>) {
         .map(|(m, n)| format!("{m} delivered {n} times"))
         .collect();
     (calls, doubled)
-}
-
-/// Whether a stored conversation exists for (`app`, `open_id`) (a send can only go to one).
-pub async fn has_conversation(store: &SimStore, app: &SimApp, open_id: &str) -> bool {
-    matches!(
-        store
-            .inner
-            .conversation(&conversation_key(app, open_id))
-            .await,
-        Ok(Some(_))
-    )
 }

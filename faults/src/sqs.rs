@@ -2,7 +2,8 @@
 //! the commit, duplicating, delaying) and the event-source mapping that feeds the real processor
 //! handler in batches of up to ten — out of order, with visibility that can run out before a
 //! delete, failed records redelivered, and a dead-letter queue after five receives that the run
-//! redrives at the end as an operator would.
+//! redrives at the end as an operator would. Not here: the real SQS wire protocol (the pipeline
+//! tests run against moto) or message attributes.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -87,12 +88,6 @@ impl SimQueue {
             receives: 0,
         });
         id
-    }
-
-    /// Records on the inbound queue (visible or not) and on the DLQ.
-    pub fn depth(&self) -> (usize, usize) {
-        let q = self.lock();
-        (q.inbound.len(), q.dlq.len())
     }
 
     /// Records moved to the DLQ so far.

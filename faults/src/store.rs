@@ -2,7 +2,8 @@
 //! fault-injecting ports (throttling, `TransactionConflict`, a timeout after the write committed),
 //! with two hooks — after a reservation it runs a queued concurrent send (so a second sender acts
 //! between the first one's reservation and its platform call, deterministically), and after every
-//! ledger write it checks that the window never exceeds its largest grant.
+//! ledger write it checks that the window never exceeds its largest grant. Not here: faults of
+//! reads (the handlers' reads are not where the store's guarantees are at stake).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -125,6 +126,7 @@ impl SimStore {
     }
 
     async fn check_window(&self, key: &ConversationKey) {
+        // Counted whether or not the write was applied: the window is checked either way.
         *self
             .ledger_writes
             .lock()

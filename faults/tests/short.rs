@@ -1,6 +1,8 @@
 //! A short seeded run of the fault simulation, part of `make test`: every invariant holds, every
-//! fault kind is injected, a seed replays exactly, and each deliberate defect is caught by the
-//! check that claims to catch it (so the checks can fail).
+//! fault kind is injected, a seed replays exactly, and two deliberate defects — a queue that loses
+//! acknowledged pushes, callers that retry under a new id — are caught by the checks that claim
+//! to catch them (so those checks can fail; the ledger checks are shown failing by the contract
+//! tests' scenarios, which the simulation found).
 
 use faults::inject::Kind;
 use faults::{Config, Report, Sabotage, run};

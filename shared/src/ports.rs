@@ -83,9 +83,9 @@ pub struct Conversation {
     pub grant_at: Option<u64>,
     /// Grants applied so far: the generation reservations are made under.
     pub generation: u64,
-    /// Units reserved since the window's grant restarted the count (see [`crate::quota::Ledger`]).
+    /// Units reserved since a grant restarted the count (see [`crate::quota::Ledger`]).
     pub spent: u32,
-    /// When units were last reserved.
+    /// Until when the latest reserved units may reach the platform.
     pub spent_at: Option<u64>,
     /// `CreateTime` of the newest inbound message.
     pub last_in_at: Option<u64>,

@@ -191,21 +191,31 @@ pub struct Ledger {
     /// How many grants have been applied; reservations carry it, and releases and platform
     /// refusals only touch the window when it is unchanged.
     pub generation: u64,
-    /// Units reserved (and not released) since the last grant that found no send after its
-    /// action: an upper bound of what was sent after any newer action.
+    /// Units reserved since the last grant that found no send after its action (releases do
+    /// not take them off, so it only over-counts): an upper bound of what reached the platform
+    /// after any newer action.
     pub spent: u32,
-    /// When units were last reserved (`None`: never).
+    /// The latest time reserved units may reach the platform: the reservation's time plus
+    /// [`SEND_HORIZON_SECS`] (`None`: never reserved).
     pub spent_at: Option<u64>,
 }
+
+/// How long after its reservation a unit may still reach the platform, as far as the ledger is
+/// concerned: the sender's longest request (25 s) plus a margin for the platform's clock running
+/// ahead of kefu's. A grant whose action falls inside it is reduced by [`Ledger::spent`].
+pub const SEND_HORIZON_SECS: u64 = 60;
 
 impl Ledger {
     /// The ledger after a user action at `t` earning `grant`, or `None` when the action is not
     /// newer than the latest grant applied (it then changes nothing).
     ///
-    /// The platform applies the grant at `t`; kefu learns of it later. Units sent from the old
-    /// window after `t` were counted by the platform against the new one, so when anything was
-    /// reserved at or after `t` the grant is reduced by [`Ledger::spent`] (which bounds those
-    /// units from above) and `spent` carries on; otherwise the grant is whole and `spent` restarts.
+    /// The platform applies the grant at `t`; kefu learns of it later. Units that reached the
+    /// platform after `t` were counted against the new window, so when reserved units may have
+    /// reached it at or after `t` ([`Ledger::spent_at`]) the grant is applied as the least the
+    /// platform can have left: `spent` (which bounds those units from above) is taken off the
+    /// grant, and because the platform compared the grant with what was left *before* those units
+    /// went, a grant that may have won keeps only its own deadline. `spent` then carries on;
+    /// otherwise the rule is [`Window::apply_grant`] and `spent` restarts.
     pub fn apply_grant(current: Option<Ledger>, grant: Grant, t: u64) -> Option<Ledger> {
         let cur = current.unwrap_or_default();
         if cur.grant_at.is_some_and(|at| t <= at) {
@@ -216,8 +226,17 @@ impl Ledger {
         } else {
             0
         };
-        let earned = Grant::new(grant.messages.saturating_sub(sent_since), grant.window_secs);
-        let window = Window::apply_grant(current.map(|l| l.window), earned, t);
+        let old = current.map(|l| l.window);
+        let carried = old.unwrap_or_default().remaining_at(t);
+        let window = if sent_since == 0 || grant.messages <= carried {
+            // No send after `t`, or the old window wins whatever was sent: the plain rule.
+            Window::apply_grant(old, grant, t)
+        } else {
+            Window {
+                remaining: grant.messages.saturating_sub(sent_since).max(carried),
+                expires_at: t.saturating_add(grant.window_secs),
+            }
+        };
         Some(Ledger {
             window,
             grant_at: Some(t),
@@ -232,7 +251,7 @@ impl Ledger {
         Ledger {
             window,
             spent: self.spent.saturating_add(units),
-            spent_at: Some(now),
+            spent_at: Some(now + SEND_HORIZON_SECS),
             ..self
         }
     }
@@ -351,14 +370,45 @@ mod tests {
     fn units_sent_after_an_action_are_taken_from_its_late_grant() {
         let g = Grant::new(5, H48);
         let m1 = Ledger::apply_grant(None, g, 1000).unwrap();
-        // Two units sent at 1110, after the user acted again at 1100 (not yet stored).
+        // Two units reserved at 1110, after the user acted again at 1100 (not yet stored).
         let sent = m1.spend(m1.window.consume(2, 1110).unwrap(), 2, 1110);
         let m2 = Ledger::apply_grant(Some(sent), g, 1100).unwrap();
         assert_eq!(m2.window.remaining, 3);
-        assert_eq!((m2.spent, m2.spent_at), (2, Some(1110)));
-        // Sends before the action belong to the old window: the next grant is whole.
-        let m3 = Ledger::apply_grant(Some(m2), g, 1200).unwrap();
-        assert_eq!((m3.window.remaining, m3.spent), (5, 0));
+        assert_eq!((m2.spent, m2.spent_at), (2, Some(1110 + SEND_HORIZON_SECS)));
+        // A unit reserved just before an action may reach the platform after it.
+        let m3 = Ledger::apply_grant(Some(m2), g, 1150).unwrap();
+        assert_eq!((m3.window.remaining, m3.spent), (3, 2));
+        // Past the horizon the sends belong to the old window: the grant is whole again.
+        let m4 = Ledger::apply_grant(Some(m3), g, 1110 + SEND_HORIZON_SECS + 1).unwrap();
+        assert_eq!((m4.window.remaining, m4.spent), (5, 0));
+    }
+
+    #[test]
+    fn a_late_grant_that_may_have_won_keeps_only_its_own_deadline() {
+        // 5 / 48 h at 0, 4 units reserved at 10; enter-session (2 / 60) at 20, stored late.
+        let m1 = Ledger::apply_grant(None, Grant::new(5, H48), 0).unwrap();
+        let sent = m1.spend(m1.window.consume(4, 10).unwrap(), 4, 10);
+        let late = Ledger::apply_grant(Some(sent), Grant::new(2, 60), 20).unwrap();
+        // The platform had 1 left at 20 and granted (2, 80); the units it then took are unknown:
+        // never more than 1 left, never past 80.
+        assert_eq!(
+            late.window,
+            Window {
+                remaining: 1,
+                expires_at: 80
+            }
+        );
+        // With the old window ahead whatever was sent, its deadline stands.
+        let m1 = Ledger::apply_grant(None, Grant::new(5, H48), 0).unwrap();
+        let sent = m1.spend(m1.window.consume(1, 10).unwrap(), 1, 10);
+        let late = Ledger::apply_grant(Some(sent), Grant::new(2, 60), 20).unwrap();
+        assert_eq!(
+            late.window,
+            Window {
+                remaining: 4,
+                expires_at: H48
+            }
+        );
     }
 
     #[test]

@@ -231,9 +231,9 @@ impl FakePlatform {
     }
 
     /// The user of (`app_id`, `open_id`) acted now (see [`set_now`](Self::set_now)), earning `n`
-    /// messages for `window_secs`, by the platforms' published rule: grants do not accumulate —
-    /// the count becomes the larger of `n` and what is left of an open window, the deadline the
-    /// later of the two.
+    /// messages for `window_secs`, by the strictest reading of the platforms' rule (grants do not
+    /// accumulate): when `n` is more than an open window has left, the window becomes `n` until
+    /// now + `window_secs`; else what is left stays, until the later deadline.
     pub fn user_acted(&self, app_id: &str, open_id: &str, n: u32, window_secs: u64) {
         let mut state = self.lock();
         let now = state.now.unwrap_or(0);
@@ -243,12 +243,17 @@ impl FakePlatform {
             .get(&key)
             .filter(|w| !w.expired && w.expires_at.is_some_and(|e| e > now));
         let (left, until) = open.map_or((0, 0), |w| (w.remaining, w.expires_at.unwrap_or(0)));
+        let (remaining, expires_at) = if n > left {
+            (n, now + window_secs)
+        } else {
+            (left, until.max(now + window_secs))
+        };
         state.windows.insert(
             key,
             Window {
-                remaining: n.max(left),
+                remaining,
                 expired: false,
-                expires_at: Some(until.max(now + window_secs)),
+                expires_at: Some(expires_at),
             },
         );
     }

@@ -256,7 +256,7 @@ impl shared::ports::QuotaLedger for InMemoryStore {
             Ok(next) => {
                 conv.window = next;
                 conv.spent = conv.spent.saturating_add(units);
-                conv.spent_at = Some(now);
+                conv.spent_at = Some(now + shared::quota::SEND_HORIZON_SECS);
                 shared::ports::Reservation::Reserved {
                     window: next,
                     generation: conv.generation,
@@ -276,7 +276,6 @@ impl shared::ports::QuotaLedger for InMemoryStore {
         match state.conversations.get_mut(&key.partition_key()) {
             Some(conv) if conv.generation == generation => {
                 conv.window.remaining += units;
-                conv.spent = conv.spent.saturating_sub(units);
                 Ok(true)
             }
             _ => Ok(false),

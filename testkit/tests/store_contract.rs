@@ -88,14 +88,15 @@ async fn enter_session_inside_an_open_window_keeps_it<S: MessageStore + QuotaLed
     assert_eq!(c.last_in_at, Some(T0 + 10));
     assert_eq!(c.last_in_preview.as_deref(), Some("[entered session]"));
 
-    let next = push("oEnter", T0 + 20, T0 + 20, "11");
+    // Past the send horizon of the units spent at T0 + 1, a message's grant is whole.
+    let next = push("oEnter", T0 + 100, T0 + 100, "11");
     assert_eq!(store(s, &next).await, StoreOutcome::Inserted);
     assert_eq!(store(s, &enter).await, StoreOutcome::Duplicate);
     assert_eq!(
         window(s, &first).await,
         Window {
             remaining: 5,
-            expires_at: T0 + 20 + H48
+            expires_at: T0 + 100 + H48
         }
     );
     assert_eq!(counts(s, &first).await, (3, 3));

@@ -38,8 +38,8 @@
 //! | `expires_at` | N | Unix seconds after which nothing may be sent (0 when never granted) |
 //! | `grant_at` | N | action time of the grant that last set the window ([`Ledger`]) |
 //! | `grant_gen` | N | grants applied so far; releases and platform refusals are conditioned on it (0 when absent) |
-//! | `spent` | N | units reserved (not released) since a grant last restarted the count ([`Ledger`]; 0 when absent) |
-//! | `spent_at` | N | when units were last reserved |
+//! | `spent` | N | units reserved since a grant last restarted the count ([`Ledger`]; 0 when absent; only grows in between) |
+//! | `spent_at` | N | until when the latest reserved units may reach the platform (reservation + [`SEND_HORIZON_SECS`](crate::quota::SEND_HORIZON_SECS)) |
 //! | `last_in_at` | N | action time ([`action_time`](crate::quota::action_time)) of the newest inbound message |
 //! | `last_in_preview` | S | its preview, at most [`PREVIEW_CHARS`] characters |
 //! | `last_in_type` | S | its `MsgType` |
@@ -328,10 +328,7 @@ impl ConversationState {
             last_in_at: r.opt_n(LAST_IN_AT)?,
             grant_at: r.opt_n(GRANT_AT)?,
             generation: r.opt_n(GENERATION)?,
-            // Read leniently: a release racing an upgrade could leave it below zero.
-            spent: r
-                .opt_n::<i64>(SPENT)?
-                .map(|v| u32::try_from(v.max(0)).unwrap_or(u32::MAX)),
+            spent: r.opt_n(SPENT)?,
             spent_at: r.opt_n(SPENT_AT)?,
         })
     }

@@ -16,16 +16,17 @@ use crate::quota::{Refusal, Window};
 
 /// Reserve: `remaining >= :k AND expires_at > :now` (docs/design.md §6).
 pub const RESERVE_CONDITION: &str = "#remaining >= :k AND #expires_at > :now";
-/// Reserve: take the units, and count them as spent now ([`crate::quota::Ledger::spent`]).
-pub const RESERVE_UPDATE: &str = "SET #remaining = #remaining - :k, #spent_at = :now ADD #spent :k";
+/// Reserve: take the units, and count them as spent until `:until` = now +
+/// [`crate::quota::SEND_HORIZON_SECS`] ([`crate::quota::Ledger::spent`]).
+pub const RESERVE_UPDATE: &str =
+    "SET #remaining = #remaining - :k, #spent_at = :until ADD #spent :k";
 /// Release, exhaust, close: only while no grant was applied since the reservation. A
 /// conversation never granted has no `grant_gen` (generation 0).
 pub const SAME_GENERATION: &str = "#grant_gen = :gen";
 /// [`SAME_GENERATION`] for generation 0.
 pub const NO_GENERATION_YET: &str = "attribute_not_exists(#grant_gen)";
-/// Release: give the units back; they were not spent after all.
-pub const RELEASE_UPDATE: &str =
-    "SET #remaining = #remaining + :k, #spent = if_not_exists(#spent, :k) - :k";
+/// Release: give the units back (`spent` keeps them: it may only over-count).
+pub const RELEASE_UPDATE: &str = "SET #remaining = #remaining + :k";
 /// The generation condition and its value (`None` for generation 0, which has no value).
 fn generation_condition(generation: u64) -> (&'static str, Option<AttributeValue>) {
     if generation == 0 {
@@ -58,6 +59,7 @@ impl QuotaLedger for DynamoDbStore {
             .expression_attribute_names("#pk", items::PK)
             .expression_attribute_values(":k", n(units))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":until", n(now + crate::quota::SEND_HORIZON_SECS))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
