@@ -29,7 +29,7 @@ fn inbound(creds: &Credentials, query: &str, body: &[u8]) -> String {
         query: &params,
         body,
     };
-    let Ok(Callback::Push(push)) = protocol::wechat::handle(&req, creds) else {
+    let Ok(Callback::Push(push)) = protocol::wechat::read_callback(&req, creds) else {
         panic!("fixture did not verify");
     };
     let (format, msg) = message::parse(&push.plaintext).expect("fixture parses");

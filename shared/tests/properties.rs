@@ -61,7 +61,7 @@ proptest! {
         let creds = Credentials { token: Secret::new("tok"), key: aes, previous_key: None,
             previous_token: None, receive_id: ReceiveIdRule::Exact("wx1".into()) };
         let req = CallbackRequest { method: Method::Post, query: &query, body: body.as_bytes() };
-        match protocol::wechat::handle(&req, &creds) {
+        match protocol::wechat::read_callback(&req, &creds) {
             Ok(protocol::Callback::Push(push)) => prop_assert_eq!(push.plaintext, text),
             other => prop_assert!(false, "unexpected {:?}", other),
         }
@@ -103,8 +103,8 @@ proptest! {
         let query = Params::parse_query(&query);
         let method = if post { Method::Post } else { Method::Get };
         let req = CallbackRequest { method, query: &query, body: &body };
-        let _ = protocol::wechat::handle(&req, &creds);
-        let _ = protocol::baidu::handle(&req, &creds);
+        let _ = protocol::wechat::read_callback(&req, &creds);
+        let _ = protocol::baidu::read_callback(&req, &creds);
         let _ = message::parse(&String::from_utf8_lossy(&body));
     }
 }

@@ -84,8 +84,8 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             body,
         };
         let callback = match route.platform {
-            Platform::Wechat => protocol::wechat::handle(&callback_req, credentials)?,
-            Platform::Baidu => protocol::baidu::handle(&callback_req, credentials)?,
+            Platform::Wechat => protocol::wechat::read_callback(&callback_req, credentials)?,
+            Platform::Baidu => protocol::baidu::read_callback(&callback_req, credentials)?,
         };
         let push = match callback {
             Callback::Verify { echo } => return Ok(Accepted::Verified(echo)),

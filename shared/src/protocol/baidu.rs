@@ -9,12 +9,15 @@ use std::borrow::Cow;
 
 use super::envelope::{DataFormat, EnvelopeError, Params, parse_envelope};
 use super::{
-    Callback, CallbackRequest, Credentials, Method, Mode, ProtocolError, Push, body_text,
+    Callback, CallbackRequest, Credentials, Method, Mode, Opened, ProtocolError, Push, body_text,
     open_signed, parse_timestamp, verify_plain,
 };
 
 /// Applies Baidu's rules to one callback request.
-pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback, ProtocolError> {
+pub fn read_callback(
+    req: &CallbackRequest<'_>,
+    creds: &Credentials,
+) -> Result<Callback, ProtocolError> {
     let query = req.query;
     let body_is_blank = req.body.iter().all(u8::is_ascii_whitespace);
     if body_is_blank || req.method == Method::Get {
@@ -70,8 +73,11 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
         .as_deref()
         .or_else(|| query.get("nonce"))
         .ok_or(ProtocolError::MissingParameter("Nonce"))?;
-    let (plaintext, slot, receive_id) =
-        open_signed(creds, timestamp, nonce, msg_signature, &encrypt)?;
+    let Opened {
+        plaintext,
+        key_slot: slot,
+        receive_id,
+    } = open_signed(creds, timestamp, nonce, msg_signature, &encrypt)?;
     Ok(Callback::Push(Push {
         plaintext,
         mode: if envelope.has_message_fields {

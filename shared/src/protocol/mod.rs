@@ -245,6 +245,17 @@ impl ProtocolError {
     }
 }
 
+/// What [`open_signed`] opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The decrypted message (or echo string).
+    pub plaintext: String,
+    /// Which key opened it.
+    pub key_slot: KeySlot,
+    /// The id written after the message.
+    pub receive_id: String,
+}
+
 /// Verifies `msg_signature`, then opens `encrypt` with the current key, falling back to the
 /// previous one, and applies the receive-id rule. Shared by both platforms' rules.
 pub fn open_signed(
@@ -253,19 +264,24 @@ pub fn open_signed(
     nonce: &str,
     msg_signature: &str,
     encrypt: &str,
-) -> Result<(String, KeySlot, String), ProtocolError> {
+) -> Result<Opened, ProtocolError> {
     if !creds.signed_by(msg_signature, |token| {
         Signature::message(token, timestamp, nonce, encrypt)
     }) {
         return Err(ProtocolError::SignatureMismatch);
     }
+    let opened = |(plaintext, receive_id), key_slot| Opened {
+        plaintext,
+        key_slot,
+        receive_id,
+    };
     let first = open_with(creds, &creds.key, encrypt);
     match (&first, &creds.previous_key) {
         (Err(_), Some(previous)) => match open_with(creds, previous, encrypt) {
-            Ok((msg, id)) => Ok((msg, KeySlot::Previous, id)),
-            Err(_) => first.map(|(msg, id)| (msg, KeySlot::Current, id)),
+            Ok(found) => Ok(opened(found, KeySlot::Previous)),
+            Err(_) => first.map(|found| opened(found, KeySlot::Current)),
         },
-        _ => first.map(|(msg, id)| (msg, KeySlot::Current, id)),
+        _ => first.map(|found| opened(found, KeySlot::Current)),
     }
 }
 

@@ -259,8 +259,8 @@ mod tests {
             body: req.body.as_bytes(),
         };
         match platform {
-            Platform::Wechat => wechat::handle(&r, c).unwrap(),
-            Platform::Baidu => baidu::handle(&r, c).unwrap(),
+            Platform::Wechat => wechat::read_callback(&r, c).unwrap(),
+            Platform::Baidu => baidu::read_callback(&r, c).unwrap(),
         }
     }
 

@@ -6,12 +6,15 @@
 
 use super::envelope::{EnvelopeError, parse_envelope};
 use super::{
-    Callback, CallbackRequest, Credentials, Method, Mode, ProtocolError, Push, body_text,
+    Callback, CallbackRequest, Credentials, Method, Mode, Opened, ProtocolError, Push, body_text,
     open_signed, parse_timestamp, verify_plain,
 };
 
 /// Applies WeChat's rules to one callback request.
-pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback, ProtocolError> {
+pub fn read_callback(
+    req: &CallbackRequest<'_>,
+    creds: &Credentials,
+) -> Result<Callback, ProtocolError> {
     let query = req.query;
     match req.method {
         Method::Get => {
@@ -39,8 +42,11 @@ pub fn handle(req: &CallbackRequest<'_>, creds: &Credentials) -> Result<Callback
                     let nonce_ref = query
                         .get("nonce")
                         .ok_or(ProtocolError::MissingParameter("nonce"))?;
-                    let (plaintext, slot, receive_id) =
-                        open_signed(creds, timestamp, nonce_ref, msg_signature, &encrypt)?;
+                    let Opened {
+                        plaintext,
+                        key_slot: slot,
+                        receive_id,
+                    } = open_signed(creds, timestamp, nonce_ref, msg_signature, &encrypt)?;
                     Ok(Callback::Push(Push {
                         plaintext,
                         mode: if envelope.has_message_fields {
