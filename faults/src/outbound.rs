@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use shared::api::baidu::BaiduClient;
+use shared::api::wechat::WechatClient;
+use shared::api::{RetryPolicy, http_client};
 use shared::clock::Clock;
-use shared::platform::baidu::BaiduClient;
-use shared::platform::wechat::WechatClient;
-use shared::platform::{RetryPolicy, http_client};
 use shared::ports::MessageStore;
 use shared::protocol::Platform;
 use shared::registry::AppRegistry;

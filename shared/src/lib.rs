@@ -5,22 +5,23 @@
 //!    (typed inbound model, dedupe key, queue envelope), [`quota`] (the send-window rule) and
 //!    [`registry`] (the app registry document);
 //! 2. [`ports`] — the traits the functions depend on;
-//! 3. [`adapters`] — SQS and DynamoDB, each behind a cargo feature so a function links only what
-//!    it uses; plus [`config`], [`clock`] and (feature `telemetry`) `telemetry`.
+//! 3. [`adapters`] — SQS and DynamoDB, and (feature `platform-http`) `api`, the platforms' HTTP
+//!    clients, each behind a cargo feature so a function links only what it uses; plus
+//!    [`config`], [`clock`] and (feature `telemetry`) `telemetry`.
 //!
 //! Not here: anything that knows about Lambda event types, and test machinery (in-memory fakes,
 //! the fake platform, emulator helpers: the `testkit` crate).
 #![warn(missing_docs)]
 
 pub mod adapters;
+#[cfg(feature = "platform-http")]
+pub mod api;
 pub mod clock;
 pub mod config;
 #[cfg(feature = "secrets")]
 pub mod log_key;
 pub mod message;
 pub mod metrics;
-#[cfg(feature = "platform-http")]
-pub mod platform;
 pub mod ports;
 pub mod protocol;
 pub mod quota;

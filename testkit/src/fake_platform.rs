@@ -1,7 +1,7 @@
 //! A local fake of both platforms' HTTP APIs, for tests and the local
 //! dev loop: plain hyper 1 HTTP/1.1 on `127.0.0.1` with a free port.
 //!
-//! It serves the paths the `shared::platform` clients call — WeChat `/cgi-bin/token`,
+//! It serves the paths the `shared::api` clients call — WeChat `/cgi-bin/token`,
 //! `/cgi-bin/stable_token`, `/cgi-bin/message/custom/send`,
 //! `/cgi-bin/message/custom/business/typing`, `/cgi-bin/media/upload`; Baidu `/oauth/2.0/token`,
 //! `/rest/2.0/smartapp/message/custom/send` and `…/sendbytp` — and behaves like the platforms

@@ -1,4 +1,4 @@
-//! `shared::platform` clients against `testkit::fake_platform`: token fetches, every body type's
+//! `shared::api` clients against `testkit::fake_platform`: token fetches, every body type's
 //! exact wire form, multipart upload, errcode classification, busy retries, timeouts, and that no
 //! error text ever carries an access token.
 //!
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use shared::Platform;
-use shared::platform::{
+use shared::api::{
     BaiduClient, BaseUrls, OutboundBody, PlatformError, RetryPolicy, WechatClient, http_client,
 };
 use testkit::fake_platform::FakePlatform;

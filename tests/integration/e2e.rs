@@ -126,8 +126,7 @@ async fn simulate_store_reply_enter_session_and_replay() {
     assert_eq!(json["messages"][0]["msg_id"], msg_id.as_str());
 
     // Two replies through POST /messages with the bearer token; none without it.
-    let http =
-        shared::platform::http_client(Duration::from_secs(2), Duration::from_secs(10)).unwrap();
+    let http = shared::api::http_client(Duration::from_secs(2), Duration::from_secs(10)).unwrap();
     let reply = |content: &str| {
         json!({ "app_id": WX, "open_id": OPEN_ID, "msg_type": "text", "content": content })
             .to_string()

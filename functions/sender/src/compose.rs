@@ -3,7 +3,7 @@
 //! and how an image reaches it. Pure: images that must be uploaded first come back as
 //! [`Composed::Upload`] for `media`.
 
-use shared::platform::{OutboundBody, split_text};
+use shared::api::{OutboundBody, split_text};
 use shared::protocol::Platform;
 
 use crate::error::{SendError, invalid};

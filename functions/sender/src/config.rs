@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables};
+use shared::api::{BaseUrls, baidu::BaiduClient, http_client, wechat::WechatClient};
 use shared::clock::SystemClock;
 use shared::config::{
     self, BAIDU_API_BASE, CONVERSATIONS_TABLE, ConfigError, Env, KEFU_SERVICE,
     MESSAGE_RETENTION_DAYS, MESSAGES_TABLE, PLATFORM_TIMEOUT_MS, SEND_REGISTRY_SECRET_ID,
     TOKENS_TABLE, WECHAT_API_BASE, WECHAT_TOKEN_MODE,
 };
-use shared::platform::{BaseUrls, baidu::BaiduClient, http_client, wechat::WechatClient};
 use shared::registry::{Purpose, Refresh, RegistryLocation};
 use shared::registry_source::{LiveRegistry, SourceError};
 
@@ -68,7 +68,7 @@ impl Default for Settings {
             platform_timeout: DEFAULT_PLATFORM_TIMEOUT,
             max_request: Duration::from_secs(25),
             record_reserve: Duration::from_secs(3),
-            max_text_bytes: shared::platform::MAX_TEXT_BYTES,
+            max_text_bytes: shared::api::MAX_TEXT_BYTES,
             max_image_bytes: 2 * 1024 * 1024,
             image_fetch: FetchPolicy::default(),
             idempotency_ttl_secs: 7 * 86_400,

@@ -9,7 +9,7 @@
 
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
-use shared::platform::PlatformError;
+use shared::api::PlatformError;
 use shared::ports::StoreError;
 use shared::quota::{Refusal, Window};
 

@@ -104,11 +104,11 @@ pub(crate) fn stored(status: u16, body: &Value) -> String {
 mod tests {
     use std::time::Duration;
 
+    use shared::api::baidu::BaiduClient;
+    use shared::api::http_client;
+    use shared::api::wechat::WechatClient;
     use shared::clock::FixedClock;
     use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
-    use shared::platform::baidu::BaiduClient;
-    use shared::platform::http_client;
-    use shared::platform::wechat::WechatClient;
     use shared::ports::MessageStore;
     use shared::protocol::{DataFormat, Mode, Platform};
     use shared::quota::QuotaPolicy;

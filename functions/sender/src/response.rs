@@ -101,7 +101,7 @@ impl Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::platform::PlatformError;
+    use shared::api::PlatformError;
     use shared::quota::Window;
 
     fn delivery(status: OutboundStatus, sent: u32, stop: Option<Stop>) -> Delivery {

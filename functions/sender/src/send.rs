@@ -9,9 +9,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use shared::api::{OutboundBody, PlatformError};
 use shared::clock::Clock;
 use shared::message::ConversationKey;
-use shared::platform::{OutboundBody, PlatformError};
 use shared::ports::{
     AccessTokenCache, OutboundRecord, OutboundStatus, OutboundStore, QuotaLedger, Reservation,
     StoreError,

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use sha1::{Digest, Sha1};
+use shared::api::PlatformError;
 use shared::clock::Clock;
-use shared::platform::PlatformError;
 use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger};
 use shared::protocol::Platform;
 use shared::registry::AppConfig;

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::envelope::{DataFormat, EnvelopeError, Params, parse_envelope};
+use super::sealed::{DataFormat, Params, SealedBodyError, parse_sealed_body};
 use super::{
     Callback, CallbackRequest, Credentials, Method, Mode, Opened, ProtocolError, Push, body_text,
     open_signed, parse_timestamp, verify_plain,
@@ -24,27 +24,27 @@ pub fn read_callback(
         // Verification by query string (GET, or POST with the parameters in the URL).
         return match echo(query) {
             Some(echo) => verify(creds, query, echo),
-            None => Err(EnvelopeError::NotACallback("no echoStr and no body").into()),
+            None => Err(SealedBodyError::NotACallback("no echoStr and no body").into()),
         };
     }
     if DataFormat::sniff(req.body).is_none() {
         // Verification by form body.
-        let text = std::str::from_utf8(req.body).map_err(|_| EnvelopeError::NotUtf8)?;
+        let text = std::str::from_utf8(req.body).map_err(|_| SealedBodyError::NotUtf8)?;
         let form = Params::parse_form(text);
         let merged = merge(query, &form);
         return match echo(&merged) {
             Some(echo) => verify(creds, &merged, echo),
-            None => Err(EnvelopeError::UnknownFormat.into()),
+            None => Err(SealedBodyError::UnknownFormat.into()),
         };
     }
-    let (format, envelope) = parse_envelope(req.body)?;
-    let Some(encrypt) = envelope.encrypt else {
-        let merged = merge(query, &envelope.verification);
+    let (format, sealed) = parse_sealed_body(req.body)?;
+    let Some(encrypt) = sealed.encrypt else {
+        let merged = merge(query, &sealed.verification);
         if let Some(echo) = echo(&merged) {
             return verify(creds, &merged, echo);
         }
-        if query.get("msg_signature").is_some() || envelope.msg_signature.is_some() {
-            return Err(EnvelopeError::MissingEncrypt.into());
+        if query.get("msg_signature").is_some() || sealed.msg_signature.is_some() {
+            return Err(SealedBodyError::MissingEncrypt.into());
         }
         verify_plain(creds, query)?;
         return Ok(Callback::Push(Push {
@@ -58,17 +58,17 @@ pub fn read_callback(
         }));
     };
     // The signature inputs travel in the body (服务商 pushes) or in the query (first party).
-    let msg_signature = envelope
+    let msg_signature = sealed
         .msg_signature
         .as_deref()
         .or_else(|| query.get("msg_signature"))
         .ok_or(ProtocolError::MissingParameter("MsgSignature"))?;
-    let timestamp = envelope
+    let timestamp = sealed
         .timestamp
         .as_deref()
         .or_else(|| query.get("timestamp"))
         .ok_or(ProtocolError::MissingParameter("TimeStamp"))?;
-    let nonce = envelope
+    let nonce = sealed
         .nonce
         .as_deref()
         .or_else(|| query.get("nonce"))
@@ -80,7 +80,7 @@ pub fn read_callback(
     } = open_signed(creds, timestamp, nonce, msg_signature, &encrypt)?;
     Ok(Callback::Push(Push {
         plaintext,
-        mode: if envelope.has_message_fields {
+        mode: if sealed.has_message_fields {
             Mode::Compatible
         } else {
             Mode::Safe

@@ -7,7 +7,7 @@
 pub mod admission;
 pub mod baidu;
 pub mod cipher;
-pub mod envelope;
+pub mod sealed;
 pub mod signature;
 pub mod simulate;
 pub mod wechat;
@@ -18,7 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use cipher::{AesKey, CipherError, Frame, KeyError};
-pub use envelope::{DataFormat, EnvelopeError, Params};
+pub use sealed::{DataFormat, Params, SealedBodyError};
 pub use signature::Signature;
 
 use crate::secret::Secret;
@@ -200,7 +200,7 @@ pub struct Push {
 pub enum ProtocolError {
     /// The body is not a usable JSON/XML envelope.
     #[error(transparent)]
-    Envelope(#[from] EnvelopeError),
+    Body(#[from] SealedBodyError),
     /// A parameter the signature needs is absent.
     #[error("missing parameter {0}")]
     MissingParameter(&'static str),
@@ -222,7 +222,7 @@ impl ProtocolError {
     /// A stable, content-free label for logs and metrics (`signature_mismatch`, `padding_invalid`, …).
     pub fn reason(&self) -> &'static str {
         match self {
-            ProtocolError::Envelope(_) => "envelope_invalid",
+            ProtocolError::Body(_) => "envelope_invalid",
             ProtocolError::MissingParameter(_) => "missing_parameter",
             ProtocolError::SignatureMismatch => "signature_mismatch",
             ProtocolError::Cipher(CipherError::Base64) => "base64_invalid",

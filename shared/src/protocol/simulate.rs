@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::envelope::DataFormat;
+use super::sealed::DataFormat;
 use super::{AesKey, Mode, Platform, Signature, cipher};
 
 /// Where a Baidu verification puts its parameters (docs/protocol.md §1.2: the docs disagree).

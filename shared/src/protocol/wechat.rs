@@ -4,7 +4,7 @@
 //!
 //! Not here: the cipher or signature arithmetic (shared with Baidu), message types.
 
-use super::envelope::{EnvelopeError, parse_envelope};
+use super::sealed::{SealedBodyError, parse_sealed_body};
 use super::{
     Callback, CallbackRequest, Credentials, Method, Mode, Opened, ProtocolError, Push, body_text,
     open_signed, parse_timestamp, verify_plain,
@@ -20,18 +20,18 @@ pub fn read_callback(
         Method::Get => {
             let echo = query
                 .get("echostr")
-                .ok_or(EnvelopeError::NotACallback("GET without echostr"))?;
+                .ok_or(SealedBodyError::NotACallback("GET without echostr"))?;
             verify_plain(creds, query)?;
             Ok(Callback::Verify {
                 echo: echo.to_owned(),
             })
         }
         Method::Post => {
-            let (format, envelope) = parse_envelope(req.body)?;
+            let (format, sealed) = parse_sealed_body(req.body)?;
             let safe_announced =
                 query.get("encrypt_type") == Some("aes") || query.get("msg_signature").is_some();
             let nonce = query.get("nonce").unwrap_or_default().to_owned();
-            match envelope.encrypt {
+            match sealed.encrypt {
                 Some(encrypt) => {
                     let msg_signature = query
                         .get("msg_signature")
@@ -49,7 +49,7 @@ pub fn read_callback(
                     } = open_signed(creds, timestamp, nonce_ref, msg_signature, &encrypt)?;
                     Ok(Callback::Push(Push {
                         plaintext,
-                        mode: if envelope.has_message_fields {
+                        mode: if sealed.has_message_fields {
                             Mode::Compatible
                         } else {
                             Mode::Safe
@@ -61,7 +61,7 @@ pub fn read_callback(
                         receive_id: Some(receive_id),
                     }))
                 }
-                None if safe_announced => Err(EnvelopeError::MissingEncrypt.into()),
+                None if safe_announced => Err(SealedBodyError::MissingEncrypt.into()),
                 None => {
                     verify_plain(creds, query)?;
                     Ok(Callback::Push(Push {

@@ -1,4 +1,6 @@
-//! Request envelopes: query/form parameters and the JSON or XML body that carries `Encrypt`.
+//! Sealed request bodies: query/form parameters and the JSON or XML body that carries `Encrypt`
+//! ("envelope" in the platforms' docs; in kefu that word names only the queue contract,
+//! `message::QueueEnvelope`).
 //!
 //! The body format is sniffed from its first non-blank byte (`{` JSON, `<` XML), never from the
 //! Content-Type (docs/protocol.md §11.5). Not here: which fields a platform signs (see `wechat`, `baidu`).
@@ -40,9 +42,9 @@ impl DataFormat {
     }
 }
 
-/// Why a body is not a usable envelope.
+/// Why a body is not a usable sealed body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnvelopeError {
+pub enum SealedBodyError {
     /// Neither JSON nor XML (nor, where allowed, a form).
     #[error("body is neither JSON nor XML")]
     UnknownFormat,
@@ -50,10 +52,10 @@ pub enum EnvelopeError {
     #[error("body is not UTF-8")]
     NotUtf8,
     /// JSON that does not parse, or fields of the wrong type.
-    #[error("body is not a valid JSON envelope: {0}")]
+    #[error("body is not a valid JSON request body: {0}")]
     Json(String),
     /// XML that does not parse or carries a DOCTYPE.
-    #[error("body is not a valid XML envelope: {0}")]
+    #[error("body is not a valid XML request body: {0}")]
     Xml(String),
     /// Safe mode announced but no `Encrypt` field.
     #[error("body has no Encrypt field")]
@@ -63,9 +65,9 @@ pub enum EnvelopeError {
     NotACallback(&'static str),
 }
 
-/// The fields of a body envelope that the rules use. Values are unescaped.
+/// The fields of a sealed body that the rules use. Values are unescaped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Envelope<'a> {
+pub struct SealedBody<'a> {
     /// `Encrypt`, the base64 ciphertext.
     pub encrypt: Option<Cow<'a, str>>,
     /// `MsgSignature` carried in the body (Baidu 服务商 pushes).
@@ -80,22 +82,22 @@ pub struct Envelope<'a> {
     pub verification: Params<'a>,
 }
 
-/// Parses a JSON or XML envelope.
-pub fn parse_envelope(body: &[u8]) -> Result<(DataFormat, Envelope<'_>), EnvelopeError> {
-    let format = DataFormat::sniff(body).ok_or(EnvelopeError::UnknownFormat)?;
+/// Parses a JSON or XML sealed body.
+pub fn parse_sealed_body(body: &[u8]) -> Result<(DataFormat, SealedBody<'_>), SealedBodyError> {
+    let format = DataFormat::sniff(body).ok_or(SealedBodyError::UnknownFormat)?;
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let envelope = match format {
+    let sealed = match format {
         // serde_json validates UTF-8 where it reads strings; no separate pass needed.
         DataFormat::Json => parse_json(body)?,
         DataFormat::Xml => {
-            parse_xml(std::str::from_utf8(body).map_err(|_| EnvelopeError::NotUtf8)?)?
+            parse_xml(std::str::from_utf8(body).map_err(|_| SealedBodyError::NotUtf8)?)?
         }
     };
-    Ok((format, envelope))
+    Ok((format, sealed))
 }
 
 #[derive(Deserialize)]
-struct JsonEnvelope<'a> {
+struct JsonBody<'a> {
     #[serde(rename = "Encrypt", borrow, default)]
     encrypt: Option<Cow<'a, str>>,
     #[serde(rename = "MsgSignature", borrow, default)]
@@ -118,9 +120,9 @@ struct JsonEnvelope<'a> {
     echostr: Option<Lenient<'a>>,
 }
 
-fn parse_json(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
-    let raw: JsonEnvelope<'_> =
-        serde_json::from_slice(body).map_err(|e| EnvelopeError::Json(e.to_string()))?;
+fn parse_json(body: &[u8]) -> Result<SealedBody<'_>, SealedBodyError> {
+    let raw: JsonBody<'_> =
+        serde_json::from_slice(body).map_err(|e| SealedBodyError::Json(e.to_string()))?;
     let mut verification = Params::default();
     for (name, value) in [
         ("signature", raw.signature),
@@ -133,7 +135,7 @@ fn parse_json(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
             verification.push(Cow::Borrowed(name), v.0);
         }
     }
-    Ok(Envelope {
+    Ok(SealedBody {
         encrypt: raw.encrypt,
         msg_signature: raw.msg_signature.map(|v| v.0),
         timestamp: raw.timestamp.map(|v| v.0),
@@ -143,27 +145,27 @@ fn parse_json(body: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     })
 }
 
-fn parse_xml(text: &str) -> Result<Envelope<'_>, EnvelopeError> {
-    let fields = xml::parse_document(text).map_err(|e| EnvelopeError::Xml(e.to_string()))?;
-    let mut envelope = Envelope::default();
+fn parse_xml(text: &str) -> Result<SealedBody<'_>, SealedBodyError> {
+    let fields = xml::parse_document(text).map_err(|e| SealedBodyError::Xml(e.to_string()))?;
+    let mut sealed = SealedBody::default();
     for (name, node) in fields {
         let value = match node {
             Node::Text(t) => t,
             Node::Element(_) if name == "Encrypt" => {
-                return Err(EnvelopeError::Xml("Encrypt is not text".into()));
+                return Err(SealedBodyError::Xml("Encrypt is not text".into()));
             }
             Node::Element(_) => continue,
         };
         match name.as_ref() {
-            "Encrypt" => envelope.encrypt = Some(value),
-            "MsgSignature" => envelope.msg_signature = Some(value),
-            "TimeStamp" => envelope.timestamp = Some(value),
-            "Nonce" => envelope.nonce = Some(value),
-            "MsgType" => envelope.has_message_fields = true,
+            "Encrypt" => sealed.encrypt = Some(value),
+            "MsgSignature" => sealed.msg_signature = Some(value),
+            "TimeStamp" => sealed.timestamp = Some(value),
+            "Nonce" => sealed.nonce = Some(value),
+            "MsgType" => sealed.has_message_fields = true,
             _ => {}
         }
     }
-    Ok(envelope)
+    Ok(sealed)
 }
 
 /// A string field that the platforms sometimes send as a JSON number (`TimeStamp`, `Nonce`).
@@ -334,9 +336,9 @@ mod tests {
     }
 
     #[test]
-    fn json_envelope_unescapes_encrypt_and_reads_body_signature() {
+    fn json_body_unescapes_encrypt_and_reads_body_signature() {
         let body = br#"{"Nonce":4464221,"TimeStamp":"1535551395","Encrypt":"a\/b+c=","MsgSignature":"ab"}"#;
-        let (format, env) = parse_envelope(body).unwrap();
+        let (format, env) = parse_sealed_body(body).unwrap();
         assert_eq!(format, DataFormat::Json);
         assert_eq!(env.encrypt.as_deref(), Some("a/b+c="));
         assert_eq!(env.nonce.as_deref(), Some("4464221"));
@@ -348,10 +350,13 @@ mod tests {
     #[test]
     fn rejects_non_string_encrypt_and_doctype() {
         assert!(matches!(
-            parse_envelope(br#"{"Encrypt":12345}"#),
-            Err(EnvelopeError::Json(_))
+            parse_sealed_body(br#"{"Encrypt":12345}"#),
+            Err(SealedBodyError::Json(_))
         ));
         let xxe = b"<!DOCTYPE x [<!ENTITY e \"1\">]><xml><Encrypt>&e;</Encrypt></xml>";
-        assert!(matches!(parse_envelope(xxe), Err(EnvelopeError::Xml(_))));
+        assert!(matches!(
+            parse_sealed_body(xxe),
+            Err(SealedBodyError::Xml(_))
+        ));
     }
 }
