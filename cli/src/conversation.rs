@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 use shared::message::ConversationKey;
-use shared::ports::{Direction, MessageStore};
+use shared::ports::MessageStore;
+use shared::records::Direction;
 
 use crate::Error;
 
@@ -36,7 +37,7 @@ pub struct MessageView {
     /// Media reference (picture URL, media id or page path).
     pub media: Option<String>,
     /// Outbound status (`sent`, `partial`, `failed`, `unknown`).
-    pub status: Option<shared::ports::OutboundStatus>,
+    pub status: Option<shared::records::OutboundStatus>,
     /// Platform error code of a failed send.
     pub errcode: Option<i64>,
 }

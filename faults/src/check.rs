@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
-use shared::ports::{Direction, MessageStore, StoredMessage};
+use shared::ports::MessageStore;
+use shared::records::{Direction, StoredMessage};
 use testkit::fake_platform::FakePlatform;
 
 use crate::Config;

@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use shared::message::{ConversationKey, QueueEnvelope};
 use shared::ports::{
-    Claim, ClaimRequest, Conversation, MessageStore, OutboundRecord, OutboundStore, QuotaLedger,
-    Reservation, StoreError, StoreOutcome, StoredMessage,
+    Claim, ClaimRequest, MessageStore, OutboundStore, QuotaLedger, Reservation, StoreError,
+    StoreOutcome,
 };
 use shared::quota::Grant;
+use shared::records::{Conversation, OutboundRecord, StoredMessage};
 use testkit::memory::InMemoryStore;
 
 use crate::inject::{Kind, Shared};

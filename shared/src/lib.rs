@@ -4,7 +4,7 @@
 //! 1. pure core — [`protocol`] (signatures, cipher, per-platform request rules), [`message`]
 //!    (typed inbound model, dedupe key, queue envelope), [`quota`] (the send-window rule) and
 //!    [`registry`] (the app registry document);
-//! 2. [`ports`] — the traits the functions depend on;
+//! 2. [`ports`] — the traits the functions depend on, moving the read models of [`records`];
 //! 3. [`adapters`] — SQS and DynamoDB, and (feature `platform-http`) `api`, the platforms' HTTP
 //!    clients, each behind a cargo feature so a function links only what it uses; plus
 //!    [`config`], [`clock`] and (feature `telemetry`) `telemetry`.
@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod ports;
 pub mod protocol;
 pub mod quota;
+pub mod records;
 pub mod registry;
 #[cfg(feature = "secrets")]
 pub mod registry_source;

@@ -1,12 +1,13 @@
 //! The traits the functions depend on; adapters (SQS, DynamoDB; in-memory fakes in `testkit`) implement them.
 //!
-//! Contracts are documented here, not in the adapters. No logic lives in this file.
+//! Contracts are documented here, not in the adapters. No logic lives in this file, and no data
+//! model: what the ports move is in `records`.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::message::{ConversationKey, QueueEnvelope};
 use crate::quota::{Grant, Window};
+use crate::records::{Conversation, OutboundRecord, StoredMessage};
 
 /// Boxed error cause, so adapters keep the SDK error without this crate naming its types.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -59,71 +60,6 @@ pub enum StoreOutcome {
     /// A plaintext-mode push reused the signed (nonce, timestamp) of another body: a forgery
     /// replaying a seen push URL. Nothing changed.
     ReplayRefused,
-}
-
-/// Direction of a stored message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// From the user.
-    In,
-    /// To the user.
-    Out,
-}
-
-/// A conversation item: one user of one app, with its send window and (later) workspace state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Conversation {
-    /// Which conversation.
-    #[serde(skip)]
-    pub key: Option<ConversationKey>,
-    /// The send window (`remaining`, `expires_at`).
-    pub window: Window,
-    /// Action time of the grant that last set the window (see [`crate::quota::Ledger`]).
-    pub grant_at: Option<u64>,
-    /// Grants applied so far: the generation reservations are made under.
-    pub generation: u64,
-    /// Units reserved since a grant restarted the count (see [`crate::quota::Ledger`]).
-    pub spent: u32,
-    /// Until when the latest reserved units may reach the platform.
-    pub spent_at: Option<u64>,
-    /// `CreateTime` of the newest inbound message.
-    pub last_in_at: Option<u64>,
-    /// Preview of the newest inbound message.
-    pub last_in_preview: Option<String>,
-    /// Status for the agent workspace (`open` until a workspace changes it).
-    pub status: String,
-    /// The agent the conversation is assigned to, if any.
-    pub assignee: Option<String>,
-    /// Inbound messages not yet read by an agent.
-    pub unread: u64,
-    /// Inbound messages stored so far.
-    pub inbound_count: u64,
-}
-
-/// One message as stored in a conversation, inbound or outbound.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredMessage {
-    /// Sort key within the conversation (`CreateTime` zero-padded, then the dedupe id).
-    pub sort_key: String,
-    /// In or out.
-    pub direction: Direction,
-    /// Message type (`text`, `image`, `miniprogrampage`, `event`, or the platform's own).
-    pub msg_type: String,
-    /// Unix seconds (`CreateTime` for inbound messages, send time for outbound).
-    pub create_time: u64,
-    /// Platform message id, exact.
-    pub msg_id: Option<String>,
-    /// Text content for text messages.
-    pub content: Option<String>,
-    /// Media reference: picture URL or media id, where the type has one.
-    pub media: Option<String>,
-    /// Outbound status; `None` for inbound.
-    pub status: Option<OutboundStatus>,
-    /// Platform error code of a failed send.
-    pub errcode: Option<i64>,
-    /// The full inbound message as JSON (kept exact, including unknown fields).
-    pub raw: Option<String>,
 }
 
 /// Where conversations and their messages live.
@@ -298,68 +234,6 @@ pub trait AccessTokenCache: Send + Sync {
         app_id: &str,
         failed: &str,
     ) -> Result<bool, StoreError>;
-}
-
-/// What became of an outbound send, as recorded and as answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutboundStatus {
-    /// Every part reached the platform.
-    Sent,
-    /// Some parts reached the platform, then a refusal or a missing token stopped the rest.
-    Partial,
-    /// Nothing reached the platform (a definite refusal of the first part).
-    Failed,
-    /// A part timed out or was cut off: it may have gone out.
-    Unknown,
-}
-
-impl OutboundStatus {
-    /// The lowercase name stored and answered (`sent`, `partial`, `failed`, `unknown`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboundStatus::Sent => "sent",
-            OutboundStatus::Partial => "partial",
-            OutboundStatus::Failed => "failed",
-            OutboundStatus::Unknown => "unknown",
-        }
-    }
-
-    /// Reads a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "sent" => OutboundStatus::Sent,
-            "partial" => OutboundStatus::Partial,
-            "failed" => OutboundStatus::Failed,
-            "unknown" => OutboundStatus::Unknown,
-            _ => return None,
-        })
-    }
-}
-
-/// An outbound message as recorded in its conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboundRecord {
-    /// The conversation.
-    pub key: ConversationKey,
-    /// kefu's id for the send (also the sort-key suffix).
-    pub id: String,
-    /// Unix seconds of the send.
-    pub sent_at: u64,
-    /// `text`, `image`, `link`, `miniprogrampage`.
-    pub msg_type: String,
-    /// Text content (all parts joined) for text sends.
-    pub content: Option<String>,
-    /// Media reference (media id, picture URL, link URL or page path).
-    pub media: Option<String>,
-    /// What became of it.
-    pub status: OutboundStatus,
-    /// Platform error code of a failed send.
-    pub errcode: Option<i64>,
-    /// Platform parts this send became (each cost one unit).
-    pub parts: u32,
-    /// Parts that reached the platform.
-    pub parts_sent: u32,
 }
 
 /// An idempotency claim request: the key, what it is bound to, and for how long.

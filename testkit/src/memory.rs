@@ -9,11 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use shared::message::{ConversationKey, QueueEnvelope};
-use shared::ports::{
-    Conversation, Direction, MessageQueue, MessageStore, QueueError, StoreError, StoreOutcome,
-    StoredMessage,
-};
+use shared::ports::{MessageQueue, MessageStore, QueueError, StoreError, StoreOutcome};
 use shared::quota::{Grant, Ledger, Window};
+use shared::records::{Conversation, Direction, StoredMessage};
 
 /// A queue that keeps bodies in memory; can be told to fail or to stall.
 #[derive(Debug, Default)]
@@ -421,7 +419,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
 impl shared::ports::OutboundStore for InMemoryStore {
     async fn record_outbound(
         &self,
-        record: &shared::ports::OutboundRecord,
+        record: &shared::records::OutboundRecord,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         let sort_key = format!(

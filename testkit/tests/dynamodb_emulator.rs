@@ -34,9 +34,10 @@ use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use shared::Platform;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables, provision};
 use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
-use shared::ports::{Direction, MessageStore, StoreError, StoreOutcome};
+use shared::ports::{MessageStore, StoreError, StoreOutcome};
 use shared::protocol::{DataFormat, Mode};
 use shared::quota::{Grant, QuotaPolicy, Window};
+use shared::records::Direction;
 use testkit::emulator::OneAtATime;
 
 const RESOURCES: &str = include_str!("../../infra/local/resources.json");

@@ -9,8 +9,8 @@ use kefu::serve::{self, Running, Settings};
 use kefu::simulate::{Content, Push, Pushed};
 use serde_json::json;
 use shared::message::ConversationKey;
-use shared::ports::Direction;
 use shared::protocol::{DataFormat, Mode, Platform};
+use shared::records::Direction;
 use testkit::fake_platform::FakePlatform;
 
 use crate::helpers::TestEnv;

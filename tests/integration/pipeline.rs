@@ -10,12 +10,13 @@ use lambda_http::{Body, Request};
 use shared::adapters::sqs::SqsQueue;
 use shared::clock::FixedClock;
 use shared::message::{ConversationKey, InboundMessage, MessageBody, MsgId, QueueEnvelope, render};
-use shared::ports::{Direction, MessageStore};
+use shared::ports::MessageStore;
 use shared::protocol::simulate::{
     AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,
 };
 use shared::protocol::{DataFormat, Mode, Platform};
 use shared::quota::Window;
+use shared::records::Direction;
 
 use crate::helpers::TestEnv;
 use testkit::esm::sqs_event;

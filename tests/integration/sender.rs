@@ -144,7 +144,7 @@ async fn sends_text_and_reports_the_window_after() {
         .unwrap();
     let out = stored
         .iter()
-        .find(|m| m.direction == shared::ports::Direction::Out)
+        .find(|m| m.direction == shared::records::Direction::Out)
         .unwrap();
     assert_eq!(
         (out.content.as_deref(), out.status.map(|s| s.as_str())),

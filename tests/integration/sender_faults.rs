@@ -14,9 +14,10 @@ use serde_json::json;
 use shared::Platform;
 use shared::message::ConversationKey;
 use shared::ports::{
-    AccessTokenCache, CachedToken, Claim, ClaimRequest, MessageStore, OutboundRecord,
-    OutboundStore, QuotaLedger, Reservation, StoreError,
+    AccessTokenCache, CachedToken, Claim, ClaimRequest, MessageStore, OutboundStore, QuotaLedger,
+    Reservation, StoreError,
 };
+use shared::records::OutboundRecord;
 use testkit::fake_platform::FakePlatform;
 use testkit::memory::{InMemoryStore, InMemoryTokens};
 

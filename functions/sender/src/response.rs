@@ -7,7 +7,7 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
-use shared::ports::OutboundStatus;
+use shared::records::OutboundStatus;
 
 use crate::error::{SendError, invalid};
 use crate::send::{Delivery, Stop};

@@ -12,12 +12,10 @@ use std::time::Duration;
 use shared::api::{OutboundBody, PlatformError};
 use shared::clock::Clock;
 use shared::message::ConversationKey;
-use shared::ports::{
-    AccessTokenCache, OutboundRecord, OutboundStatus, OutboundStore, QuotaLedger, Reservation,
-    StoreError,
-};
+use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger, Reservation, StoreError};
 use shared::protocol::Platform;
 use shared::quota::{Refusal, Window};
+use shared::records::{OutboundRecord, OutboundStatus};
 use shared::registry::AppConfig;
 use tracing::{error, info, warn};
 

@@ -57,8 +57,9 @@ use crate::message::{
     ConversationKey, DedupeKey, MessageBody, QueueEnvelope, RAW_TEXT_LIMIT, ReplayTag,
     content_and_media,
 };
-use crate::ports::{Conversation, Direction, OutboundStatus, StoreError, StoredMessage};
+use crate::ports::StoreError;
 use crate::quota::{Ledger, Window};
+use crate::records::{Conversation, Direction, OutboundStatus, StoredMessage};
 
 /// One DynamoDB item: attribute name → value.
 pub type Item = HashMap<String, AttributeValue>;

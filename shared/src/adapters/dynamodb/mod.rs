@@ -37,8 +37,9 @@ use self::expressions::{Expression, InboundUpdate};
 use self::items::{ConversationState, Item, s};
 use crate::config::{CONVERSATIONS_TABLE, ConfigError, Env, MESSAGES_TABLE, TOKENS_TABLE};
 use crate::message::{ConversationKey, QueueEnvelope};
-use crate::ports::{Conversation, MessageStore, StoreError, StoreOutcome, StoredMessage};
+use crate::ports::{MessageStore, StoreError, StoreOutcome};
 use crate::quota::Grant;
+use crate::records::{Conversation, StoredMessage};
 
 /// Compare-and-set attempts of the slow path before [`StoreError::Contention`].
 pub const MAX_SLOW_ATTEMPTS: u32 = 8;

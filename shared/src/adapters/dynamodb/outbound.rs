@@ -9,9 +9,8 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use super::conditional::applied;
 use super::items::{self, ItemReader, n, s};
 use super::{DynamoDbStore, unavailable};
-use crate::ports::{
-    Claim, ClaimRequest, OutboundRecord, OutboundStatus, OutboundStore, StoreError,
-};
+use crate::ports::{Claim, ClaimRequest, OutboundStore, StoreError};
+use crate::records::{OutboundRecord, OutboundStatus};
 
 /// Idempotency key unused, or claimed for the same request by an attempt that died before it
 /// started sending (its lease expired while `pending`).
