@@ -17,7 +17,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
@@ -40,7 +39,10 @@ use shared::quota::{Grant, QuotaPolicy, Window};
 use shared::records::Direction;
 use testkit::emulator::OneAtATime;
 
-const RESOURCES: &str = include_str!("../../infra/local/resources.json");
+mod common;
+
+use common::{RESOURCES, fresh_prefix};
+
 const H48: u64 = 48 * 3600;
 const T0: u64 = 1_700_000_000;
 
@@ -203,16 +205,7 @@ async fn fixture() -> Option<Fixture> {
 
 /// As [`fixture`]; `strip_reason_items` installs [`StripReasonItems`].
 async fn fixture_with(strip_reason_items: bool) -> Option<Fixture> {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        println!("skipped: AWS_ENDPOINT_URL not set");
-        return None;
-    }
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("t{nanos}-{}-", NEXT.fetch_add(1, Ordering::SeqCst));
+    let prefix = fresh_prefix()?;
 
     let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let requests = RequestCounter::default();

@@ -14,14 +14,16 @@ use shared::protocol::{DataFormat, Mode};
 use shared::quota::{QuotaPolicy, Window};
 use testkit::emulator::OneAtATime;
 
-const RESOURCES: &str = include_str!("../../../infra/local/resources.json");
+/// The tables and queues as the template defines them.
+pub const RESOURCES: &str = include_str!("../../../infra/local/resources.json");
 /// Forty-eight hours, the message window.
 pub const H48: u64 = 48 * 3600;
 /// The scenarios' base time.
 pub const T0: u64 = 1_700_000_000;
 
-/// A `DynamoDbStore` on fresh tables, or `None` (printing why) without an emulator.
-pub async fn dynamodb() -> Option<DynamoDbStore> {
+/// A table-name prefix no other test uses, or `None` (printing that the test is skipped) without
+/// an emulator.
+pub fn fresh_prefix() -> Option<String> {
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         println!("skipped: AWS_ENDPOINT_URL not set");
         return None;
@@ -31,7 +33,12 @@ pub async fn dynamodb() -> Option<DynamoDbStore> {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let prefix = format!("c{nanos}-{}-", NEXT.fetch_add(1, Ordering::SeqCst));
+    Some(format!("c{nanos}-{}-", NEXT.fetch_add(1, Ordering::SeqCst)))
+}
+
+/// A `DynamoDbStore` on fresh tables, or `None` (printing why) without an emulator.
+pub async fn dynamodb() -> Option<DynamoDbStore> {
+    let prefix = fresh_prefix()?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .http_client(OneAtATime::new())
