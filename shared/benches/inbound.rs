@@ -44,13 +44,14 @@ fn inbound(creds: &Credentials, query: &str, body: &[u8]) -> String {
     .to_json()
 }
 
-fn measure(creds: &Credentials, query: &str, body: &[u8]) -> f64 {
+/// The median of [`SAMPLES`] samples of `work`, in µs per call (thread CPU time).
+fn measure<R>(mut work: impl FnMut() -> R) -> f64 {
     // Calibrate: iterations per sample so that one sample takes about SAMPLE_TIME.
     let mut iters = 1u64;
     loop {
         let start = ThreadTime::now();
         for _ in 0..iters {
-            black_box(inbound(creds, black_box(query), black_box(body)));
+            black_box(work());
         }
         if start.elapsed() >= SAMPLE_TIME / 4 {
             let per = start.elapsed().as_secs_f64() / iters as f64;
@@ -63,7 +64,7 @@ fn measure(creds: &Credentials, query: &str, body: &[u8]) -> f64 {
         .map(|_| {
             let start = ThreadTime::now();
             for _ in 0..iters {
-                black_box(inbound(creds, black_box(query), black_box(body)));
+                black_box(work());
             }
             start.elapsed().as_secs_f64() * 1e6 / iters as f64
         })
@@ -76,6 +77,43 @@ fn measure(creds: &Credentials, query: &str, body: &[u8]) -> f64 {
         samples[SAMPLES - 1]
     );
     samples[SAMPLES / 2]
+}
+
+/// Times the three stages of [`inbound`] separately (stderr): reading the callback (query,
+/// signature, decryption), parsing the plaintext, and building plus serialising the envelope.
+fn stages(creds: &Credentials, query: &str, body: &[u8]) {
+    let read = |query: &str, body: &[u8]| {
+        let params = Params::parse_query(query);
+        let req = CallbackRequest {
+            method: Method::Post,
+            query: &params,
+            body,
+        };
+        match protocol::wechat::read_callback(&req, creds) {
+            Ok(Callback::Push(push)) => push,
+            _ => panic!("fixture did not verify"),
+        }
+    };
+    let push = read(query, body);
+    let read_us = measure(|| read(black_box(query), black_box(body)));
+    let parse_us = measure(|| message::parse(black_box(&push.plaintext)).expect("parses"));
+    let (format, msg) = message::parse(&push.plaintext).expect("parses");
+    let envelope_us = measure(|| {
+        QueueEnvelope::new(
+            Platform::Wechat,
+            "wxb1ad2c3d4e5f6a7b",
+            1_763_770_123_000,
+            push.mode,
+            format,
+            black_box(msg.clone()),
+        )
+        .to_json()
+    });
+    let clone_us = measure(|| black_box(msg.clone()));
+    eprintln!(
+        "  stages: read {read_us:.3} / parse {parse_us:.3} / envelope {:.3} us",
+        envelope_us - clone_us
+    );
 }
 
 fn main() {
@@ -114,7 +152,10 @@ fn main() {
             continue;
         }
         eprintln!("inbound {case}: {} body bytes", body.len());
-        let us = measure(&creds, &query, body);
+        let us = measure(|| inbound(&creds, black_box(&query), black_box(body)));
+        if std::env::var("INBOUND_STAGES").is_ok() {
+            stages(&creds, &query, body);
+        }
         lines.push(format!("inbound {case} {us:.2} us/msg"));
     }
     for line in lines {

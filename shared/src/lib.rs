@@ -18,6 +18,7 @@ pub mod adapters;
 pub mod api;
 pub mod clock;
 pub mod config;
+mod flat_json;
 #[cfg(feature = "secrets")]
 pub mod log_key;
 pub mod message;

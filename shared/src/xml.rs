@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+mod flat;
+
 use quick_xml::Reader;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
@@ -41,6 +43,14 @@ pub(crate) enum XmlError {
 
 /// Reads a document and returns the children of its root element, in order.
 pub(crate) fn parse_document(doc: &str) -> Result<Vec<(Cow<'_, str>, Node<'_>)>, XmlError> {
+    match flat::parse(doc) {
+        Some(fields) => Ok(fields),
+        None => general(doc),
+    }
+}
+
+/// The general reader (quick-xml): every document [`parse_document`] accepts.
+fn general(doc: &str) -> Result<Vec<(Cow<'_, str>, Node<'_>)>, XmlError> {
     let mut reader = Reader::from_str(doc);
     // Prologue: declaration, comments, processing instructions and whitespace only.
     let children = loop {
@@ -91,8 +101,10 @@ fn read_content<'a>(
                 children.push((name, Node::Text(Cow::Borrowed(""))));
             }
             Event::End(_) => break,
-            Event::Text(t) => text.push(t.xml10_content()),
-            Event::CData(c) => text.push(c.xml10_content()),
+            // An element with children keeps no text (the whitespace between them).
+            Event::Text(t) if children.is_empty() => text.push(t.xml10_content()),
+            Event::CData(c) if children.is_empty() => text.push(c.xml10_content()),
+            Event::Text(_) | Event::CData(_) => {}
             Event::GeneralRef(r) => {
                 if let Some(ch) = r.resolve_char_ref()? {
                     let mut buf = [0u8; 4];

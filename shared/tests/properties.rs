@@ -134,7 +134,6 @@ proptest! {
             env.fit();
             let json = env.to_json();
             prop_assert!(json.len() <= QueueEnvelope::MAX_BYTES, "{} bytes", json.len());
-            prop_assert_eq!(&env.dedupe_key, &env.key().to_string());
             prop_assert_eq!(QueueEnvelope::from_json(&json).unwrap(), env);
         }
     }

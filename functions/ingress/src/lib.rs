@@ -97,14 +97,18 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             // Operators finish a key rotation once this no longer appears.
             info!(platform = %route.platform, app_id = %route.app_id, key_slot = "previous", "push opened with the previous EncodingAESKey");
         }
-        if let (Some(id), protocol::ReceiveIdRule::Report) =
-            (&push.receive_id, &credentials.receive_id)
-        {
+        if let Some(id) = &push.receive_id {
             tracing::debug!(receive_id = %id, "receive id not enforced for this app");
         }
         // Authenticated: what does not parse is kept raw, dated by the signed time when it has none.
-        let (format, message) =
-            message::parse_or_raw(&push.plaintext, push.timestamp.unwrap_or(now_secs));
+        // The format is sniffed once per document: a plaintext-mode push is its own body.
+        let fallback_time = push.timestamp.unwrap_or(now_secs);
+        let (format, message) = match push.mode {
+            Mode::Plaintext => {
+                message::parse_or_raw_as(Some(push.format), &push.plaintext, fallback_time)
+            }
+            _ => message::parse_or_raw(&push.plaintext, fallback_time),
+        };
         let window = self.limits.replay_window.map(|w| w.as_secs());
         admission::admit(&Policy::for_app(app, window, now_secs), &push, &message)?;
         message::check_key_limits(&message)?;

@@ -14,7 +14,7 @@ pub mod error;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
 use lambda_runtime::LambdaEvent;
-use shared::message::QueueEnvelope;
+use shared::message::{ConversationKey, QueueEnvelope};
 use shared::ports::{MessageStore, StoreOutcome};
 use shared::quota::QuotaPolicy;
 use tracing::{debug, error, info, warn};
@@ -59,14 +59,14 @@ pub type RecordResult = Result<(StoreOutcome, QueueEnvelope), RecordError>;
 /// Processes a batch: conversations concurrently, each conversation's records in batch order.
 async fn process_batch<S: MessageStore>(app: &App<S>, records: &[SqsMessage]) -> Vec<RecordResult> {
     let mut results: Vec<Option<RecordResult>> = records.iter().map(|_| None).collect();
-    let mut groups: Vec<(String, Vec<(usize, QueueEnvelope)>)> = Vec::new();
+    let mut groups: Vec<(ConversationKey, Vec<(usize, QueueEnvelope)>)> = Vec::new();
     for (i, record) in records.iter().enumerate() {
         match decode(record) {
             Ok(envelope) => {
-                let pk = envelope.key().conversation.partition_key();
-                match groups.iter_mut().find(|(k, _)| *k == pk) {
+                let conversation = envelope.conversation();
+                match groups.iter_mut().find(|(k, _)| *k == conversation) {
                     Some((_, members)) => members.push((i, envelope)),
-                    None => groups.push((pk, vec![(i, envelope)])),
+                    None => groups.push((conversation, vec![(i, envelope)])),
                 }
             }
             Err(e) => results[i] = Some(Err(e)),
@@ -266,5 +266,28 @@ mod tests {
         );
         assert_eq!(conv.unread, 1);
         assert_eq!(app.store.writes(), 1);
+    }
+
+    /// A record written by a version-1 ingress (still queued, or redriven from the DLQ, after an
+    /// upgrade) is stored, and its retry written as version 2 is the same message.
+    #[tokio::test]
+    async fn a_version_one_record_is_stored_and_dedupes_with_its_version_two_retry() {
+        let app = App::new(InMemoryStore::new(), QuotaPolicy::default());
+        let v2 = envelope("9", 100);
+        let v1 = v2.to_json().replacen("\"v\":2", "\"v\":1", 1).replacen(
+            "\"position\"",
+            "\"dedupe_key\"",
+            1,
+        );
+        assert!(v1.contains("\"dedupe_key\"") && v1.starts_with("{\"v\":1,"));
+        let resp = handle(&app, event(vec![record("old", &v1)])).await.unwrap();
+        assert!(resp.batch_item_failures.is_empty());
+        let resp = handle(&app, event(vec![record("new", &v2.to_json())]))
+            .await
+            .unwrap();
+        assert!(resp.batch_item_failures.is_empty());
+        let key = v2.key().conversation;
+        assert_eq!(app.store.messages(&key, None).await.unwrap().len(), 1);
+        assert_eq!(app.store.writes(), 1, "the retry was a duplicate");
     }
 }

@@ -94,13 +94,21 @@ pub fn sort_time(secs: u64) -> String {
 }
 
 fn write_sort_time(out: &mut String, secs: u64) {
-    use std::fmt::Write as _;
-    // Writing into a String cannot fail. `~` sorts after every digit.
-    let _ = if secs < TEN_DIGITS {
-        write!(out, "{secs:010}")
+    // `~` sorts after every digit.
+    let width = if secs < TEN_DIGITS {
+        10
     } else {
-        write!(out, "~{secs:020}")
+        out.push('~');
+        20
     };
+    let mut digits = [b'0'; 20];
+    let mut n = secs;
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[..width]).unwrap_or_default());
 }
 
 /// The deterministic identity of one inbound message: its conversation and its sort key.
@@ -128,15 +136,9 @@ impl DedupeKey {
         }
     }
 
-    /// The key's string form (`partition|sort`) without building the struct.
-    pub fn render(platform: Platform, app_id: &str, message: &InboundMessage) -> String {
-        let mut out = String::with_capacity(80);
-        out.push_str(platform.as_str());
-        out.push('#');
-        out.push_str(app_id);
-        out.push('#');
-        out.push_str(&message.from_user_name);
-        out.push('|');
+    /// The message's position in its conversation (the `sort_key` of [`DedupeKey`]).
+    pub fn position_of(message: &InboundMessage) -> String {
+        let mut out = String::with_capacity(40);
         write_sort_key(&mut out, message);
         out
     }
@@ -271,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn rendered_key_equals_display() {
+    fn the_position_is_the_derived_keys_second_part() {
         let text = msg(
             MessageBody::Text {
                 content: "hi".into(),
@@ -279,10 +281,10 @@ mod tests {
             Some("42"),
         );
         let key = DedupeKey::derive(Platform::Wechat, "wx1", &text);
-        assert_eq!(
-            DedupeKey::render(Platform::Wechat, "wx1", &text),
-            key.to_string()
-        );
+        assert_eq!(DedupeKey::position_of(&text), key.sort_key);
+        assert_eq!(key.sort_key, format!("{:010}#m#42", text.create_time));
+        assert_eq!(sort_time(10_000_000_000), "~00000000010000000000");
+        assert_eq!(sort_time(u64::MAX), format!("~{}", u64::MAX));
     }
 
     #[test]

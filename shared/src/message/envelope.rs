@@ -1,20 +1,26 @@
 //! The versioned queue envelope: the JSON ingress puts on SQS and the processor reads, and the replay
-//! tag of plaintext-mode pushes. Cutting an envelope to SQS's size limit is in `fit`.
+//! tag of plaintext-mode pushes. Cutting an envelope to SQS's size limit is in `fit`; the JSON
+//! writer in `json_write`.
 //!
-//! Changing a field is a contract change: add a version, keep reading the old one (the optional
-//! `replay` and `truncated` are absent from envelopes that do not need them, so old readers and
-//! old envelopes keep working).
+//! Changing a field is a contract change: add a version, keep reading the old one. Version 2 carries
+//! the message's `position` in its conversation, derived once at ingress (version 1 carried a
+//! rendered `dedupe_key` nobody read; a version-1 record gets its position derived when it is
+//! read). The optional `replay` and `truncated` are absent from envelopes that do not need them.
 
 use serde::{Deserialize, Serialize};
 
-use super::{DedupeKey, InboundMessage, MessageBody, sha256_hex};
+use super::json_write::{push_str_literal, push_u64, sqs_safe};
+use super::{ConversationKey, DedupeKey, InboundMessage, MessageBody, sha256_hex};
 use crate::protocol::{DataFormat, Mode, Platform};
 
 /// The envelope version this crate writes.
-pub const ENVELOPE_VERSION: u32 = 1;
+pub const ENVELOPE_VERSION: u32 = 2;
+
+/// The oldest envelope version this crate still reads.
+pub const OLDEST_READ_VERSION: u32 = 1;
 
 /// One inbound message on its way from ingress to the processor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueEnvelope {
     /// Envelope version ([`ENVELOPE_VERSION`]).
     pub v: u32,
@@ -28,8 +34,9 @@ pub struct QueueEnvelope {
     pub mode: Mode,
     /// The plaintext message's data format.
     pub format: DataFormat,
-    /// The dedupe key, `partition|sort` (for logs and cross-checks).
-    pub dedupe_key: String,
+    /// The message's place in its conversation ([`DedupeKey::position`]): derived once, when the
+    /// envelope is built, and used as is by the processor and the store.
+    pub position: String,
     /// The parsed message.
     pub message: InboundMessage,
     /// Set on plaintext-mode pushes only (their body is not covered by the signature): what the
@@ -74,10 +81,31 @@ pub enum EnvelopeDecodeError {
     /// A version this build does not read.
     #[error("unsupported envelope version {0}")]
     Version(u32),
+    /// A version-2 envelope without its `position`.
+    #[error("queue envelope version 2 without position")]
+    MissingPosition,
+}
+
+/// Every version's fields as read from the queue (version 1's `dedupe_key` is ignored).
+#[derive(Deserialize)]
+struct Wire {
+    v: u32,
+    platform: Platform,
+    app_id: String,
+    received_at_ms: u64,
+    mode: Mode,
+    format: DataFormat,
+    #[serde(default)]
+    position: Option<String>,
+    message: InboundMessage,
+    #[serde(default)]
+    replay: Option<ReplayTag>,
+    #[serde(default)]
+    truncated: Option<u64>,
 }
 
 impl QueueEnvelope {
-    /// Builds the envelope for a parsed message.
+    /// Builds the envelope for a parsed message, deriving its position.
     pub fn new(
         platform: Platform,
         app_id: &str,
@@ -86,7 +114,6 @@ impl QueueEnvelope {
         format: DataFormat,
         message: InboundMessage,
     ) -> Self {
-        let dedupe_key = DedupeKey::render(platform, app_id, &message);
         Self {
             v: ENVELOPE_VERSION,
             platform,
@@ -94,7 +121,7 @@ impl QueueEnvelope {
             received_at_ms,
             mode,
             format,
-            dedupe_key,
+            position: DedupeKey::position_of(&message),
             message,
             replay: None,
             truncated: None,
@@ -108,87 +135,113 @@ impl QueueEnvelope {
     }
 
     /// Serialises the envelope as the SQS message body. Hand-written for the hot path (byte-identical
-    /// to serde_json's output, which a property test checks); event and unknown bodies go through serde.
+    /// to serde_json's output apart from SQS's forbidden characters, which a property test checks);
+    /// bodies other than text go through serde.
     pub fn to_json(&self) -> String {
-        use std::fmt::Write as _;
         let m = &self.message;
-        let mut out = String::with_capacity(256 + self.dedupe_key.len() * 2 + body_len(&m.body));
-        // Writing into a String cannot fail.
-        let _ = write!(
-            out,
-            "{{\"v\":{},\"platform\":\"{}\",\"app_id\":",
-            self.v, self.platform
+        // The fixed text of a text envelope is about 240 bytes.
+        let mut out = String::with_capacity(
+            256 + self.app_id.len()
+                + self.position.len()
+                + m.from_user_name.len()
+                + m.to_user_name.as_ref().map_or(0, String::len)
+                + m.msg_id.as_ref().map_or(0, |id| id.0.len())
+                + body_len(&m.body),
         );
-        push_json_str(&mut out, &self.app_id);
-        let _ = write!(
-            out,
-            ",\"received_at_ms\":{},\"mode\":\"{}\",\"format\":\"{}\",\"dedupe_key\":",
-            self.received_at_ms,
-            self.mode.as_str(),
-            self.format.as_str()
-        );
-        push_json_str(&mut out, &self.dedupe_key);
+        out.push_str("{\"v\":");
+        push_u64(&mut out, u64::from(self.v));
+        out.push_str(",\"platform\":\"");
+        out.push_str(self.platform.as_str());
+        out.push_str("\",\"app_id\":");
+        push_str_literal(&mut out, &self.app_id);
+        out.push_str(",\"received_at_ms\":");
+        push_u64(&mut out, self.received_at_ms);
+        out.push_str(",\"mode\":\"");
+        out.push_str(self.mode.as_str());
+        out.push_str("\",\"format\":\"");
+        out.push_str(self.format.as_str());
+        out.push_str("\",\"position\":");
+        push_str_literal(&mut out, &self.position);
         out.push_str(",\"message\":{");
         if let Some(to) = &m.to_user_name {
             out.push_str("\"to_user_name\":");
-            push_json_str(&mut out, to);
+            push_str_literal(&mut out, to);
             out.push(',');
         }
         out.push_str("\"from_user_name\":");
-        push_json_str(&mut out, &m.from_user_name);
-        let _ = write!(out, ",\"create_time\":{}", m.create_time);
+        push_str_literal(&mut out, &m.from_user_name);
+        out.push_str(",\"create_time\":");
+        push_u64(&mut out, m.create_time);
         if let Some(id) = &m.msg_id {
             out.push_str(",\"msg_id\":");
-            push_json_str(&mut out, &id.0);
+            push_str_literal(&mut out, &id.0);
         }
         out.push_str(",\"body\":");
         match &m.body {
             MessageBody::Text { content } => {
                 out.push_str("{\"type\":\"text\",\"content\":");
-                push_json_str(&mut out, content);
+                push_str_literal(&mut out, content);
                 out.push('}');
             }
-            other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+            other => out.push_str(&sqs_safe(serde_json::to_string(other).unwrap_or_default())),
         }
         out.push('}');
         if let Some(tag) = &self.replay {
             out.push_str(",\"replay\":{\"nonce\":");
-            push_json_str(&mut out, &tag.nonce);
-            let _ = write!(out, ",\"timestamp\":{},\"digest\":", tag.timestamp);
-            push_json_str(&mut out, &tag.digest);
+            push_str_literal(&mut out, &tag.nonce);
+            out.push_str(",\"timestamp\":");
+            push_u64(&mut out, tag.timestamp);
+            out.push_str(",\"digest\":");
+            push_str_literal(&mut out, &tag.digest);
             out.push('}');
         }
         if let Some(len) = self.truncated {
-            let _ = write!(out, ",\"truncated\":{len}");
+            out.push_str(",\"truncated\":");
+            push_u64(&mut out, len);
         }
         out.push('}');
-        sqs_safe(out)
+        out
     }
 
-    /// Reads an SQS message body.
+    /// Reads an SQS message body of any version from [`OLDEST_READ_VERSION`] to
+    /// [`ENVELOPE_VERSION`]; a version-1 record's position is derived from its message.
     pub fn from_json(body: &str) -> Result<Self, EnvelopeDecodeError> {
-        let envelope: QueueEnvelope = serde_json::from_str(body)?;
-        if envelope.v != ENVELOPE_VERSION {
-            return Err(EnvelopeDecodeError::Version(envelope.v));
+        let wire: Wire = serde_json::from_str(body)?;
+        let position = match (wire.v, wire.position) {
+            (1, _) => DedupeKey::position_of(&wire.message),
+            (2, Some(position)) => position,
+            (2, None) => return Err(EnvelopeDecodeError::MissingPosition),
+            (v, _) => return Err(EnvelopeDecodeError::Version(v)),
+        };
+        Ok(Self {
+            v: ENVELOPE_VERSION,
+            platform: wire.platform,
+            app_id: wire.app_id,
+            received_at_ms: wire.received_at_ms,
+            mode: wire.mode,
+            format: wire.format,
+            position,
+            message: wire.message,
+            replay: wire.replay,
+            truncated: wire.truncated,
+        })
+    }
+
+    /// The conversation the message belongs to.
+    pub fn conversation(&self) -> ConversationKey {
+        ConversationKey {
+            platform: self.platform,
+            app_id: self.app_id.clone(),
+            open_id: self.message.from_user_name.clone(),
         }
-        Ok(envelope)
     }
 
-    /// The message's dedupe key, recomputed from its fields.
+    /// The message's dedupe key: its conversation and the position carried in the envelope.
     pub fn key(&self) -> DedupeKey {
-        DedupeKey::derive(self.platform, &self.app_id, &self.message)
-    }
-}
-
-/// SQS refuses U+FFFE and U+FFFF in a message body (its allowed set is `#x9 #xA #xD #x20-#xD7FF
-/// #xE000-#xFFFD #x10000-#x10FFFF`); inside a JSON string they can be written as escapes instead.
-/// Everything else serde_json writes raw is allowed.
-pub(super) fn sqs_safe(json: String) -> String {
-    if json.contains(['\u{fffe}', '\u{ffff}']) {
-        json.replace('\u{fffe}', "\\ufffe")
-            .replace('\u{ffff}', "\\uffff")
-    } else {
-        json
+        DedupeKey {
+            conversation: self.conversation(),
+            sort_key: self.position.clone(),
+        }
     }
 }
 
@@ -198,34 +251,6 @@ fn body_len(body: &MessageBody) -> usize {
         MessageBody::Raw { raw, .. } => raw.len() + raw.len() / 8 + 128,
         _ => 256,
     }
-}
-
-/// Appends `s` as a JSON string literal, escaping exactly as serde_json does.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    let bytes = s.as_bytes();
-    // Fast path: nothing to escape (the common case; the check vectorises).
-    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(s);
-    } else {
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                c if (c as u32) < 0x20 => {
-                    use std::fmt::Write as _;
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -257,13 +282,32 @@ mod tests {
             json.contains("\"msg_id\":\"18446744073709551000\""),
             "{json}"
         );
+        assert!(json.starts_with("{\"v\":2,"), "{json}");
         assert_eq!(QueueEnvelope::from_json(&json).unwrap(), env);
-        let v2 = json.replacen("\"v\":1", "\"v\":2", 1);
+        let v3 = json.replacen("\"v\":2", "\"v\":3", 1);
         assert!(matches!(
-            QueueEnvelope::from_json(&v2),
-            Err(EnvelopeDecodeError::Version(2))
+            QueueEnvelope::from_json(&v3),
+            Err(EnvelopeDecodeError::Version(3))
+        ));
+        let unplaced = json.replacen("\"position\":", "\"place\":", 1);
+        assert!(matches!(
+            QueueEnvelope::from_json(&unplaced),
+            Err(EnvelopeDecodeError::MissingPosition)
         ));
         assert!(QueueEnvelope::from_json("{}").is_err());
+    }
+
+    /// A record written by a version-1 ingress (still on the queue, or in the DLQ, during an
+    /// upgrade): read with the position derived from its message, as version 1's processor did.
+    #[test]
+    fn version_one_records_still_decode() {
+        let v1 = r#"{"v":1,"platform":"wechat","app_id":"wx1","received_at_ms":7,"mode":"safe","format":"json","dedupe_key":"wechat#wx1#o1|0000000005#m#42","message":{"from_user_name":"o1","create_time":5,"msg_id":"42","body":{"type":"text","content":"hi"}}}"#;
+        let env = QueueEnvelope::from_json(v1).unwrap();
+        assert_eq!(env.position, "0000000005#m#42");
+        assert_eq!(env.key().to_string(), "wechat#wx1#o1|0000000005#m#42");
+        assert_eq!(env.v, ENVELOPE_VERSION, "read as the current version");
+        let again = QueueEnvelope::from_json(&env.to_json()).unwrap();
+        assert_eq!(again, env);
     }
 
     #[test]
@@ -322,7 +366,10 @@ mod tests {
             }
             env.truncated = truncated;
             let json = env.to_json();
-            proptest::prop_assert_eq!(&json, &sqs_safe(serde_json::to_string(&env).unwrap()));
+            let serde = serde_json::to_string(&env).unwrap()
+                .replace('\u{fffe}', "\\ufffe")
+                .replace('\u{ffff}', "\\uffff");
+            proptest::prop_assert_eq!(&json, &serde);
             proptest::prop_assert_eq!(QueueEnvelope::from_json(&json).unwrap(), env);
             let forbidden = json.contains(['\u{fffe}', '\u{ffff}']);
             proptest::prop_assert!(!forbidden, "SQS-forbidden character in the body");

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::{DedupeKey, InboundMessage, MessageBody, QueueEnvelope};
+use super::{InboundMessage, MessageBody, QueueEnvelope};
 
 impl QueueEnvelope {
     /// Largest envelope JSON ingress sends, in bytes: SQS's 262,144-byte limit minus 4 KiB kept for
@@ -18,8 +18,9 @@ impl QueueEnvelope {
     pub const MAX_BYTES: usize = 262_144 - 4_096;
 
     /// Cuts the message until [`QueueEnvelope::to_json`] is at most [`QueueEnvelope::MAX_BYTES`]
-    /// (the rule is in the module docs) and records the cut in `truncated`; the dedupe key is
-    /// recomputed from the cut message. An envelope that fits is left as it is.
+    /// (the rule is in the module docs) and records the cut in `truncated`. The position stays the
+    /// one derived from the whole message, so a retry of the same push lands on the same key.
+    /// An envelope that fits is left as it is.
     pub fn fit(&mut self) {
         let mut len = self.to_json().len();
         while len > Self::MAX_BYTES {
@@ -28,7 +29,6 @@ impl QueueEnvelope {
                 // Only bounded key fields are left; nothing more can be cut.
                 break;
             }
-            self.dedupe_key = DedupeKey::render(self.platform, &self.app_id, &self.message);
             len = self.to_json().len();
         }
     }
@@ -181,7 +181,6 @@ mod tests {
             "{} bytes",
             json.len()
         );
-        assert_eq!(env.dedupe_key, env.key().to_string());
         assert_eq!(QueueEnvelope::from_json(&json).unwrap(), env);
         env
     }

@@ -7,6 +7,7 @@
 mod dedupe;
 mod envelope;
 mod fit;
+mod json_write;
 mod parse;
 mod raw;
 mod render;
@@ -20,9 +21,11 @@ pub use dedupe::{
     ConversationKey, DedupeKey, KeyTooLong, MAX_EVENT_BYTES, MAX_MSG_ID_BYTES, MAX_MSG_TYPE_BYTES,
     MAX_OPEN_ID_BYTES, check_key_limits, sort_time,
 };
-pub use envelope::{ENVELOPE_VERSION, EnvelopeDecodeError, QueueEnvelope, ReplayTag};
+pub use envelope::{
+    ENVELOPE_VERSION, EnvelopeDecodeError, OLDEST_READ_VERSION, QueueEnvelope, ReplayTag,
+};
 pub use parse::{ParseError, parse};
-pub use raw::{UNKNOWN_MSG_TYPE, parse_or_raw};
+pub use raw::{UNKNOWN_MSG_TYPE, parse_or_raw, parse_or_raw_as};
 pub use render::render;
 
 /// Texts longer than this (UTF-8 bytes) are stored without the `raw` copy of the whole message:

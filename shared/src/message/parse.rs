@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::{InboundMessage, MessageBody, MsgId};
+use crate::flat_json::{self, FlatValue};
 use crate::protocol::DataFormat;
 use crate::xml::{self, Node};
 
@@ -38,19 +39,19 @@ pub enum ParseError {
 /// Parses a plaintext message, sniffing JSON or XML from its first byte.
 pub fn parse(plaintext: &str) -> Result<(DataFormat, InboundMessage), ParseError> {
     let format = DataFormat::sniff(plaintext.as_bytes()).ok_or(ParseError::UnknownFormat)?;
+    Ok((format, parse_as(format, plaintext)?))
+}
+
+/// Parses a plaintext message already known to be `format` (sniffed once by the caller).
+pub(super) fn parse_as(format: DataFormat, plaintext: &str) -> Result<InboundMessage, ParseError> {
     let text = plaintext.trim_start_matches('\u{feff}');
     let slots = match format {
         DataFormat::Json => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            let slots = SlotsSeed
-                .deserialize(&mut de)
-                .map_err(|e| ParseError::Json(e.to_string()))?;
-            de.end().map_err(|e| ParseError::Json(e.to_string()))?;
-            slots?
+            Slots::from_flat_json(text).unwrap_or_else(|| Slots::from_json(text))?
         }
         DataFormat::Xml => Slots::from_xml(text)?,
     };
-    Ok((format, slots.build()?))
+    slots.build()
 }
 
 /// Known fields, filled from either format; everything else goes to `extras`.
@@ -75,6 +76,7 @@ struct Slots<'a> {
 }
 
 /// Slot names, in one place for both formats.
+#[derive(PartialEq, Eq)]
 enum Field {
     To,
     From,
@@ -135,6 +137,75 @@ impl<'a> Slots<'a> {
             Field::SessionFrom => &mut self.session_from,
             Field::CreateTime | Field::MsgId | Field::Other => return None,
         })
+    }
+
+    /// Puts one JSON member of a known field (not [`Field::Other`]); the first invalid value is
+    /// kept in `invalid`.
+    fn put(&mut self, field: Field, value: Scalar<'a>, invalid: &mut Option<ParseError>) {
+        let text = match value {
+            Scalar::Str(s) | Scalar::Number(s) => s,
+            Scalar::Other => {
+                let name = match field {
+                    Field::CreateTime => "CreateTime",
+                    Field::MsgId => "MsgId",
+                    ref known => known.name(),
+                };
+                *invalid = invalid.take().or(Some(ParseError::InvalidField(name)));
+                return;
+            }
+        };
+        match field {
+            Field::CreateTime => match parse_time(&text) {
+                Ok(t) => self.create_time = Some(t),
+                Err(e) => *invalid = invalid.take().or(Some(e)),
+            },
+            // Integer digits exactly as sent: never through f64.
+            Field::MsgId => self.msg_id = Some(text.into_owned()),
+            ref known => {
+                if let Some(slot) = self.slot(known) {
+                    *slot = Some(text);
+                }
+            }
+        }
+    }
+
+    /// The fast path for a flat JSON object (`flat_json`); `None` leaves the document to serde.
+    fn from_flat_json(text: &'a str) -> Option<Result<Self, ParseError>> {
+        let mut slots = Slots::default();
+        let mut invalid = None;
+        flat_json::each_member(text, |key, value| {
+            match Field::of(key) {
+                Field::Other => {
+                    let value = match value {
+                        FlatValue::Str(s) => Value::String(s.to_owned()),
+                        FlatValue::Int(d) => Value::Number(d.parse::<u64>().ok()?.into()),
+                    };
+                    slots.extras.insert(key.to_owned(), value);
+                }
+                field => {
+                    let value = match value {
+                        FlatValue::Str(s) => Scalar::Str(Cow::Borrowed(s)),
+                        FlatValue::Int(d) => Scalar::Number(Cow::Borrowed(d)),
+                    };
+                    slots.put(field, value, &mut invalid);
+                }
+            }
+            Some(())
+        })?;
+        Some(match invalid {
+            Some(e) => Err(e),
+            None => Ok(slots),
+        })
+    }
+
+    /// serde_json's reading of a JSON object (every document the fast path leaves).
+    fn from_json(text: &'a str) -> Result<Self, ParseError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let slots = SlotsSeed
+            .deserialize(&mut de)
+            .map_err(|e| ParseError::Json(e.to_string()))?;
+        de.end().map_err(|e| ParseError::Json(e.to_string()))?;
+        slots
     }
 
     fn from_xml(text: &'a str) -> Result<Self, ParseError> {
@@ -307,43 +378,14 @@ impl<'de> Visitor<'de> for SlotsVisitor {
         let mut slots = Slots::default();
         let mut invalid: Option<ParseError> = None;
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-            let field = Field::of(&key);
-            match field {
-                Field::CreateTime => match map.next_value::<Scalar<'de>>()? {
-                    Scalar::Str(s) => match parse_time(&s) {
-                        Ok(t) => slots.create_time = Some(t),
-                        Err(e) => invalid = invalid.or(Some(e)),
-                    },
-                    Scalar::Number(n) => match parse_time(&n) {
-                        Ok(t) => slots.create_time = Some(t),
-                        Err(e) => invalid = invalid.or(Some(e)),
-                    },
-                    Scalar::Other => {
-                        invalid = invalid.or(Some(ParseError::InvalidField("CreateTime")))
-                    }
-                },
-                Field::MsgId => match map.next_value::<Scalar<'de>>()? {
-                    Scalar::Str(s) => slots.msg_id = Some(s.into_owned()),
-                    // Integer digits exactly as sent: never through f64.
-                    Scalar::Number(n) => slots.msg_id = Some(n.into_owned()),
-                    _ => invalid = invalid.or(Some(ParseError::InvalidField("MsgId"))),
-                },
+            match Field::of(&key) {
                 Field::Other => {
                     let value: Value = map.next_value()?;
                     slots.extras.insert(key.into_owned(), value);
                 }
-                ref known => {
-                    let value = match map.next_value::<Scalar<'de>>()? {
-                        Scalar::Str(s) => Some(s),
-                        Scalar::Number(n) => Some(n),
-                        Scalar::Other => {
-                            invalid = invalid.or(Some(ParseError::InvalidField(known.name())));
-                            None
-                        }
-                    };
-                    if let (Some(slot), Some(v)) = (slots.slot(known), value) {
-                        *slot = Some(v);
-                    }
+                field => {
+                    let value = map.next_value::<Scalar<'de>>()?;
+                    slots.put(field, value, &mut invalid);
                 }
             }
         }
@@ -528,5 +570,25 @@ mod tests {
             parse("<xml><A>1</A>").unwrap_err(),
             ParseError::Xml(_)
         ));
+    }
+
+    proptest::proptest! {
+        /// The flat-JSON fast path builds exactly what serde's reading builds, errors included.
+        #[test]
+        fn the_fast_path_agrees_with_serde(
+            members in proptest::collection::vec(
+                (
+                    "ToUserName|FromUserName|CreateTime|MsgType|MsgId|Content|Event|PicUrl|SessionFrom|Extra|MsgId",
+                    "\"[ -!#-\\[\\]-~中]{0,6}\"|[1-9][0-9]{0,18}|0|\"(text|event|image|miniprogrampage|x)\"|\"user_enter_tempsession\"|\" 12\"",
+                ),
+                0..9,
+            ),
+        ) {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let doc = format!("{{{}}}", body.join(","));
+            let fast = Slots::from_flat_json(&doc).expect("flat shape").and_then(Slots::build);
+            let slow = Slots::from_json(&doc).and_then(Slots::build);
+            proptest::prop_assert_eq!(fast, slow, "{}", doc);
+        }
     }
 }

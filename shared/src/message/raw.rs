@@ -6,7 +6,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{InboundMessage, MessageBody, MsgId, parse, sha256_hex};
+use super::parse::parse_as;
+use super::{InboundMessage, MessageBody, MsgId, sha256_hex};
 use crate::protocol::DataFormat;
 use crate::xml::{self, Node};
 
@@ -16,12 +17,25 @@ pub const UNKNOWN_MSG_TYPE: &str = "unknown";
 /// Parses `plaintext`, or keeps it raw when it is not a known shape: `ToUserName`, `FromUserName`
 /// (else empty), `CreateTime` (else `fallback_time`, Unix seconds), `MsgType` (else
 /// [`UNKNOWN_MSG_TYPE`]) and `MsgId` are read where they can be. The format is `None` when the
-/// plaintext is neither JSON nor XML.
+/// plaintext is neither JSON nor XML. It is sniffed once, here.
 pub fn parse_or_raw(plaintext: &str, fallback_time: u64) -> (Option<DataFormat>, InboundMessage) {
-    if let Ok((format, message)) = parse(plaintext) {
-        return (Some(format), message);
+    parse_or_raw_as(
+        DataFormat::sniff(plaintext.as_bytes()),
+        plaintext,
+        fallback_time,
+    )
+}
+
+/// [`parse_or_raw`] for a plaintext whose format the caller already knows (a plaintext-mode push
+/// is its own body, sniffed when the body was read); `None`: neither JSON nor XML.
+pub fn parse_or_raw_as(
+    format: Option<DataFormat>,
+    plaintext: &str,
+    fallback_time: u64,
+) -> (Option<DataFormat>, InboundMessage) {
+    if let Some(message) = format.and_then(|f| parse_as(f, plaintext).ok()) {
+        return (format, message);
     }
-    let format = DataFormat::sniff(plaintext.as_bytes());
     let text = plaintext.trim_start_matches('\u{feff}');
     let header = match format {
         Some(DataFormat::Json) => Header::from_json(text),

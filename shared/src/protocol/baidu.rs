@@ -89,7 +89,7 @@ pub fn read_callback(
         timestamp: parse_timestamp(timestamp),
         nonce: nonce.to_owned(),
         key_slot: Some(slot),
-        receive_id: Some(receive_id),
+        receive_id,
     }))
 }
 

@@ -5,13 +5,14 @@
 //! [`seal`] takes its 16 random bytes from the caller so results are reproducible in tests.
 //! Not here: signatures, receive-id policy, message parsing.
 
-use aes::cipher::{BlockCipherDecrypt, KeyInit};
+use aes::cipher::KeyInit;
 use aes::{Aes256, Aes256Dec, Block};
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use cbc::cipher::{BlockModeEncrypt, KeyIvInit};
+use cbc::cipher::block_padding::NoPadding;
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, KeyIvInit};
 
 /// WeChat's PKCS#7 block: 32 bytes, not AES's 16 (docs/protocol.md §3.2).
 const PAD_BLOCK: usize = 32;
@@ -156,28 +157,18 @@ impl Frame {
 /// Decrypts a base64 `Encrypt` value and checks padding and framing.
 pub fn open(key: &AesKey, encrypt: &str) -> Result<Frame, CipherError> {
     let input = encrypt.as_bytes();
-    let mut ct = vec![0u8; input.len() / 4 * 3 + 3];
+    let mut buf = vec![0u8; input.len() / 4 * 3 + 3];
     let len = STANDARD
-        .decode_slice(input, &mut ct)
+        .decode_slice(input, &mut buf)
         .map_err(|_| CipherError::Base64)?;
     if len == 0 || len % AES_BLOCK != 0 {
         return Err(CipherError::CiphertextLength);
     }
-    // CBC decryption as ECB over all blocks (parallel in the AES backend) then XOR with the
-    // previous ciphertext block (the IV for the first).
-    let mut buf = vec![0u8; len];
-    let (ct_blocks, _) = Block::slice_as_chunks(&ct[..len]);
-    let (blocks, _) = Block::slice_as_chunks_mut(&mut buf);
-    key.dec
-        .decrypt_blocks_b2b(ct_blocks, blocks)
+    buf.truncate(len);
+    // CBC in place; the mode keeps the ciphertext blocks it still needs (parallel in the backend).
+    cbc::Decryptor::<Aes256Dec>::inner_iv_init(key.dec.clone(), &key.iv().into())
+        .decrypt_padded::<NoPadding>(&mut buf)
         .map_err(|_| CipherError::CiphertextLength)?;
-    let iv = key.iv();
-    for (i, block) in blocks.iter_mut().enumerate() {
-        let prev: &[u8] = if i == 0 { &iv } else { &ct_blocks[i - 1] };
-        for (b, p) in block.iter_mut().zip(prev) {
-            *b ^= p;
-        }
-    }
 
     // PKCS#7 with a 32-byte block; every pad byte must equal the count (strict, docs/protocol.md §3.4).
     let pad = usize::from(buf[len - 1]);

@@ -191,7 +191,8 @@ pub struct Push {
     pub nonce: String,
     /// Which key opened it; `None` in plaintext mode.
     pub key_slot: Option<KeySlot>,
-    /// The receive id found in the frame; `None` in plaintext mode.
+    /// The receive id found in the frame when the app's rule does not check it (to be reported);
+    /// `None` when it was checked, and in plaintext mode.
     pub receive_id: Option<String>,
 }
 
@@ -252,8 +253,9 @@ pub struct Opened {
     pub plaintext: String,
     /// Which key opened it.
     pub key_slot: KeySlot,
-    /// The id written after the message.
-    pub receive_id: String,
+    /// The id written after the message when the receive-id rule does not check it (to be
+    /// reported); `None` when it was checked.
+    pub receive_id: Option<String>,
 }
 
 /// Verifies `msg_signature`, then opens `encrypt` with the current key, falling back to the
@@ -289,14 +291,15 @@ fn open_with(
     creds: &Credentials,
     key: &AesKey,
     encrypt: &str,
-) -> Result<(String, String), ProtocolError> {
+) -> Result<(String, Option<String>), ProtocolError> {
     let frame = cipher::open(key, encrypt)?;
-    if let ReceiveIdRule::Exact(expected) = &creds.receive_id
-        && frame.receive_id() != expected.as_bytes()
-    {
-        return Err(ProtocolError::ReceiveIdMismatch);
-    }
-    let receive_id = String::from_utf8_lossy(frame.receive_id()).into_owned();
+    let receive_id = match &creds.receive_id {
+        ReceiveIdRule::Exact(expected) if frame.receive_id() != expected.as_bytes() => {
+            return Err(ProtocolError::ReceiveIdMismatch);
+        }
+        ReceiveIdRule::Exact(_) => None,
+        ReceiveIdRule::Report => Some(String::from_utf8_lossy(frame.receive_id()).into_owned()),
+    };
     let msg = frame.into_message().ok_or(ProtocolError::Utf8)?;
     Ok((msg, receive_id))
 }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::flat_json::{self, FlatValue};
 use crate::xml::{self, Node};
 
 /// Data format of a body or a plaintext message.
@@ -121,28 +122,110 @@ struct JsonBody<'a> {
 }
 
 fn parse_json(body: &[u8]) -> Result<SealedBody<'_>, SealedBodyError> {
+    if let Some(sealed) = parse_flat_json(body) {
+        return Ok(sealed);
+    }
     let raw: JsonBody<'_> =
         serde_json::from_slice(body).map_err(|e| SealedBodyError::Json(e.to_string()))?;
+    Ok(sealed_from_json(
+        raw.encrypt,
+        [
+            lenient(raw.msg_signature),
+            lenient(raw.timestamp),
+            lenient(raw.nonce),
+            lenient(raw.signature),
+            lenient(raw.v_timestamp),
+            lenient(raw.v_nonce),
+            lenient(raw.echo_str),
+            lenient(raw.echostr),
+        ],
+        raw.msg_type.is_some(),
+    ))
+}
+
+fn lenient(value: Option<Lenient<'_>>) -> Option<Cow<'_, str>> {
+    value.map(|v| v.0)
+}
+
+/// The names of the string-or-integer members of a JSON body, in the order
+/// [`sealed_from_json`] takes them.
+const LENIENT_NAMES: [&str; 8] = [
+    "MsgSignature",
+    "TimeStamp",
+    "Nonce",
+    "signature",
+    "timestamp",
+    "nonce",
+    "echoStr",
+    "echostr",
+];
+
+/// The fast path (`flat_json`) for a flat JSON body; `None` leaves it to serde, which also
+/// reports the errors (a repeated member, `Encrypt` as a number, …).
+fn parse_flat_json(body: &[u8]) -> Option<SealedBody<'_>> {
+    let body = std::str::from_utf8(body).ok()?;
+    let mut encrypt = None;
+    let mut lenient: [Option<Cow<'_, str>>; 8] = Default::default();
+    let mut has_msg_type = false;
+    flat_json::each_member(body, |name, value| {
+        let text = match value {
+            FlatValue::Str(s) | FlatValue::Int(s) => s,
+        };
+        if name == "Encrypt" {
+            let FlatValue::Str(s) = value else {
+                return None;
+            };
+            encrypt.replace(Cow::Borrowed(s)).is_none().then_some(())
+        } else if name == "MsgType" {
+            (!std::mem::replace(&mut has_msg_type, true)).then_some(())
+        } else if let Some(i) = LENIENT_NAMES.iter().position(|n| *n == name) {
+            lenient[i]
+                .replace(Cow::Borrowed(text))
+                .is_none()
+                .then_some(())
+        } else {
+            Some(())
+        }
+    })?;
+    Some(sealed_from_json(encrypt, lenient, has_msg_type))
+}
+
+/// A sealed body from a JSON body's members (`lenient` in [`LENIENT_NAMES`] order).
+fn sealed_from_json<'a>(
+    encrypt: Option<Cow<'a, str>>,
+    lenient: [Option<Cow<'a, str>>; 8],
+    has_message_fields: bool,
+) -> SealedBody<'a> {
+    let [
+        msg_signature,
+        timestamp,
+        nonce,
+        signature,
+        v_timestamp,
+        v_nonce,
+        echo_str,
+        echostr,
+    ] = lenient;
     let mut verification = Params::default();
     for (name, value) in [
-        ("signature", raw.signature),
-        ("timestamp", raw.v_timestamp),
-        ("nonce", raw.v_nonce),
-        ("echoStr", raw.echo_str),
-        ("echostr", raw.echostr),
+        ("signature", signature),
+        ("timestamp", v_timestamp),
+        ("nonce", v_nonce),
+        ("echoStr", echo_str),
+        ("echostr", echostr),
     ] {
         if let Some(v) = value {
-            verification.push(Cow::Borrowed(name), v.0);
+            verification.push(Cow::Borrowed(name), v);
         }
     }
-    Ok(SealedBody {
-        encrypt: raw.encrypt,
-        msg_signature: raw.msg_signature.map(|v| v.0),
-        timestamp: raw.timestamp.map(|v| v.0),
-        nonce: raw.nonce.map(|v| v.0),
-        has_message_fields: raw.msg_type.is_some(),
+    SealedBody {
+        encrypt,
+        msg_signature,
+        timestamp,
+        nonce,
+        has_message_fields,
         verification,
-    })
+    }
 }
 
 fn parse_xml(text: &str) -> Result<SealedBody<'_>, SealedBodyError> {
@@ -219,17 +302,36 @@ impl<'a> Params<'a> {
     }
 
     fn parse(input: &'a str, plus_is_space: bool) -> Self {
-        let pairs = input
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (
-                    percent_decode(name, plus_is_space),
-                    percent_decode(value, plus_is_space),
-                )
-            })
-            .collect();
+        // One pass: split at `&` and the first `=`, and note whether a part needs decoding.
+        let mut pairs = Vec::with_capacity(8);
+        let mut push = |start: usize, eq: Option<usize>, end: usize, coded: bool| {
+            if start == end {
+                return;
+            }
+            let (name, value) = match eq {
+                Some(eq) => (&input[start..eq], &input[eq + 1..end]),
+                None => (&input[start..end], ""),
+            };
+            let decode = |part: &'a str| match coded {
+                true => percent_decode(part, plus_is_space),
+                false => Cow::Borrowed(part),
+            };
+            pairs.push((decode(name), decode(value)));
+        };
+        let (mut start, mut eq, mut coded) = (0, None, false);
+        for (i, &b) in input.as_bytes().iter().enumerate() {
+            match b {
+                b'&' => {
+                    push(start, eq, i, coded);
+                    (start, eq, coded) = (i + 1, None, false);
+                }
+                b'=' if eq.is_none() => eq = Some(i),
+                b'%' => coded = true,
+                b'+' if plus_is_space => coded = true,
+                _ => {}
+            }
+        }
+        push(start, eq, input.len(), coded);
         Self { pairs }
     }
 
@@ -268,9 +370,11 @@ impl<'a> Params<'a> {
 }
 
 fn percent_decode(input: &str, plus_is_space: bool) -> Cow<'_, str> {
-    let needs = input
-        .bytes()
-        .any(|b| b == b'%' || (plus_is_space && b == b'+'));
+    let needs = if plus_is_space {
+        memchr::memchr2(b'%', b'+', input.as_bytes()).is_some()
+    } else {
+        memchr::memchr(b'%', input.as_bytes()).is_some()
+    };
     if !needs {
         return Cow::Borrowed(input);
     }
@@ -358,5 +462,43 @@ mod tests {
             parse_sealed_body(xxe),
             Err(SealedBodyError::Xml(_))
         ));
+    }
+
+    proptest::proptest! {
+        /// The flat-JSON fast path reads a body exactly as serde does.
+        #[test]
+        fn the_fast_path_agrees_with_serde(
+            members in proptest::collection::vec(
+                (
+                    "Encrypt|MsgSignature|TimeStamp|Nonce|MsgType|signature|timestamp|nonce|echoStr|echostr|ToUserName",
+                    "\"[ -!#-\\[\\]-~]{0,6}\"|[1-9][0-9]{0,18}|0",
+                ),
+                0..6,
+            ),
+        ) {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let doc = format!("{{{}}}", body.join(","));
+            let serde = serde_json::from_slice::<JsonBody<'_>>(doc.as_bytes()).ok().map(|raw| {
+                sealed_from_json(
+                    raw.encrypt,
+                    [
+                        lenient(raw.msg_signature),
+                        lenient(raw.timestamp),
+                        lenient(raw.nonce),
+                        lenient(raw.signature),
+                        lenient(raw.v_timestamp),
+                        lenient(raw.v_nonce),
+                        lenient(raw.echo_str),
+                        lenient(raw.echostr),
+                    ],
+                    raw.msg_type.is_some(),
+                )
+            });
+            match parse_flat_json(doc.as_bytes()) {
+                Some(fast) => proptest::prop_assert_eq!(Some(fast), serde, "{}", doc),
+                // Left to serde only when serde refuses it too (a repeated member, a numeric Encrypt).
+                None => proptest::prop_assert!(serde.is_none(), "{}", doc),
+            }
+        }
     }
 }

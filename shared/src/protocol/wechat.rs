@@ -58,7 +58,7 @@ pub fn read_callback(
                         timestamp: parse_timestamp(timestamp),
                         nonce,
                         key_slot: Some(slot),
-                        receive_id: Some(receive_id),
+                        receive_id,
                     }))
                 }
                 None if safe_announced => Err(SealedBodyError::MissingEncrypt.into()),

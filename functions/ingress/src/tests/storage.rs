@@ -114,7 +114,7 @@ async fn raw_pushes_dedupe_on_their_content() {
     }
     let keys: Vec<String> = queued_json(&app)
         .iter()
-        .map(|e| e["dedupe_key"].as_str().unwrap().to_owned())
+        .map(|e| e["position"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(keys.len(), 3);
     assert_ne!(keys[0], keys[1], "different pushes never collide");
