@@ -1,5 +1,7 @@
-//! `kefu conversation show`: one conversation's send window and its messages in order, read
-//! through the same `MessageStore` port the processor writes with.
+//! One conversation as `kefu conversation show` reports it: the send window and its messages in
+//! order, read through the same `MessageStore` port the processor writes with, and its text form.
+//!
+//! Not the command line (flags, `--json`, exit status): `commands::conversation`.
 
 use serde::Serialize;
 use shared::message::ConversationKey;

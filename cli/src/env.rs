@@ -1,39 +1,21 @@
-//! `kefu env`: a deployed stack's outputs as the environment variables the operations commands
-//! read (`kefu queues`, `dlq redrive`, `conversation show`, `smoke`), printed as shell `export`
-//! lines or JSON. Also the one place that reads a stack's outputs for `kefu registry push --stack`
-//! and `kefu smoke`.
+//! A deployed stack's outputs as the environment variables the operations commands read
+//! (`kefu queues`, `dlq redrive`, `conversation show`, `smoke`): the mapping, and `DescribeStacks`.
+//! Also the one place that reads a stack's outputs for `kefu registry push --stack` and
+//! `kefu smoke`.
 //!
-//! Reads only `DescribeStacks`; it deploys nothing, and prints names, URLs and ARNs, never a secret
-//! value (the stack's outputs carry none).
-
-use std::io::Write;
+//! Reads only `DescribeStacks`; it deploys nothing, and yields names, URLs and ARNs, never a secret
+//! value (the stack's outputs carry none). Not the `kefu env` command line: `commands::env`.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::error::DisplayErrorContext;
-use clap::Args;
 use serde_json::{Map, Value};
 use shared::config::{CONVERSATIONS_TABLE, INBOUND_QUEUE_URL, MESSAGES_TABLE, TOKENS_TABLE};
 pub use shared::config::{SEND_REGISTRY_SECRET_ID, VERIFY_REGISTRY_SECRET_ID};
 
-use crate::Error;
-use crate::cli::INBOUND_DLQ_URL;
+use crate::{Error, INBOUND_DLQ_URL};
 
 /// `KEFU_API_URL`: the HTTP API base URL (`https://…execute-api…`, no trailing slash).
 pub const KEFU_API_URL: &str = "KEFU_API_URL";
-
-/// `kefu env` flags.
-#[derive(Debug, Args)]
-pub struct EnvArgs {
-    /// Stack name.
-    #[arg(long)]
-    pub stack: String,
-    /// AWS region (default: the SDK's, e.g. AWS_REGION).
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Print a JSON object with the same keys instead of `export` lines.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// Each exported variable and the stack output it comes from, in the order they are printed.
 pub const EXPORTS: [(&str, &str); 8] = [
@@ -186,22 +168,6 @@ pub async fn describe(
 /// Reads stack `stack`'s outputs with a client built from `sdk`.
 pub async fn stack_env(sdk: &SdkConfig, stack: &str) -> Result<StackEnv, Error> {
     describe(&aws_sdk_cloudformation::Client::new(sdk), stack).await
-}
-
-/// Runs `kefu env`, writing what it prints to `out`.
-pub async fn run(
-    args: EnvArgs,
-    endpoint: Option<&str>,
-    out: &mut dyn Write,
-) -> Result<bool, Error> {
-    let sdk = sdk_config(endpoint, args.region.as_deref()).await;
-    let env = stack_env(&sdk, &args.stack).await?;
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&env.to_json())?)?;
-    } else {
-        out.write_all(env.render_exports().as_bytes())?;
-    }
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -1,5 +1,9 @@
-//! `kefu fake-platform`: the local fake of the WeChat and Baidu send APIs (the sender tests' fake),
-//! in the foreground, optionally reachable on a chosen port through a local TCP forwarder.
+//! Runs the local fake of the WeChat and Baidu send APIs behind `kefu fake-platform` (the sender
+//! tests' fake) until told to stop, optionally reachable on a chosen port through a local TCP
+//! forwarder.
+//!
+//! Not the fake's routes (`testkit::fake_platform`), and not the command line
+//! (`commands::fake_platform`).
 
 use std::net::SocketAddr;
 

@@ -1,8 +1,14 @@
 //! The `kefu` command as a library: the local loop (`serve`, `simulate`, `fake-platform`) and the
-//! operations commands (`conversation show`, `queues`, `dlq redrive`). `main.rs` only parses the
-//! command line and calls [`run`]; the integration tests drive the same functions in process.
+//! operations commands (`conversation show`, `queues`, `dlq redrive`, `env`, `registry`, `smoke`),
+//! plus the helpers they share (SDK configuration, the store, environment variables).
+//!
+//! Layout: [`cli`] is the top-level command enum and its dispatch; [`commands`] has one module per
+//! command (flags, output, exit status); the other modules do the work, so the integration tests
+//! call the same functions in process. `main.rs` only parses the command line and calls [`run`].
+//! This file holds only the module list and those helpers, no command's flags or output.
 
 pub mod cli;
+pub mod commands;
 pub mod conversation;
 pub mod env;
 pub mod fake;
@@ -21,6 +27,9 @@ use shared::registry::AppRegistry;
 use testkit::emulator::OneAtATime;
 
 pub use cli::run;
+
+/// `INBOUND_DLQ_URL`, as infra/local/seed.py prints it.
+pub const INBOUND_DLQ_URL: &str = "INBOUND_DLQ_URL";
 
 /// Any error the command reports (printed once, exit status 1).
 pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -1,6 +1,9 @@
-//! `kefu queues` and `kefu dlq redrive`: queue depths from `GetQueueAttributes` (never a
-//! receive, which would change visibility), and moving dead letters back to the inbound queue
-//! (safe: processing is idempotent).
+//! The SQS side of `kefu queues` and `kefu dlq redrive`: queue depths from `GetQueueAttributes`
+//! (never a receive, which would change visibility), and moving dead letters back to the inbound
+//! queue (safe: processing is idempotent).
+//!
+//! Not the command lines (flags, queue URLs from the environment, printing): `commands::queues`
+//! and `commands::dlq`.
 
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::QueueAttributeName;

@@ -1,6 +1,9 @@
-//! `kefu serve`: the ingress and sender routes on 127.0.0.1, calling the same handler functions
-//! the Lambdas run (requests converted to `lambda_http` types), and a poller that feeds the inbound
-//! queue to the processor handler the way Lambda's event source mapping does.
+//! The local server behind `kefu serve`: the ingress and sender routes on 127.0.0.1, calling the
+//! same handler functions the Lambdas run (requests converted to `lambda_http` types), and a
+//! poller that feeds the inbound queue to the processor handler the way Lambda's event source
+//! mapping does.
+//!
+//! Not the command line (flags, reading the environment into [`Settings`]): `commands::serve`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,6 +1,8 @@
-//! `kefu simulate`: sends what WeChat or Baidu would send — URL verification requests and pushes,
-//! signed and encrypted with the app's keys from the registry by `shared::protocol::simulate` —
-//! and reports each delivery's status, body and latency.
+//! What `kefu simulate` sends: the URL verification requests and pushes WeChat or Baidu would
+//! send, signed and encrypted with the app's keys from the registry by
+//! `shared::protocol::simulate`, and each delivery's status, body and latency.
+//!
+//! Not the command line (flags, printing, exit status): `commands::simulate`.
 
 use std::time::{Duration, Instant};
 

@@ -1,44 +1,24 @@
-//! `kefu smoke`: the post-deploy check of a stack. For each app in the verify secret (or those
+//! The post-deploy checks of a stack (`kefu smoke`). For each app in the verify secret (or those
 //! named) it sends the platform's signed URL verification request to the deployed callback URL and
 //! checks the echo comes back verbatim — the same request the WeChat / Baidu console sends when
 //! the 消息推送 URL is saved; then it checks the queues (`GetQueueAttributes`) and tables
 //! (`DescribeTable`) answer the operator's credentials.
 //!
 //! Not a load test and not a push test: nothing is queued or stored, no message is sent to a user.
-//! It reads the verify secret with the operator's credentials and prints ids, statuses and counts,
-//! never a Token or key.
+//! It reads the verify secret with the operator's credentials and reports ids, statuses and counts,
+//! never a Token or key. Not the command line: `commands::smoke`.
 
-use std::io::Write;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use clap::Args;
 use serde::Serialize;
 use shared::config::{CONVERSATIONS_TABLE, INBOUND_QUEUE_URL, MESSAGES_TABLE, TOKENS_TABLE};
 use shared::protocol::Platform;
 use shared::protocol::simulate::VerifyVia;
 use shared::registry::{AppRegistry, Lookup, Purpose};
 
-use crate::Error;
-use crate::cli::INBOUND_DLQ_URL;
-use crate::env::{KEFU_API_URL, StackEnv, VERIFY_REGISTRY_SECRET_ID};
-
-/// `kefu smoke` flags.
-#[derive(Debug, Args)]
-pub struct SmokeArgs {
-    /// Stack name (its outputs name the API, queues, tables and the verify secret).
-    #[arg(long)]
-    pub stack: String,
-    /// Send the verification requests here instead of the stack's ApiUrl (e.g. `kefu serve`).
-    #[arg(long)]
-    pub api_url: Option<String>,
-    /// Check only this app id (repeatable; default: every app in the verify secret).
-    #[arg(long = "app", value_name = "APP_ID")]
-    pub apps: Vec<String>,
-    /// AWS region (default: the SDK's, e.g. AWS_REGION).
-    #[arg(long)]
-    pub region: Option<String>,
-}
+use crate::env::{StackEnv, VERIFY_REGISTRY_SECRET_ID};
+use crate::{Error, INBOUND_DLQ_URL};
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -279,24 +259,6 @@ pub async fn checks(
         });
     }
     checks
-}
-
-/// Runs `kefu smoke`, writing what it prints to `out`; `Ok(false)` (exit status 1) when any check
-/// failed.
-pub async fn run(
-    args: SmokeArgs,
-    endpoint: Option<&str>,
-    out: &mut dyn Write,
-) -> Result<bool, Error> {
-    let sdk = crate::env::sdk_config(endpoint, args.region.as_deref()).await;
-    let stack = crate::env::stack_env(&sdk, &args.stack).await?;
-    let api_url = args
-        .api_url
-        .unwrap_or_else(|| stack.get(KEFU_API_URL).to_owned());
-    writeln!(out, "smoke: stack {} against {api_url}", args.stack)?;
-    let checks = checks(&sdk, &stack, &api_url, &args.apps).await;
-    out.write_all(render(&checks).as_bytes())?;
-    Ok(checks.iter().all(|c| c.ok))
 }
 
 #[cfg(test)]

@@ -72,9 +72,11 @@ async fn kefu(args: &[&str]) -> Result<(bool, String), String> {
     let endpoint = endpoint.as_deref();
     let mut out = Vec::new();
     let ok = match cli.command {
-        Command::Env(a) => kefu::env::run(a, endpoint, &mut out).await,
-        Command::Registry { command } => kefu::registry::run(command, endpoint, &mut out).await,
-        Command::Smoke(a) => kefu::smoke::run(a, endpoint, &mut out).await,
+        Command::Env(a) => kefu::commands::env::run(a, endpoint, &mut out).await,
+        Command::Registry { command } => {
+            kefu::commands::registry::run(command, endpoint, &mut out).await
+        }
+        Command::Smoke(a) => kefu::commands::smoke::run(a, endpoint, &mut out).await,
         other => panic!("not an ops command: {other:?}"),
     }
     .map_err(|e| e.to_string())?;
