@@ -57,7 +57,7 @@ pub struct Settings {
 }
 
 type IngressApp = ingress::App<SqsQueue, SystemClock>;
-type SenderApp = sender::App<DynamoDbStore, DynamoDbStore, SystemClock>;
+type SenderApp = sender::App<DynamoDbStore, DynamoDbStore, DynamoDbStore, SystemClock>;
 type ProcessorApp = processor::App<DynamoDbStore>;
 
 struct Apps {

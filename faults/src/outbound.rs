@@ -19,7 +19,7 @@ use shared::ports::MessageStore;
 use shared::protocol::Platform;
 use shared::registry::AppRegistry;
 use testkit::fake_platform::FakePlatform;
-use testkit::memory::InMemoryTokens;
+use testkit::memory::{InMemoryMediaIds, InMemoryTokens};
 
 use crate::clock::SimClock;
 use crate::inbound::{SimApp, conversation_key};
@@ -28,7 +28,7 @@ use crate::rng::Rng;
 use crate::store::SimStore;
 
 /// The sender as the simulation runs it.
-pub type Sender = sender::App<SimStore, InMemoryTokens, SimClock>;
+pub type Sender = sender::App<SimStore, InMemoryTokens, InMemoryMediaIds, SimClock>;
 
 /// The sender's platform timeout; an injected stall is well past it.
 /// (Real time: both are far from a loopback call's few milliseconds, so a loaded machine does not
@@ -70,6 +70,7 @@ pub fn sender(
         registry,
         store,
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         sender::Clients {
             wechat: WechatClient::new(http.clone(), fake.base_url()).with_retry(fast.clone()),
             baidu: BaiduClient::new(http, fake.base_url()).with_retry(fast),

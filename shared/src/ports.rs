@@ -236,6 +236,33 @@ pub trait AccessTokenCache: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Media ids of images uploaded to a platform (WeChat temporary media), by content digest, shared
+/// by every instance so the same bytes are uploaded once per app while the id is valid. A cache:
+/// losing an entry only costs one more upload.
+#[async_trait]
+pub trait MediaIdCache: Send + Sync {
+    /// The media id cached for `digest` by (platform, app), if its reuse time is still after `now`
+    /// (`expires_at > now`); another app's entry for the same bytes is never returned.
+    async fn get_media_id(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        digest: &str,
+        now: u64,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Remembers `media_id` for `digest` by (platform, app) until `expires_at` (Unix seconds),
+    /// replacing any earlier entry.
+    async fn put_media_id(
+        &self,
+        platform: crate::Platform,
+        app_id: &str,
+        digest: &str,
+        media_id: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+}
+
 /// An idempotency claim request: the key, what it is bound to, and for how long.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRequest<'a> {

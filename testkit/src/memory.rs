@@ -322,7 +322,7 @@ impl InMemoryTokens {
     }
 }
 
-fn token_key(platform: shared::Platform, app_id: &str) -> String {
+fn app_key(platform: shared::Platform, app_id: &str) -> String {
     format!("{platform}#{app_id}")
 }
 
@@ -335,7 +335,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
     ) -> Result<Option<shared::ports::CachedToken>, StoreError> {
         let tokens = self.tokens.lock().map_err(|_| poisoned())?;
         Ok(tokens
-            .get(&token_key(platform, app_id))
+            .get(&app_key(platform, app_id))
             .and_then(|(t, _)| t.clone()))
     }
 
@@ -348,7 +348,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
         lease_secs: u64,
     ) -> Result<bool, StoreError> {
         let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
-        let entry = tokens.entry(token_key(platform, app_id)).or_default();
+        let entry = tokens.entry(app_key(platform, app_id)).or_default();
         if entry.1.as_ref().is_some_and(|(_, until)| *until >= now) {
             return Ok(false);
         }
@@ -365,7 +365,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
         owner: &str,
     ) -> Result<(), StoreError> {
         let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
-        let entry = tokens.entry(token_key(platform, app_id)).or_default();
+        let entry = tokens.entry(app_key(platform, app_id)).or_default();
         entry.0 = Some(shared::ports::CachedToken {
             token: shared::secret::Secret::new(token),
             expires_at,
@@ -387,7 +387,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
         owner: &str,
     ) -> Result<(), StoreError> {
         let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
-        if let Some(entry) = tokens.get_mut(&token_key(platform, app_id))
+        if let Some(entry) = tokens.get_mut(&app_key(platform, app_id))
             && entry
                 .1
                 .as_ref()
@@ -405,13 +405,59 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
         failed: &str,
     ) -> Result<bool, StoreError> {
         let mut tokens = self.tokens.lock().map_err(|_| poisoned())?;
-        match tokens.get_mut(&token_key(platform, app_id)) {
+        match tokens.get_mut(&app_key(platform, app_id)) {
             Some((t @ Some(_), _)) if t.as_ref().is_some_and(|c| c.token.expose() == failed) => {
                 *t = None;
                 Ok(true)
             }
             _ => Ok(false),
         }
+    }
+}
+
+/// In-memory media ids by (platform, app, digest), each with the time until which it is reused.
+#[derive(Debug, Default)]
+pub struct InMemoryMediaIds {
+    ids: Mutex<BTreeMap<(String, String), (String, u64)>>,
+}
+
+impl InMemoryMediaIds {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl shared::ports::MediaIdCache for InMemoryMediaIds {
+    async fn get_media_id(
+        &self,
+        platform: shared::Platform,
+        app_id: &str,
+        digest: &str,
+        now: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let ids = self.ids.lock().map_err(|_| poisoned())?;
+        Ok(ids
+            .get(&(app_key(platform, app_id), digest.to_owned()))
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(id, _)| id.clone()))
+    }
+
+    async fn put_media_id(
+        &self,
+        platform: shared::Platform,
+        app_id: &str,
+        digest: &str,
+        media_id: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let mut ids = self.ids.lock().map_err(|_| poisoned())?;
+        ids.insert(
+            (app_key(platform, app_id), digest.to_owned()),
+            (media_id.to_owned(), expires_at),
+        );
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! `DynamoDbStore` against a DynamoDB emulator (moto), what only DynamoDB has: the exact item
-//! attributes, the request count of the fast and slow paths, concurrent delivery through moto, and
-//! corrupt items. The behaviour it shares with the in-memory fake is in `store_contract.rs`.
+//! attributes (messages, media ids), the request count of the fast and slow paths, concurrent
+//! delivery through moto, and corrupt items. The behaviour it shares with the in-memory fakes is in
+//! `store_contract.rs`, `ledger_contract.rs` and `media_contract.rs`.
 //!
 //! Each test skips itself (prints `skipped: AWS_ENDPOINT_URL not set`) without an emulator, so plain
 //! `cargo test` stays green. Run: `infra/local/with-moto.sh cargo test -p testkit --test
@@ -33,7 +34,7 @@ use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use shared::Platform;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables, provision};
 use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
-use shared::ports::{MessageStore, StoreError, StoreOutcome};
+use shared::ports::{AccessTokenCache, MediaIdCache, MessageStore, StoreError, StoreOutcome};
 use shared::protocol::{DataFormat, Mode};
 use shared::quota::{Grant, QuotaPolicy, Window};
 use shared::records::Direction;
@@ -582,5 +583,55 @@ async fn missing_conversations_are_none_and_corrupt_items_name_the_attribute() {
     assert!(
         matches!(&err, StoreError::Corrupt { reason, .. } if reason.contains("remaining")),
         "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_media_id_is_its_own_item_beside_the_apps_token() {
+    let Some(fx) = fixture().await else { return };
+    let w = Platform::Wechat;
+    fx.store
+        .put_token(w, "wxM", "TOKEN", T0 + 7200, "owner")
+        .await
+        .unwrap();
+    fx.requests.reset();
+    fx.store
+        .put_media_id(w, "wxM", "ab12", "MEDIA_1", T0 + 1000)
+        .await
+        .unwrap();
+    // One PutItem: no lease to drop, no token expression.
+    assert_eq!(fx.requests.take(), (1, vec!["PutItem".to_owned()]));
+    let tokens = fx.tables.tokens.as_deref().unwrap();
+    let item = fx
+        .client()
+        .get_item()
+        .table_name(tokens)
+        .key("pk", AttributeValue::S("media#wechat#wxM#ab12".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the media item under its own prefix");
+    let n = |v: u64| AttributeValue::N(v.to_string());
+    assert_eq!(item["media"], AttributeValue::S("MEDIA_1".into()));
+    assert_eq!(
+        (&item["expires_at"], &item["ttl"]),
+        (&n(T0 + 1000), &n(T0 + 1000))
+    );
+    assert_eq!(item.len(), 4, "{item:?}");
+    // The app's token is untouched, and the media id is no token.
+    let token = fx.store.get_token(w, "wxM").await.unwrap().unwrap();
+    assert_eq!(
+        (token.token.expose(), token.expires_at),
+        ("TOKEN", T0 + 7200)
+    );
+    assert_eq!(fx.store.get_token(w, "wxM#media#ab12").await.unwrap(), None);
+    assert_eq!(
+        fx.store
+            .get_media_id(w, "wxM", "ab12", T0)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("MEDIA_1")
     );
 }

@@ -25,7 +25,7 @@ use shared::message::ConversationKey;
 use shared::protocol::Platform;
 use shared::quota::Window;
 use testkit::fake_platform::FakePlatform;
-use testkit::memory::{InMemoryStore, InMemoryTokens};
+use testkit::memory::{InMemoryMediaIds, InMemoryStore, InMemoryTokens};
 
 const NOW: u64 = 1_763_770_123;
 const WX: &str = "wxkefu0000000001";
@@ -95,6 +95,7 @@ async fn main() {
         TestEnv::registry(),
         store,
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         sender::Clients {
             wechat: WechatClient::new(http.clone(), fake.base_url()),
             baidu: BaiduClient::new(http.clone(), fake.base_url()),

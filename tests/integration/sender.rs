@@ -13,11 +13,11 @@ use shared::api::wechat::WechatClient;
 use shared::api::{RetryPolicy, http_client};
 use shared::clock::FixedClock;
 use shared::message::{ConversationKey, InboundMessage, MessageBody, MsgId, QueueEnvelope};
-use shared::ports::{AccessTokenCache, MessageStore, OutboundStore, QuotaLedger};
+use shared::ports::{AccessTokenCache, MediaIdCache, MessageStore, OutboundStore, QuotaLedger};
 use shared::protocol::{DataFormat, Mode, Platform};
 use shared::quota::{QuotaPolicy, Window};
 use testkit::fake_platform::FakePlatform;
-use testkit::memory::{InMemoryStore, InMemoryTokens};
+use testkit::memory::{InMemoryMediaIds, InMemoryStore, InMemoryTokens};
 
 use crate::helpers::TestEnv;
 
@@ -27,12 +27,19 @@ const BD: &str = "10000001";
 const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00";
 
-pub(crate) type Sender<S, T> = sender::App<S, T, FixedClock>;
+pub(crate) type Sender<S, T, M> = sender::App<S, T, M, FixedClock>;
 
-pub(crate) fn app<S, T>(fake: &FakePlatform, store: S, tokens: T, timeout: Duration) -> Sender<S, T>
+pub(crate) fn app<S, T, M>(
+    fake: &FakePlatform,
+    store: S,
+    tokens: T,
+    media: M,
+    timeout: Duration,
+) -> Sender<S, T, M>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
 {
     let http = http_client(Duration::from_millis(500), timeout).unwrap();
     let fast = RetryPolicy {
@@ -49,6 +56,7 @@ where
         TestEnv::registry(),
         store,
         tokens,
+        media,
         sender::Clients {
             wechat: WechatClient::new(http.clone(), fake.base_url()).with_retry(fast.clone()),
             baidu: BaiduClient::new(http, fake.base_url()).with_retry(fast),
@@ -98,10 +106,11 @@ pub(crate) fn post(path: &str, body: &Value) -> Request {
         .unwrap()
 }
 
-pub(crate) async fn send<S, T>(app: &Sender<S, T>, body: Value) -> (StatusCode, Value)
+pub(crate) async fn send<S, T, M>(app: &Sender<S, T, M>, body: Value) -> (StatusCode, Value)
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
 {
     let resp = sender::handle(app, post("/messages", &body)).await.unwrap();
     (
@@ -114,11 +123,14 @@ pub(crate) fn text(open_id: &str, content: &str) -> Value {
     json!({ "app_id": WX, "open_id": open_id, "msg_type": "text", "content": content })
 }
 
-async fn memory_app(fake: &FakePlatform) -> Sender<InMemoryStore, InMemoryTokens> {
+async fn memory_app(
+    fake: &FakePlatform,
+) -> Sender<InMemoryStore, InMemoryTokens, InMemoryMediaIds> {
     app(
         fake,
         InMemoryStore::new(),
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         Duration::from_secs(5),
     )
 }
@@ -163,6 +175,7 @@ async fn fifty_concurrent_sends_against_a_grant_of_five_send_exactly_five() {
     user_writes(&store, Platform::Wechat, "oRace").await;
     let app = Arc::new(app(
         &fake,
+        store.clone(),
         store.clone(),
         store.clone(),
         Duration::from_secs(5),
@@ -218,6 +231,7 @@ async fn twenty_cold_instances_fetch_the_token_at_most_once() {
                 &fake,
                 store.clone(),
                 store.clone(),
+                store.clone(),
                 Duration::from_secs(5),
             ))
         })
@@ -270,6 +284,7 @@ async fn busy_is_retried_and_a_timeout_keeps_the_units_spent() {
         &fake,
         InMemoryStore::new(),
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         Duration::from_millis(400),
     );
     user_writes(&app.store, Platform::Wechat, "oBusy").await;
@@ -417,6 +432,49 @@ async fn images_go_by_upload_on_wechat_and_by_url_on_baidu() {
         "https://img.example.invalid/a.png"
     );
     assert_eq!(baidu_sent[2]["msg_type"], "image");
+}
+
+#[tokio::test]
+async fn instances_sharing_the_emulated_tables_upload_the_same_image_once_per_app() {
+    use base64::Engine as _;
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let fake = FakePlatform::start().await.unwrap();
+    let store = (*env.store).clone();
+    user_writes(&store, Platform::Wechat, "oImgA").await;
+    user_writes(&store, Platform::Wechat, "oImgB").await;
+    // Two cold instances: their own lease identities, one DynamoDB media-id cache.
+    let instances: Vec<_> = (0..2)
+        .map(|_| {
+            app(
+                &fake,
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                Duration::from_secs(5),
+            )
+        })
+        .collect();
+    let data = base64::engine::general_purpose::STANDARD.encode(PNG);
+    for (instance, open_id) in instances.iter().zip(["oImgA", "oImgB"]) {
+        let body = json!({ "app_id": WX, "open_id": open_id, "msg_type": "image", "image": { "data": data } });
+        let (status, body) = send(instance, body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let uploads: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.path.ends_with("media/upload"))
+        .collect();
+    assert_eq!(
+        uploads.len(),
+        1,
+        "the second instance reuses the first one's media id"
+    );
+    let (a, b) = (fake.sent_messages("oImgA"), fake.sent_messages("oImgB"));
+    assert_eq!(a[0]["image"]["media_id"], uploads[0].body["media_id"]);
+    assert_eq!(a[0]["image"], b[0]["image"]);
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use shared::ports::{
 };
 use shared::records::OutboundRecord;
 use testkit::fake_platform::FakePlatform;
-use testkit::memory::{InMemoryStore, InMemoryTokens};
+use testkit::memory::{InMemoryMediaIds, InMemoryStore, InMemoryTokens};
 
 use crate::sender::{NOW, WX, app, image_server, key, post, send, text, user_writes};
 
@@ -178,6 +178,7 @@ async fn a_delivery_whose_record_fails_is_answered_and_never_sent_again() {
         &fake,
         FaultyStore::default(),
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         Duration::from_secs(5),
     );
     user_writes(&app.store.inner, Platform::Wechat, "oRec").await;
@@ -223,6 +224,7 @@ async fn a_failed_idempotency_completion_never_lets_a_retry_send_again() {
         &fake,
         FaultyStore::default(),
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         Duration::from_secs(5),
     );
     user_writes(&app.store.inner, Platform::Wechat, "oDone").await;
@@ -252,7 +254,13 @@ async fn a_failed_idempotency_completion_never_lets_a_retry_send_again() {
 async fn parts_that_went_out_are_answered_when_the_rest_cannot_go() {
     let fake = FakePlatform::start().await.unwrap();
     let tokens = FlakyTokens::default();
-    let app = app(&fake, InMemoryStore::new(), tokens, Duration::from_secs(5));
+    let app = app(
+        &fake,
+        InMemoryStore::new(),
+        tokens,
+        InMemoryMediaIds::new(),
+        Duration::from_secs(5),
+    );
     user_writes(&app.store, Platform::Wechat, "oPart").await;
     let long = "好".repeat(1000); // 3000 bytes: two parts
 
@@ -300,6 +308,7 @@ async fn an_idempotency_key_is_bound_to_its_user_and_content() {
         &fake,
         InMemoryStore::new(),
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         Duration::from_secs(5),
     );
     for user in ["oA", "oB"] {
@@ -328,6 +337,7 @@ async fn image_urls_are_fetched_only_over_https_from_public_hosts() {
         &fake,
         InMemoryStore::new(),
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         Duration::from_secs(5),
     );
     let strict = sender::fetch::FetchPolicy::default();
@@ -368,6 +378,7 @@ async fn no_platform_call_starts_that_cannot_finish_before_the_deadline() {
         &fake,
         InMemoryStore::new(),
         InMemoryTokens::new(),
+        InMemoryMediaIds::new(),
         Duration::from_secs(5),
     );
     user_writes(&app.store, Platform::Wechat, "oLate").await;

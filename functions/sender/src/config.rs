@@ -185,9 +185,9 @@ impl Config {
     }
 }
 
-impl App<DynamoDbStore, DynamoDbStore, SystemClock> {
-    /// Assembles the sender: the DynamoDB store (ledger, records, token cache), the platform
-    /// clients with connect and total timeouts, the registry's send part kept fresh.
+impl App<DynamoDbStore, DynamoDbStore, DynamoDbStore, SystemClock> {
+    /// Assembles the sender: the DynamoDB store (ledger, records, token cache, media-id cache),
+    /// the platform clients with connect and total timeouts, the registry's send part kept fresh.
     pub async fn build(config: Config, sdk: &SdkConfig) -> Result<Self, BuildError> {
         shared::metrics::set_service(&config.service);
         let http = http_client(Duration::from_secs(2), config.settings.platform_timeout)
@@ -214,6 +214,7 @@ impl App<DynamoDbStore, DynamoDbStore, SystemClock> {
         Ok(App::with_registry(
             config.settings,
             registry,
+            store.clone(),
             store.clone(),
             store,
             Clients {

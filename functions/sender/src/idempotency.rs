@@ -7,7 +7,9 @@
 use serde_json::{Value, json};
 use shared::clock::Clock;
 use shared::message::ConversationKey;
-use shared::ports::{AccessTokenCache, Claim, ClaimRequest, OutboundStore, QuotaLedger};
+use shared::ports::{
+    AccessTokenCache, Claim, ClaimRequest, MediaIdCache, OutboundStore, QuotaLedger,
+};
 use shared::registry::AppConfig;
 use tracing::error;
 
@@ -18,10 +20,11 @@ use crate::response::Answer;
 use crate::send::best_effort;
 use crate::{App, pick_app};
 
-impl<S, T, C> App<S, T, C>
+impl<S, T, M, C> App<S, T, M, C>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
     C: Clock,
 {
     /// Sends one message: the use case behind `POST /messages`, idempotency included.
@@ -114,7 +117,7 @@ mod tests {
     use shared::quota::QuotaPolicy;
     use shared::registry::AppRegistry;
     use testkit::fake_platform::FakePlatform;
-    use testkit::memory::{InMemoryStore, InMemoryTokens};
+    use testkit::memory::{InMemoryMediaIds, InMemoryStore, InMemoryTokens};
 
     use super::*;
     use crate::{Clients, Settings};
@@ -123,7 +126,9 @@ mod tests {
     const REGISTRY: &str = r#"{"apps":[{"platform":"wechat","app_id":"wx1","token":"t",
         "encoding_aes_key":"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG","app_secret":"s"}]}"#;
 
-    async fn app(fake: &FakePlatform) -> App<InMemoryStore, InMemoryTokens, FixedClock> {
+    async fn app(
+        fake: &FakePlatform,
+    ) -> App<InMemoryStore, InMemoryTokens, InMemoryMediaIds, FixedClock> {
         let http = http_client(Duration::from_millis(500), Duration::from_secs(2)).unwrap();
         let registry = AppRegistry::parse_for(REGISTRY, shared::registry::Purpose::Send).unwrap();
         let app = App::new(
@@ -131,6 +136,7 @@ mod tests {
             registry,
             InMemoryStore::new(),
             InMemoryTokens::new(),
+            InMemoryMediaIds::new(),
             Clients {
                 wechat: WechatClient::new(http.clone(), fake.base_url()),
                 baidu: BaiduClient::new(http, fake.base_url()),

@@ -31,7 +31,7 @@ use serde_json::json;
 use shared::api::baidu::BaiduClient;
 use shared::api::wechat::WechatClient;
 use shared::clock::Clock;
-use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger};
+use shared::ports::{AccessTokenCache, MediaIdCache, OutboundStore, QuotaLedger};
 use shared::protocol::Platform;
 use shared::quota::Window;
 use shared::registry::{AppConfig, AppRegistry, Lookup};
@@ -47,15 +47,17 @@ pub use response::Answer;
 use token::{CallError, Tokens};
 
 /// Everything a request needs, built once per cold start.
-pub struct App<S, T, C> {
+pub struct App<S, T, M, C> {
     /// Settings.
     pub config: Settings,
     /// The app registry's send part (app secrets, 服务商 links), re-read on its TTL.
     pub registry: LiveRegistry,
     /// Conversations: quota ledger, outbound records, idempotency keys.
     pub store: S,
-    /// Token cache (tokens, leases, media ids).
+    /// Access-token cache (tokens, refresh leases).
     pub tokens: Tokens<T>,
+    /// Media ids of uploaded images, by content digest.
+    pub media: M,
     /// Platform API clients.
     pub clients: Clients,
     /// The clock.
@@ -101,10 +103,11 @@ pub(crate) fn pick_app<'r>(
     }
 }
 
-impl<S, T, C> App<S, T, C>
+impl<S, T, M, C> App<S, T, M, C>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
     C: Clock,
 {
     /// Assembles the app around a fixed registry (tests with in-memory ports; deployed and local
@@ -114,6 +117,7 @@ where
         registry: AppRegistry,
         store: S,
         tokens: T,
+        media: M,
         clients: Clients,
         clock: C,
     ) -> Self {
@@ -122,6 +126,7 @@ where
             LiveRegistry::fixed(registry),
             store,
             tokens,
+            media,
             clients,
             clock,
         )
@@ -133,6 +138,7 @@ where
         registry: LiveRegistry,
         store: S,
         tokens: T,
+        media: M,
         clients: Clients,
         clock: C,
     ) -> Self {
@@ -142,6 +148,7 @@ where
             registry,
             store,
             tokens,
+            media,
             clients,
             clock,
             sequence: AtomicU64::new(0),
@@ -205,13 +212,14 @@ where
 
 /// The Lambda handler: `POST /messages` and `POST /typing` (matched on the path's last segment so
 /// stage prefixes and function URLs work). The deadline is the invocation's.
-pub async fn handle<S, T, C>(
-    app: &App<S, T, C>,
+pub async fn handle<S, T, M, C>(
+    app: &App<S, T, M, C>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
     C: Clock,
 {
     let deadline = Deadline::new(

@@ -1,16 +1,18 @@
 //! WeChat images: bytes from `image.data` or fetched from `image.url` (under the fetch policy),
 //! checked to be PNG, JPEG or GIF under the size cap, uploaded as temporary media, and the media
-//! id reused for the same bytes until shortly before its 3-day expiry.
+//! id reused for the same bytes until shortly before its 3-day expiry: the ids are kept in the
+//! [`MediaIdCache`] port by (platform, app, SHA-1 of the bytes), apart from the access tokens.
 
+use sha1::{Digest, Sha1};
 use shared::clock::Clock;
-use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger};
+use shared::ports::{AccessTokenCache, MediaIdCache, OutboundStore, QuotaLedger};
 use shared::quota::Window;
 use shared::registry::AppConfig;
 
 use crate::compose::Upload;
 use crate::deadline::Deadline;
 use crate::error::{SendError, invalid};
-use crate::token::{self, CallError};
+use crate::token::CallError;
 use crate::{App, fetch};
 
 /// The image's content type from its magic bytes.
@@ -26,10 +28,19 @@ pub fn sniff_image(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-impl<S, T, C> App<S, T, C>
+/// Hex SHA-1 of image bytes: the media-id cache key (not a security boundary).
+pub fn digest(bytes: &[u8]) -> String {
+    Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl<S, T, M, C> App<S, T, M, C>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
     C: Clock,
 {
     /// The media id for an image to upload (fetching it first when given by URL).
@@ -69,8 +80,12 @@ where
         deadline: &Deadline,
     ) -> Result<String, SendError> {
         let now = self.clock.now_secs();
-        let digest = token::digest(&bytes);
-        if let Some(id) = self.tokens.cached_media(app, &digest, now).await? {
+        let digest = digest(&bytes);
+        if let Some(id) = self
+            .media
+            .get_media_id(app.platform, &app.app_id, &digest, now)
+            .await?
+        {
             return Ok(id);
         }
         let content_type =
@@ -95,9 +110,10 @@ where
                 CallError::Platform(e) => SendError::Platform(e, Window::default()),
                 CallError::Token(e) => e,
             })?;
-        self.tokens
-            .remember_media(
-                app,
+        self.media
+            .put_media_id(
+                app.platform,
+                &app.app_id,
                 &digest,
                 &media_id,
                 now + 3 * 86_400 - self.config.media_margin_secs,

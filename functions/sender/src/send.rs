@@ -12,7 +12,9 @@ use std::time::Duration;
 use shared::api::{OutboundBody, PlatformError};
 use shared::clock::Clock;
 use shared::message::ConversationKey;
-use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger, Reservation, StoreError};
+use shared::ports::{
+    AccessTokenCache, MediaIdCache, OutboundStore, QuotaLedger, Reservation, StoreError,
+};
 use shared::protocol::Platform;
 use shared::quota::{Refusal, Window};
 use shared::records::{OutboundRecord, OutboundStatus};
@@ -84,10 +86,11 @@ where
     Err(last.unwrap_or_else(|| StoreError::Contention(what.to_owned())))
 }
 
-impl<S, T, C> App<S, T, C>
+impl<S, T, M, C> App<S, T, M, C>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
     C: Clock,
 {
     /// Sends `req` to `key`'s user; `on_first_call` runs once, right before the first platform

@@ -4,14 +4,12 @@
 //! a token error the failed token is invalidated only if the cache still holds it, then refreshed
 //! once. 服务商 apps (with `component_app_id`) never refresh here: their authorizer token is put in
 //! the cache by the operator (README) until the component-ticket flow exists.
-//! Also caches uploaded media ids per image digest until shortly before their 3-day expiry.
 
 use std::time::Duration;
 
-use sha1::{Digest, Sha1};
 use shared::api::PlatformError;
 use shared::clock::Clock;
-use shared::ports::{AccessTokenCache, OutboundStore, QuotaLedger};
+use shared::ports::{AccessTokenCache, MediaIdCache, OutboundStore, QuotaLedger};
 use shared::protocol::Platform;
 use shared::registry::AppConfig;
 use tracing::{info, warn};
@@ -52,60 +50,13 @@ impl<T: AccessTokenCache> Tokens<T> {
     pub fn cache(&self) -> &T {
         &self.cache
     }
-
-    fn media_key(app: &AppConfig, digest: &str) -> String {
-        format!("{}#media#{digest}", app.app_id)
-    }
-
-    /// A media id uploaded earlier for the same bytes, if still comfortably valid.
-    pub async fn cached_media(
-        &self,
-        app: &AppConfig,
-        digest: &str,
-        now: u64,
-    ) -> Result<Option<String>, SendError> {
-        let cached = self
-            .cache
-            .get_token(app.platform, &Self::media_key(app, digest))
-            .await?;
-        Ok(cached
-            .filter(|c| c.expires_at > now)
-            .map(|c| c.token.expose().to_owned()))
-    }
-
-    /// Remembers a media id until `reuse_until`.
-    pub async fn remember_media(
-        &self,
-        app: &AppConfig,
-        digest: &str,
-        media_id: &str,
-        reuse_until: u64,
-    ) -> Result<(), SendError> {
-        Ok(self
-            .cache
-            .put_token(
-                app.platform,
-                &Self::media_key(app, digest),
-                media_id,
-                reuse_until,
-                &self.owner,
-            )
-            .await?)
-    }
 }
 
-/// Hex SHA-1 of image bytes: the media cache key (not a security boundary).
-pub fn digest(bytes: &[u8]) -> String {
-    Sha1::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-impl<S, T, C> App<S, T, C>
+impl<S, T, M, C> App<S, T, M, C>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
     C: Clock,
 {
     /// A usable access token for `app`; `failed` is a token the platform just rejected.
@@ -226,10 +177,11 @@ pub(crate) enum CallError {
     Token(SendError),
 }
 
-impl<S, T, C> App<S, T, C>
+impl<S, T, M, C> App<S, T, M, C>
 where
     S: QuotaLedger + OutboundStore,
     T: AccessTokenCache,
+    M: MediaIdCache,
     C: Clock,
 {
     /// Runs a platform call with the app's token; on a token error, refreshes once and retries once.

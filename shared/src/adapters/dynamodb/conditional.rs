@@ -1,5 +1,9 @@
-//! How the store reads the answer to a conditional `UpdateItem` (or `PutItem`): applied, or its condition failed
-//! (an outcome, not an error). Shared by the ledger, token and outbound adapters.
+//! How the store reads the answer to a conditional `UpdateItem` (or `PutItem`): applied, or its
+//! condition failed (an outcome, not an error). Shared by the message-store, ledger, token and
+//! outbound adapters.
+//!
+//! Not here: the conditions themselves (`expressions`) or what a failed one means for a port (each
+//! adapter decides: a duplicate, a refusal, a lease held by another instance).
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;

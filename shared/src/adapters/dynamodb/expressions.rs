@@ -1,12 +1,17 @@
-//! DynamoDB expressions of the store: the dedupe condition, the conversation update of the fast
-//! path and of the compare-and-set slow path, and the messages query — each documented once, here.
+//! Every DynamoDB expression of the adapter — update, condition, key-condition — documented once,
+//! here, with the builders that pair each with exactly the names and values it uses. The per-port
+//! adapters (`messages`, `ledger`, `tokens`, `media`, `outbound`) only call these.
 //!
-//! Not here: the rule itself. The ledger a grant produces is [`Ledger::apply_grant`]; the fast-path
-//! condition only admits the states in which "SET to the new values" equals that rule.
+//! Not here: the rules themselves. The ledger a grant produces is [`Ledger::apply_grant`]; the
+//! fast-path condition only admits the states in which "SET to the new values" equals that rule.
+//! Nor the items written whole (`items`): the media-id cache, for one, is a plain `GetItem` and
+//! `PutItem` and needs no expression.
 //!
-//! Convention: every attribute is referenced through the placeholder `#name` (some names, like
-//! `status`, are DynamoDB reserved words), and [`Expression`] sends exactly the names and values its
-//! strings use (DynamoDB rejects unused ones).
+//! Convention: every attribute is referenced through the placeholder `#name` for the attribute
+//! `name` (some names, like `status`, are DynamoDB reserved words), so [`build`] derives the
+//! `ExpressionAttributeNames` from the strings, and an [`Expression`] sends exactly the names and
+//! values its strings use (DynamoDB rejects unused ones). The tests check that every `#name` is an
+//! attribute of [`items`].
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -15,6 +20,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::items::{self, ConversationState, n, s};
 use crate::message::ConversationKey;
 use crate::quota::{Grant, Ledger, Window};
+
+#[cfg(test)]
+mod tests;
+
+// ---- messages and conversations: the inbound write and the query (`MessageStore`) ----
 
 /// Condition of the message Put: the message item does not exist yet. This is the dedupe.
 pub const MESSAGE_IS_NEW: &str = "attribute_not_exists(#pk)";
@@ -25,6 +35,22 @@ pub const REPLAY_IS_NEW_OR_SAME: &str = "attribute_not_exists(#pk) OR #digest = 
 
 /// Key condition of the messages query: one conversation (`:pk`), in `sk` order.
 pub const MESSAGES_OF_CONVERSATION: &str = "#pk = :pk";
+
+/// [`MESSAGE_IS_NEW`].
+pub fn message_is_new() -> Expression {
+    fixed("", MESSAGE_IS_NEW, [])
+}
+
+/// [`REPLAY_IS_NEW_OR_SAME`] for a body with `digest`.
+pub fn replay_is_new_or_same(digest: &str) -> Expression {
+    fixed("", REPLAY_IS_NEW_OR_SAME, [(":digest", s(digest))])
+}
+
+/// [`MESSAGES_OF_CONVERSATION`] for the conversation `pk` (the `condition` is the query's
+/// `KeyConditionExpression`).
+pub fn messages_of(pk: &str) -> Expression {
+    fixed("", MESSAGES_OF_CONVERSATION, [(":pk", s(pk))])
+}
 
 /// Always-written conversation attributes; `status` and `created_at` only when first created.
 pub const SET_COMMON: &str = "#platform = :platform, #app_id = :app_id, #open_id = :open_id, \
@@ -69,12 +95,17 @@ pub const FAST_CONDITION_NO_GRANT: &str =
 /// Slow-path condition when the conversation was absent when read.
 pub const CAS_ABSENT: &str = "attribute_not_exists(#pk)";
 
-/// One complete expression set for an `Update`.
+/// The conversation exists: the slow path's first clause, and the ledger's and last-out's guard
+/// (a missing conversation is a failed condition, never a read).
+pub const CONVERSATION_EXISTS: &str = "attribute_exists(#pk)";
+
+/// One complete expression set for a request. An empty string is an expression the request does
+/// not have (a Put has no update; an unconditional update no condition), and is not sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expression {
     /// `UpdateExpression`.
     pub update: String,
-    /// `ConditionExpression`.
+    /// `ConditionExpression` (a Query's `KeyConditionExpression`).
     pub condition: String,
     /// `ExpressionAttributeNames`: exactly the `#name` placeholders used.
     pub names: HashMap<String, String>,
@@ -153,7 +184,7 @@ impl InboundUpdate<'_> {
             KEEP_WINDOW
         });
 
-        let mut condition = vec!["attribute_exists(#pk)"];
+        let mut condition = vec![CONVERSATION_EXISTS];
         let mut compared = Vec::new();
         if target.is_some() {
             compared.push((items::REMAINING, old.remaining.map(u64::from)));
@@ -166,16 +197,13 @@ impl InboundUpdate<'_> {
         compared.push((items::LAST_IN_AT, old.last_in_at));
         let clauses: Vec<String> = compared
             .iter()
-            .map(|(name, value)| match value {
-                Some(_) => format!("#{name} = :old_{name}"),
-                None => format!("attribute_not_exists(#{name})"),
-            })
+            .map(|(name, value)| unchanged(name, value.is_some()))
             .collect();
         condition.extend(clauses.iter().map(String::as_str));
         let generation = if target.is_some() { ADD_GENERATION } else { "" };
         self.finish(
             format!("SET {} {ADD_COUNTERS}{generation}", set.join(", ")),
-            condition.join(" AND "),
+            all_of(&condition),
             target,
             Some(old),
         )
@@ -218,6 +246,215 @@ impl InboundUpdate<'_> {
     }
 }
 
+// ---- conversations: the quota ledger (`QuotaLedger`) ----
+
+/// Reserve: the conversation exists, has `:k` units left and its window is open at `:now`
+/// (docs/design.md §6).
+pub const RESERVE_CONDITION: &str =
+    "attribute_exists(#pk) AND #remaining >= :k AND #expires_at > :now";
+/// Reserve: take the units, and count them as spent until `:until` = now +
+/// [`crate::quota::SEND_HORIZON_SECS`] ([`crate::quota::Ledger::spent`]).
+pub const RESERVE_UPDATE: &str =
+    "SET #remaining = #remaining - :k, #spent_at = :until ADD #spent :k";
+/// Release, exhaust, close: only while no grant was applied since the reservation. A
+/// conversation never granted has no `grant_gen` (generation 0).
+pub const SAME_GENERATION: &str = "#grant_gen = :gen";
+/// [`SAME_GENERATION`] for generation 0.
+pub const NO_GENERATION_YET: &str = "attribute_not_exists(#grant_gen)";
+/// Release: give the units back (`spent` keeps them: it may only over-count).
+pub const RELEASE_UPDATE: &str = "SET #remaining = #remaining + :k";
+/// Exhaust (WeChat 45047, Baidu 90001): no units left.
+pub const EXHAUST_UPDATE: &str = "SET #remaining = :zero";
+/// Close (WeChat 45015): only a window still open at `:now` is shortened.
+pub const CLOSE_CONDITION: &str = "#expires_at > :now";
+/// Close: the window ends now.
+pub const CLOSE_UPDATE: &str = "SET #expires_at = :now";
+
+/// [`RESERVE_UPDATE`] of `units` under [`RESERVE_CONDITION`] at `now`, spent until `until`.
+pub fn reserve(units: u32, now: u64, until: u64) -> Expression {
+    fixed(
+        RESERVE_UPDATE,
+        RESERVE_CONDITION,
+        [(":k", n(units)), (":now", n(now)), (":until", n(until))],
+    )
+}
+
+/// [`RELEASE_UPDATE`] of `units`, in `generation`.
+pub fn release(units: u32, generation: u64) -> Expression {
+    in_generation(
+        RELEASE_UPDATE,
+        CONVERSATION_EXISTS,
+        (":k", n(units)),
+        generation,
+    )
+}
+
+/// [`EXHAUST_UPDATE`], in `generation`.
+pub fn exhaust(generation: u64) -> Expression {
+    in_generation(
+        EXHAUST_UPDATE,
+        CONVERSATION_EXISTS,
+        (":zero", n(0)),
+        generation,
+    )
+}
+
+/// [`CLOSE_UPDATE`] at `now` under [`CLOSE_CONDITION`], in `generation`.
+pub fn close_window(now: u64, generation: u64) -> Expression {
+    in_generation(CLOSE_UPDATE, CLOSE_CONDITION, (":now", n(now)), generation)
+}
+
+/// `update` under `condition` AND the generation condition ([`SAME_GENERATION`], or
+/// [`NO_GENERATION_YET`] for 0, which has no value).
+fn in_generation(
+    update: &str,
+    condition: &str,
+    value: (&str, AttributeValue),
+    generation: u64,
+) -> Expression {
+    let (same_generation, gen_value) = if generation == 0 {
+        (NO_GENERATION_YET, None)
+    } else {
+        (SAME_GENERATION, Some(n(generation)))
+    };
+    build(
+        update.to_owned(),
+        all_of(&[condition, same_generation]),
+        vec![(value.0, Some(value.1)), (":gen", gen_value)],
+    )
+}
+
+// ---- conversations and tokens: the sender's other writes (`OutboundStore`) ----
+
+/// After a send that may have reached the user: its time (`:t`) is the conversation's last
+/// outbound time and last write (under [`CONVERSATION_EXISTS`]).
+pub const SET_LAST_OUT: &str = "SET #last_out_at = :t, #updated_at = :t";
+/// Idempotency key unused, or claimed for the same request by an attempt that died before it
+/// started sending (its lease expired while `pending`).
+pub const IDEM_CLAIMABLE: &str = "attribute_not_exists(#pk) OR \
+     (#state = :pending AND #lease_until < :now AND #fingerprint = :fp)";
+/// The claimed request is about to call the platform.
+pub const START_SENDING: &str = "SET #state = :sending";
+/// The claimed request is done: its answer is stored for repeats.
+pub const COMPLETE: &str = "SET #state = :done, #response = :response";
+
+/// [`SET_LAST_OUT`] at `t`.
+pub fn last_out(t: u64) -> Expression {
+    fixed(SET_LAST_OUT, CONVERSATION_EXISTS, [(":t", n(t))])
+}
+
+/// [`IDEM_CLAIMABLE`] for a request with `fingerprint` at `now`.
+pub fn claimable(fingerprint: &str, now: u64) -> Expression {
+    fixed(
+        "",
+        IDEM_CLAIMABLE,
+        [
+            (":pending", s(items::STATE_PENDING)),
+            (":now", n(now)),
+            (":fp", s(fingerprint)),
+        ],
+    )
+}
+
+/// [`START_SENDING`].
+pub fn start_sending() -> Expression {
+    fixed(START_SENDING, "", [(":sending", s(items::STATE_SENDING))])
+}
+
+/// [`COMPLETE`] with `response`.
+pub fn complete(response: &str) -> Expression {
+    fixed(
+        COMPLETE,
+        "",
+        [(":done", s(items::STATE_DONE)), (":response", s(response))],
+    )
+}
+
+// ---- tokens: the access-token cache (`AccessTokenCache`) ----
+
+/// Nobody holds an unexpired refresh lease at `:now`.
+pub const LEASE_FREE: &str = "attribute_not_exists(#lease_until) OR #lease_until < :now";
+/// Take the refresh lease for `:owner` until `:until`.
+pub const TAKE_LEASE: &str = "SET #lease_owner = :owner, #lease_until = :until";
+/// Store a token, its expiry and the item's TTL.
+pub const PUT_TOKEN: &str = "SET #token = :token, #expires_at = :exp, #ttl = :ttl";
+/// `:owner` still holds the refresh lease.
+pub const LEASE_HELD_BY: &str = "#lease_owner = :owner";
+/// Drop the refresh lease.
+pub const DROP_LEASE: &str = "REMOVE #lease_owner, #lease_until";
+/// The cached token is still the one that failed (`:failed`).
+pub const TOKEN_IS: &str = "#token = :failed";
+/// Forget the cached token (the lease, if any, stays).
+pub const FORGET_TOKEN: &str = "REMOVE #token, #expires_at";
+
+/// [`TAKE_LEASE`] for `owner` until `until`, under [`LEASE_FREE`] at `now`.
+pub fn take_lease(owner: &str, now: u64, until: u64) -> Expression {
+    fixed(
+        TAKE_LEASE,
+        LEASE_FREE,
+        [(":owner", s(owner)), (":now", n(now)), (":until", n(until))],
+    )
+}
+
+/// [`PUT_TOKEN`] (unconditional: a fresh token always replaces the cached one).
+pub fn put_token(token: &str, expires_at: u64, ttl: u64) -> Expression {
+    fixed(
+        PUT_TOKEN,
+        "",
+        [
+            (":token", s(token)),
+            (":exp", n(expires_at)),
+            (":ttl", n(ttl)),
+        ],
+    )
+}
+
+/// [`DROP_LEASE`] under [`LEASE_HELD_BY`] `owner`.
+pub fn release_lease(owner: &str) -> Expression {
+    fixed(DROP_LEASE, LEASE_HELD_BY, [(":owner", s(owner))])
+}
+
+/// [`FORGET_TOKEN`] under [`TOKEN_IS`] `failed`.
+pub fn invalidate(failed: &str) -> Expression {
+    fixed(FORGET_TOKEN, TOKEN_IS, [(":failed", s(failed))])
+}
+
+// ---- composition ----
+
+/// The clauses, all required (`a AND b AND …`).
+pub fn all_of(clauses: &[&str]) -> String {
+    clauses.join(" AND ")
+}
+
+/// The clause "attribute `name` is as read": `#name = :old_name` when it was present, else
+/// `attribute_not_exists(#name)`.
+pub fn unchanged(name: &str, present: bool) -> String {
+    if present {
+        format!("#{name} = :old_{name}")
+    } else {
+        format!("attribute_not_exists(#{name})")
+    }
+}
+
+/// An expression whose every value is given (an unused one is a bug: checked in debug builds).
+fn fixed<const N: usize>(
+    update: &str,
+    condition: &str,
+    values: [(&str, AttributeValue); N],
+) -> Expression {
+    let e = build(
+        update.to_owned(),
+        condition.to_owned(),
+        values.into_iter().map(|(p, v)| (p, Some(v))).collect(),
+    );
+    debug_assert_eq!(
+        e.values.len(),
+        N,
+        "a value the expression does not use: {e:?}"
+    );
+    e
+}
+
 /// Builds an [`Expression`], keeping only the names and values that `update` and `condition` use
 /// (`#name` stands for the attribute `name`).
 pub fn build(
@@ -249,11 +486,6 @@ pub fn build(
     }
 }
 
-/// The `ExpressionAttributeNames` for an expression that only uses `#pk`.
-pub fn pk_names() -> HashMap<String, String> {
-    HashMap::from([("#pk".to_owned(), items::PK.to_owned())])
-}
-
 /// The `#name` and `:value` placeholders in an expression (ours contain no string literals).
 pub fn placeholders(expression: &str) -> BTreeSet<&str> {
     let mut out = BTreeSet::new();
@@ -274,183 +506,4 @@ pub fn placeholders(expression: &str) -> BTreeSet<&str> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::Platform;
-
-    const H48: u64 = 48 * 3600;
-
-    fn key() -> ConversationKey {
-        ConversationKey {
-            platform: Platform::Wechat,
-            app_id: "wx1".into(),
-            open_id: "oUser".into(),
-        }
-    }
-
-    fn update(key: &ConversationKey, grant: Option<Grant>) -> InboundUpdate<'_> {
-        InboundUpdate {
-            key,
-            t: 1000,
-            preview: "hi",
-            msg_type: "text",
-            now: 5000,
-            grant,
-        }
-    }
-
-    /// Every placeholder used has a value or name, and nothing unused is sent.
-    fn assert_complete(e: &Expression) {
-        let used: BTreeSet<&str> = placeholders(&e.update)
-            .into_iter()
-            .chain(placeholders(&e.condition))
-            .collect();
-        let sent: BTreeSet<&str> = e
-            .names
-            .keys()
-            .chain(e.values.keys())
-            .map(String::as_str)
-            .collect();
-        assert_eq!(used, sent, "{e:#?}");
-        for (p, name) in &e.names {
-            assert_eq!(&p[1..], name);
-        }
-    }
-
-    #[test]
-    fn fast_path_sets_the_granted_window_under_the_documented_condition() {
-        let k = key();
-        let e = update(&k, Some(Grant::new(5, H48))).fast();
-        assert_complete(&e);
-        assert_eq!(e.condition, FAST_CONDITION_GRANT);
-        assert_eq!(
-            e.update,
-            "SET #platform = :platform, #app_id = :app_id, #open_id = :open_id, \
-             #status = if_not_exists(#status, :open), #created_at = if_not_exists(#created_at, :now), \
-             #updated_at = :now, #last_in_at = :t, #last_in_preview = :preview, #last_in_type = :type, \
-             #remaining = :n, #expires_at = :exp, #grant_at = :t, #spent = :spent \
-             ADD #unread :one, #inbound_count :one, #grant_gen :one"
-        );
-        assert_eq!(e.values[":spent"], n(0));
-        assert_eq!(e.values[":n"], n(5));
-        assert_eq!(e.values[":exp"], n(1000 + H48));
-        assert_eq!(e.names["#status"], "status");
-    }
-
-    #[test]
-    fn fast_path_without_grant_keeps_the_window() {
-        let k = key();
-        let e = update(&k, None).fast();
-        assert_complete(&e);
-        assert_eq!(e.condition, FAST_CONDITION_NO_GRANT);
-        assert!(e.update.contains(KEEP_WINDOW));
-        assert!(!e.values.contains_key(":n") && !e.values.contains_key(":exp"));
-    }
-
-    #[test]
-    fn compare_and_set_targets_apply_grant_and_compares_what_it_read() {
-        // GIVEN an open 5/48h window with 3 left, and a newer enter-session (1/60)
-        let k = key();
-        let old = ConversationState {
-            remaining: Some(3),
-            expires_at: Some(900 + H48),
-            last_in_at: Some(900),
-            grant_at: Some(900),
-            generation: Some(4),
-            spent: Some(2),
-            spent_at: Some(950),
-        };
-        let e = update(&k, Some(Grant::new(1, 60))).compare_and_set(Some(&old));
-        assert_complete(&e);
-        // THEN the window is the rule's (the 2 units spent at 950 predate the action at 1000, so
-        // the count restarts), and the condition compares every attribute the rule read
-        assert_eq!(e.values[":n"], n(3));
-        assert_eq!(e.values[":exp"], n(900 + H48));
-        assert_eq!(e.values[":spent"], n(0));
-        assert_eq!(
-            e.condition,
-            "attribute_exists(#pk) AND #remaining = :old_remaining AND \
-             #expires_at = :old_expires_at AND #grant_at = :old_grant_at AND \
-             #grant_gen = :old_grant_gen AND #spent = :old_spent AND #spent_at = :old_spent_at AND \
-             #last_in_at = :old_last_in_at"
-        );
-        assert!(e.update.contains(SET_LAST_IN));
-        assert!(e.update.ends_with(ADD_GENERATION), "{}", e.update);
-        assert_eq!(e.values[":old_last_in_at"], n(900));
-    }
-
-    #[test]
-    fn compare_and_set_keeps_newer_last_in_and_checks_absent_attributes() {
-        let k = key();
-        let old = ConversationState {
-            remaining: None,
-            expires_at: None,
-            last_in_at: Some(2000),
-            grant_at: None,
-            generation: None,
-            spent: None,
-            spent_at: None,
-        };
-        let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(Some(&old));
-        assert_complete(&e);
-        assert!(!e.update.contains("#last_in_preview"), "{}", e.update);
-        assert_eq!(
-            e.condition,
-            "attribute_exists(#pk) AND attribute_not_exists(#remaining) AND \
-             attribute_not_exists(#expires_at) AND attribute_not_exists(#grant_at) AND \
-             attribute_not_exists(#grant_gen) AND attribute_not_exists(#spent) AND \
-             attribute_not_exists(#spent_at) AND #last_in_at = :old_last_in_at"
-        );
-        assert_eq!(e.values[":n"], n(5));
-
-        // Without a grant the window is neither written nor compared.
-        let e = update(&k, None).compare_and_set(Some(&old));
-        assert_complete(&e);
-        assert_eq!(
-            e.condition,
-            "attribute_exists(#pk) AND #last_in_at = :old_last_in_at"
-        );
-        assert!(e.update.contains(KEEP_WINDOW));
-
-        // An absent item is created as on the fast path.
-        let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(None);
-        assert_complete(&e);
-        assert_eq!(e.condition, CAS_ABSENT);
-    }
-
-    #[test]
-    fn a_grant_not_newer_than_the_stored_one_leaves_the_window_alone() {
-        // GIVEN a window set by a grant at 2000 and spent, and a late message from 1000
-        let k = key();
-        let old = ConversationState {
-            remaining: Some(0),
-            expires_at: Some(2000 + H48),
-            last_in_at: Some(2000),
-            grant_at: Some(2000),
-            generation: Some(1),
-            spent: Some(5),
-            spent_at: Some(2001),
-        };
-        let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(Some(&old));
-        assert_complete(&e);
-        // THEN the window is neither written nor compared, and no generation is added
-        assert!(e.update.contains(KEEP_WINDOW), "{}", e.update);
-        assert!(!e.update.contains("#grant_gen"), "{}", e.update);
-        assert_eq!(
-            e.condition,
-            "attribute_exists(#pk) AND #last_in_at = :old_last_in_at"
-        );
-    }
-
-    #[test]
-    fn finds_placeholders() {
-        let p = placeholders("#a = :t, #b = if_not_exists(#b, :type) ADD #c :one");
-        assert_eq!(
-            p.into_iter().collect::<Vec<_>>(),
-            ["#a", "#b", "#c", ":one", ":t", ":type"]
-        );
-    }
 }

@@ -1,53 +1,45 @@
-//! DynamoDB adapter: [`DynamoDbStore`] implements [`MessageStore`] on the conversations and
-//! messages tables (docs/design.md §5), and [`provision`] creates the tables from `infra/local/resources.json`.
+//! DynamoDB adapter: [`DynamoDbStore`] on the conversations, messages and tokens tables
+//! (docs/design.md §5) implements the ports, one file per port:
 //!
-//! The sender's ports are in [`ledger`] (quota), [`tokens`] (access-token cache) and [`outbound`]
-//! (outbound records, idempotency).
+//! | port | file | tables |
+//! | --- | --- | --- |
+//! | [`MessageStore`](crate::ports::MessageStore) | [`messages`] | messages, conversations |
+//! | [`QuotaLedger`](crate::ports::QuotaLedger) | [`ledger`] | conversations |
+//! | [`OutboundStore`](crate::ports::OutboundStore) | [`outbound`] | messages, conversations, tokens |
+//! | [`AccessTokenCache`](crate::ports::AccessTokenCache) | [`tokens`] | tokens |
+//! | [`MediaIdCache`](crate::ports::MediaIdCache) | [`media`] | tokens |
 //!
-//! Not here: business rules. The quota rule is [`Ledger::apply_grant`](crate::quota::Ledger::apply_grant);
-//! this adapter only encodes it as conditional writes. Attribute names live in [`items`], expressions
-//! in [`expressions`]. A plaintext push's replay item is the transaction's third write.
+//! Every expression they send is in [`expressions`], every attribute name and item mapping in
+//! [`items`]; [`provision`] creates the tables from `infra/local/resources.json`.
 //!
-//! `store_inbound` is one `TransactWriteItems` in the common case: a Put of the message item under
-//! [`expressions::MESSAGE_IS_NEW`] (the dedupe) and an optimistic Update of the conversation under
-//! [`expressions::FAST_CONDITION_GRANT`]. When only that Update's condition fails (an out-of-order
-//! message, or a window the grant does not simply replace) the slow path reads the conversation (from
-//! the cancellation reason's `ALL_OLD` item, else one consistent `GetItem`), computes the exact target
-//! in Rust and retries with a compare-and-set, at most [`MAX_SLOW_ATTEMPTS`] times.
+//! This file holds only what they share: the store, its [`Tables`], and the request plumbing
+//! (putting an [`Expression`] on a request, the unavailable-error mapping). Not here: business
+//! rules. The quota rule is [`Ledger::apply_grant`](crate::quota::Ledger::apply_grant); the
+//! adapters only encode it as conditional writes.
 
 mod conditional;
 pub mod expressions;
 pub mod items;
 pub mod ledger;
+pub mod media;
+pub mod messages;
 pub mod outbound;
 pub mod provision;
 pub mod tokens;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
 
-use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    CancellationReason, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
-use tracing::debug;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::builders::{PutBuilder, UpdateBuilder};
 
-use self::expressions::{Expression, InboundUpdate};
-use self::items::{ConversationState, Item, s};
+use self::expressions::Expression;
 use crate::config::{CONVERSATIONS_TABLE, ConfigError, Env, MESSAGES_TABLE, TOKENS_TABLE};
-use crate::message::{ConversationKey, QueueEnvelope};
-use crate::ports::{MessageStore, StoreError, StoreOutcome};
-use crate::quota::Grant;
-use crate::records::{Conversation, StoredMessage};
+use crate::ports::StoreError;
 
-/// Compare-and-set attempts of the slow path before [`StoreError::Contention`].
-pub const MAX_SLOW_ATTEMPTS: u32 = 8;
-
-/// DynamoDB's cancellation-reason code for a failed condition.
-const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
-/// DynamoDB's cancellation-reason code of an item that did not cause the cancellation.
-const NO_REASON: &str = "None";
+pub use self::messages::MAX_SLOW_ATTEMPTS;
 
 /// The table names the store uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +48,7 @@ pub struct Tables {
     pub conversations: String,
     /// Messages table (`pk` S, `sk` S).
     pub messages: String,
-    /// Access-token table (`pk` S, TTL `ttl`): tokens, leases, media ids, idempotency records.
+    /// Tokens table (`pk` S, TTL `ttl`): access tokens and leases, media ids, idempotency records.
     /// Only the sender has one; the processor's store has none.
     pub tokens: Option<String>,
 }
@@ -82,82 +74,12 @@ impl Tables {
     }
 }
 
-/// [`MessageStore`] on DynamoDB.
+/// The ports on DynamoDB (see the table above).
 #[derive(Debug, Clone)]
 pub struct DynamoDbStore {
     client: Client,
     tables: Tables,
     retention_secs: Option<u64>,
-}
-
-/// What one transaction did.
-#[derive(Debug)]
-enum Written {
-    /// Both writes happened.
-    Committed,
-    /// The message item already existed: nothing happened.
-    Duplicate,
-    /// Only the conversation condition failed; the item as it was, if DynamoDB returned it.
-    ConversationChanged(Option<Item>),
-    /// Another transaction on the same items was in flight (DynamoDB `TransactionConflict`).
-    Conflict,
-    /// The replay item's condition failed: a plaintext push reused a seen nonce and timestamp.
-    ReplayRefused,
-}
-
-/// How a cancelled transaction is read from its reasons (index 0: the Put, 1: the Update, 2: the
-/// replay item's Put of a plaintext push).
-#[derive(Debug, PartialEq)]
-enum Cancelled {
-    /// The Put's condition failed: the message is a duplicate.
-    Duplicate,
-    /// Only the Update's condition failed, with the `ALL_OLD` item if returned.
-    ConversationChanged(Option<Item>),
-    /// A concurrent transaction touched the same items: retry shortly.
-    Conflict,
-    /// The replay item's condition failed (and the message is not a duplicate).
-    ReplayRefused,
-    /// Anything else (throttling, validation): not an outcome.
-    Other,
-}
-
-fn classify(reasons: &[CancellationReason]) -> Cancelled {
-    let code = |i: usize| reasons.get(i).and_then(CancellationReason::code);
-    let no_reason = |c: Option<&str>| c.is_none_or(|c| c == NO_REASON);
-    if code(0) == Some(CONDITIONAL_CHECK_FAILED) {
-        Cancelled::Duplicate
-    } else if no_reason(code(0)) && code(2) == Some(CONDITIONAL_CHECK_FAILED) {
-        Cancelled::ReplayRefused
-    } else if no_reason(code(0)) && code(1) == Some(CONDITIONAL_CHECK_FAILED) {
-        Cancelled::ConversationChanged(reasons.get(1).and_then(|r| r.item().cloned()))
-    } else if reasons
-        .iter()
-        .any(|r| r.code() == Some("TransactionConflict"))
-    {
-        Cancelled::Conflict
-    } else {
-        Cancelled::Other
-    }
-}
-
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
-    StoreError::Unavailable(Box::new(err))
-}
-
-/// Waits a little (growing, jittered) before retrying after a `TransactionConflict`, so records
-/// of one conversation that race in a batch settle instead of failing back to SQS.
-async fn conflict_pause(attempt: u32) {
-    let jitter = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() % 10_000_000);
-    let base = 10_000_000u64.saturating_mul(u64::from(attempt) + 1);
-    tokio::time::sleep(std::time::Duration::from_nanos(base + u64::from(jitter))).await;
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl DynamoDbStore {
@@ -202,326 +124,75 @@ impl DynamoDbStore {
                 reason: "this store was built without a tokens table (TOKENS_TABLE)".into(),
             })
     }
+}
 
-    /// One `TransactWriteItems`: `put`, the conversation update `expression` on `pk`, and the
-    /// replay item's Put when the push is plaintext.
-    async fn write(
-        &self,
-        put: &Put,
-        pk: &str,
-        expression: Expression,
-        replay: Option<&Put>,
-    ) -> Result<Written, StoreError> {
-        let update = Update::builder()
-            .table_name(&self.tables.conversations)
-            .key(items::PK, s(pk))
-            .update_expression(expression.update)
-            .condition_expression(expression.condition)
-            .set_expression_attribute_names(Some(expression.names))
-            .set_expression_attribute_values(Some(expression.values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(unavailable)?;
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put.clone()).build())
-            .transact_items(TransactWriteItem::builder().update(update).build());
-        if let Some(replay) = replay {
-            request =
-                request.transact_items(TransactWriteItem::builder().put(replay.clone()).build());
-        }
-        let result = request.send().await;
-        let err = match result {
-            Ok(_) => return Ok(Written::Committed),
-            Err(err) => err,
-        };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-            err.as_service_error()
-        {
-            match classify(cancel.cancellation_reasons()) {
-                Cancelled::Duplicate => return Ok(Written::Duplicate),
-                Cancelled::ConversationChanged(old) => {
-                    return Ok(Written::ConversationChanged(old));
-                }
-                Cancelled::Conflict => return Ok(Written::Conflict),
-                Cancelled::ReplayRefused => return Ok(Written::ReplayRefused),
-                Cancelled::Other => {}
-            }
-        }
-        Err(unavailable(err))
-    }
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
+    StoreError::Unavailable(Box::new(err))
+}
 
-    /// A duplicate's answer. A plaintext push's replay tag is remembered even then (that attempt
-    /// was answered `success` too, so a capture of it replayed with another body must be refused);
-    /// when the tag is already held under another digest, it stays as it is.
-    async fn duplicate(&self, envelope: &QueueEnvelope) -> Result<StoreOutcome, StoreError> {
-        let Some(tag) = &envelope.replay else {
-            return Ok(StoreOutcome::Duplicate);
-        };
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.messages)
-            .set_item(Some(items::replay_item(envelope, tag)))
-            .condition_expression(expressions::REPLAY_IS_NEW_OR_SAME)
-            .expression_attribute_names("#pk", items::PK)
-            .expression_attribute_names("#digest", items::DIGEST)
-            .expression_attribute_values(":digest", s(tag.digest.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(StoreOutcome::Duplicate),
-            Err(err) if conditional::is_put_condition_failed(&err) => Ok(StoreOutcome::Duplicate),
-            Err(err) => Err(unavailable(err)),
-        }
-    }
+/// Puts an [`Expression`] on a request: its strings, names and values, each only when it has one
+/// (DynamoDB rejects empty expressions, names and values).
+trait WithExpression: Sized {
+    /// The request with `e`.
+    fn expression(self, e: Expression) -> Self;
+}
 
-    /// The conversation item, read consistently.
-    async fn conversation_item(&self, pk: &str) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.conversations)
-            .key(items::PK, s(pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(output.item)
+fn some<T: Default + PartialEq>(v: T) -> Option<T> {
+    (v != T::default()).then_some(v)
+}
+
+fn some_map<V>(map: HashMap<String, V>) -> Option<HashMap<String, V>> {
+    (!map.is_empty()).then_some(map)
+}
+
+impl WithExpression for UpdateItemFluentBuilder {
+    fn expression(self, e: Expression) -> Self {
+        self.set_update_expression(some(e.update))
+            .set_condition_expression(some(e.condition))
+            .set_expression_attribute_names(some_map(e.names))
+            .set_expression_attribute_values(some_map(e.values))
     }
 }
 
-#[async_trait]
-impl MessageStore for DynamoDbStore {
-    #[tracing::instrument(skip_all, fields(
-        platform = %envelope.platform,
-        app_id = %envelope.app_id,
-        msg_id = envelope.message.msg_id.as_ref().map(|id| id.0.as_str()),
-    ))]
-    async fn store_inbound(
-        &self,
-        envelope: &QueueEnvelope,
-        grant: Option<Grant>,
-    ) -> Result<StoreOutcome, StoreError> {
-        let key = envelope.key();
-        let pk = key.conversation.partition_key();
-        let put = Put::builder()
-            .table_name(&self.tables.messages)
-            .set_item(Some(items::inbound_message_item(
-                envelope,
-                &key,
-                self.retention_secs,
-            )?))
-            .condition_expression(expressions::MESSAGE_IS_NEW)
-            .set_expression_attribute_names(Some(expressions::pk_names()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(unavailable)?;
-        let replay = match &envelope.replay {
-            Some(tag) => Some(
-                Put::builder()
-                    .table_name(&self.tables.messages)
-                    .set_item(Some(items::replay_item(envelope, tag)))
-                    .condition_expression(expressions::REPLAY_IS_NEW_OR_SAME)
-                    .expression_attribute_names("#pk", items::PK)
-                    .expression_attribute_names("#digest", items::DIGEST)
-                    .expression_attribute_values(":digest", s(tag.digest.as_str()))
-                    .build()
-                    .map_err(unavailable)?,
-            ),
-            None => None,
-        };
-        let replay = replay.as_ref();
-        let preview = envelope.message.preview(items::PREVIEW_CHARS);
-        let update = InboundUpdate {
-            key: &key.conversation,
-            t: crate::quota::action_time(
-                envelope.message.create_time,
-                envelope.received_at_ms / 1000,
-            ),
-            preview: &preview,
-            msg_type: envelope.message.msg_type(),
-            now: now_secs(),
-            grant,
-        };
-
-        // Fast path: one request.
-        let mut old = match self.write(&put, &pk, update.fast(), replay).await? {
-            Written::Committed => return Ok(StoreOutcome::Inserted),
-            Written::Duplicate => return self.duplicate(envelope).await,
-            Written::ReplayRefused => return Ok(StoreOutcome::ReplayRefused),
-            Written::ConversationChanged(old) => old,
-            Written::Conflict => {
-                conflict_pause(0).await;
-                None
-            }
-        };
-        // Slow path: compare-and-set from the state as read.
-        for attempt in 1..=MAX_SLOW_ATTEMPTS {
-            let item = match old.take() {
-                Some(item) => Some(item),
-                None => self.conversation_item(&pk).await?,
-            };
-            let state = item
-                .as_ref()
-                .map(|item| ConversationState::from_item(item, &pk))
-                .transpose()?;
-            match self
-                .write(&put, &pk, update.compare_and_set(state.as_ref()), replay)
-                .await?
-            {
-                Written::Committed => return Ok(StoreOutcome::Inserted),
-                Written::Duplicate => return self.duplicate(envelope).await,
-                Written::ReplayRefused => return Ok(StoreOutcome::ReplayRefused),
-                Written::Conflict => {
-                    conflict_pause(attempt).await;
-                    old = None;
-                }
-                Written::ConversationChanged(next) => {
-                    debug!(
-                        attempt,
-                        "conversation changed since read, compare-and-set again"
-                    );
-                    old = next;
-                }
-            }
-        }
-        Err(StoreError::Contention(crate::secret::redact_key(
-            &key.to_string(),
-        )))
+impl WithExpression for UpdateBuilder {
+    fn expression(self, e: Expression) -> Self {
+        self.set_update_expression(some(e.update))
+            .set_condition_expression(some(e.condition))
+            .set_expression_attribute_names(some_map(e.names))
+            .set_expression_attribute_values(some_map(e.values))
     }
+}
 
-    #[tracing::instrument(skip_all, fields(platform = %key.platform, app_id = %key.app_id))]
-    async fn conversation(
-        &self,
-        key: &ConversationKey,
-    ) -> Result<Option<Conversation>, StoreError> {
-        let Some(item) = self.conversation_item(&key.partition_key()).await? else {
-            return Ok(None);
-        };
-        let mut conversation = items::conversation_from_item(&item)?;
-        conversation.key = Some(key.clone());
-        Ok(Some(conversation))
+impl WithExpression for PutItemFluentBuilder {
+    fn expression(self, e: Expression) -> Self {
+        debug_assert!(e.update.is_empty(), "a Put has no update expression");
+        self.set_condition_expression(some(e.condition))
+            .set_expression_attribute_names(some_map(e.names))
+            .set_expression_attribute_values(some_map(e.values))
     }
+}
 
-    #[tracing::instrument(skip_all, fields(platform = %key.platform, app_id = %key.app_id))]
-    async fn messages(
-        &self,
-        key: &ConversationKey,
-        limit: Option<usize>,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let wanted = limit.map(|l| l.saturating_sub(out.len()));
-            if wanted == Some(0) {
-                break;
-            }
-            let page = wanted.map(|w| i32::try_from(w).unwrap_or(i32::MAX));
-            let output = self
-                .client
-                .query()
-                .table_name(&self.tables.messages)
-                .key_condition_expression(expressions::MESSAGES_OF_CONVERSATION)
-                .set_expression_attribute_names(Some(expressions::pk_names()))
-                .expression_attribute_values(":pk", s(key.partition_key()))
-                .scan_index_forward(true)
-                .consistent_read(true)
-                .set_limit(page)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                out.push(items::stored_message_from_item(&item)?);
-            }
-            match output.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => break,
-            }
-        }
-        if let Some(limit) = limit {
-            out.truncate(limit);
-        }
-        Ok(out)
+impl WithExpression for PutBuilder {
+    fn expression(self, e: Expression) -> Self {
+        debug_assert!(e.update.is_empty(), "a Put has no update expression");
+        self.set_condition_expression(some(e.condition))
+            .set_expression_attribute_names(some_map(e.names))
+            .set_expression_attribute_values(some_map(e.values))
+    }
+}
+
+impl WithExpression for QueryFluentBuilder {
+    fn expression(self, e: Expression) -> Self {
+        debug_assert!(e.update.is_empty(), "a Query has no update expression");
+        self.set_key_condition_expression(some(e.condition))
+            .set_expression_attribute_names(some_map(e.names))
+            .set_expression_attribute_values(some_map(e.values))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reason(code: &str, item: Option<Item>) -> CancellationReason {
-        CancellationReason::builder()
-            .code(code)
-            .set_item(item)
-            .build()
-    }
-
-    #[test]
-    fn a_failed_put_condition_is_a_duplicate_whatever_the_update_did() {
-        for second in ["None", CONDITIONAL_CHECK_FAILED, "TransactionConflict"] {
-            let reasons = [reason(CONDITIONAL_CHECK_FAILED, None), reason(second, None)];
-            assert_eq!(classify(&reasons), Cancelled::Duplicate, "{second}");
-        }
-    }
-
-    #[test]
-    fn only_the_update_failing_goes_to_the_slow_path_with_the_old_item() {
-        let old: Item = [(items::PK.to_owned(), s("wechat#wx1#o"))]
-            .into_iter()
-            .collect();
-        let reasons = [
-            reason(NO_REASON, None),
-            reason(CONDITIONAL_CHECK_FAILED, Some(old.clone())),
-        ];
-        assert_eq!(
-            classify(&reasons),
-            Cancelled::ConversationChanged(Some(old))
-        );
-        let reasons = [
-            CancellationReason::builder().build(),
-            reason(CONDITIONAL_CHECK_FAILED, None),
-        ];
-        assert_eq!(classify(&reasons), Cancelled::ConversationChanged(None));
-    }
-
-    #[test]
-    fn a_failed_replay_condition_refuses_a_new_message() {
-        let reasons = [
-            reason(NO_REASON, None),
-            reason(NO_REASON, None),
-            reason(CONDITIONAL_CHECK_FAILED, None),
-        ];
-        assert_eq!(classify(&reasons), Cancelled::ReplayRefused);
-        // A duplicate stays a duplicate (the platform retried the same push).
-        let reasons = [
-            reason(CONDITIONAL_CHECK_FAILED, None),
-            reason(NO_REASON, None),
-            reason(CONDITIONAL_CHECK_FAILED, None),
-        ];
-        assert_eq!(classify(&reasons), Cancelled::Duplicate);
-    }
-
-    #[test]
-    fn conflicts_are_retried_and_throttling_is_not_an_outcome() {
-        for reasons in [
-            vec![reason("TransactionConflict", None), reason(NO_REASON, None)],
-            vec![reason(NO_REASON, None), reason("TransactionConflict", None)],
-        ] {
-            assert_eq!(classify(&reasons), Cancelled::Conflict, "{reasons:?}");
-        }
-        for reasons in [
-            vec![
-                reason("ThrottlingError", None),
-                reason(CONDITIONAL_CHECK_FAILED, None),
-            ],
-            vec![],
-        ] {
-            assert_eq!(classify(&reasons), Cancelled::Other, "{reasons:?}");
-        }
-    }
 
     #[test]
     fn tables_need_all_three_names() {

@@ -1,21 +1,18 @@
-//! The access-token cache on the tokens table (TTL attribute `ttl`), shared by every sender
-//! instance: `token#platform#app_id` holds `token` S, `expires_at` N and the refresh lease
-//! (`lease_owner` S, `lease_until` N), dropped only by its owner. Media ids are cached the same way.
+//! [`AccessTokenCache`] on DynamoDB, on the tokens table, shared by every sender instance: the item
+//! `token#platform#app_id` holds the token (`token`, `expires_at`) and the refresh lease
+//! (`lease_owner`, `lease_until`), which only its owner drops.
+//!
+//! Not here: the expressions ([`expressions`]: `LEASE_FREE`, `TAKE_LEASE`, `PUT_TOKEN`, …), the
+//! item schema ([`items`]), or the media ids kept on the same table (`media`, its own port).
 
 use async_trait::async_trait;
 
 use super::conditional::applied;
-use super::items::{self, ItemReader, n, s};
-use super::{DynamoDbStore, unavailable};
+use super::expressions;
+use super::items::{self, s};
+use super::{DynamoDbStore, WithExpression, unavailable};
 use crate::Platform;
 use crate::ports::{AccessTokenCache, CachedToken, StoreError};
-use crate::secret::Secret;
-
-/// Token lease free: nobody holds an unexpired lease.
-pub const LEASE_FREE: &str = "attribute_not_exists(lease_until) OR lease_until < :now";
-fn token_pk(platform: Platform, app_id: &str) -> String {
-    format!("token#{platform}#{app_id}")
-}
 
 #[async_trait]
 impl AccessTokenCache for DynamoDbStore {
@@ -24,7 +21,7 @@ impl AccessTokenCache for DynamoDbStore {
         platform: Platform,
         app_id: &str,
     ) -> Result<Option<CachedToken>, StoreError> {
-        let pk = token_pk(platform, app_id);
+        let pk = items::token_pk(platform, app_id);
         let out = self
             .client
             .get_item()
@@ -34,16 +31,9 @@ impl AccessTokenCache for DynamoDbStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let r = ItemReader::new(&item, pk);
-        match (r.opt_s("token")?, r.opt_n::<u64>(items::EXPIRES_AT)?) {
-            (Some(token), Some(expires_at)) => Ok(Some(CachedToken {
-                token: Secret::new(token),
-                expires_at,
-            })),
-            _ => Ok(None),
+        match out.item {
+            Some(item) => items::cached_token_from_item(&item, &pk),
+            None => Ok(None),
         }
     }
 
@@ -59,12 +49,8 @@ impl AccessTokenCache for DynamoDbStore {
             .client
             .update_item()
             .table_name(self.tokens_table()?)
-            .key(items::PK, s(token_pk(platform, app_id)))
-            .condition_expression(LEASE_FREE)
-            .update_expression("SET lease_owner = :owner, lease_until = :until")
-            .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":until", n(now + lease_secs))
+            .key(items::PK, s(items::token_pk(platform, app_id)))
+            .expression(expressions::take_lease(owner, now, now + lease_secs))
             .send()
             .await;
         applied(result)
@@ -78,17 +64,12 @@ impl AccessTokenCache for DynamoDbStore {
         expires_at: u64,
         owner: &str,
     ) -> Result<(), StoreError> {
+        let ttl = expires_at + items::TOKEN_TTL_GRACE_SECS;
         self.client
             .update_item()
             .table_name(self.tokens_table()?)
-            .key(items::PK, s(token_pk(platform, app_id)))
-            .update_expression("SET #token = :token, #expires_at = :exp, #ttl = :ttl")
-            .expression_attribute_names("#token", "token")
-            .expression_attribute_names("#expires_at", items::EXPIRES_AT)
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":exp", n(expires_at))
-            .expression_attribute_values(":ttl", n(expires_at + 86_400))
+            .key(items::PK, s(items::token_pk(platform, app_id)))
+            .expression(expressions::put_token(token, expires_at, ttl))
             .send()
             .await
             .map_err(unavailable)?;
@@ -106,10 +87,8 @@ impl AccessTokenCache for DynamoDbStore {
             .client
             .update_item()
             .table_name(self.tokens_table()?)
-            .key(items::PK, s(token_pk(platform, app_id)))
-            .condition_expression("lease_owner = :owner")
-            .update_expression("REMOVE lease_owner, lease_until")
-            .expression_attribute_values(":owner", s(owner))
+            .key(items::PK, s(items::token_pk(platform, app_id)))
+            .expression(expressions::release_lease(owner))
             .send()
             .await;
         applied(result).map(|_| ())
@@ -125,12 +104,8 @@ impl AccessTokenCache for DynamoDbStore {
             .client
             .update_item()
             .table_name(self.tokens_table()?)
-            .key(items::PK, s(token_pk(platform, app_id)))
-            .condition_expression("#token = :failed")
-            .update_expression("REMOVE #token, #expires_at")
-            .expression_attribute_names("#token", "token")
-            .expression_attribute_names("#expires_at", items::EXPIRES_AT)
-            .expression_attribute_values(":failed", s(failed))
+            .key(items::PK, s(items::token_pk(platform, app_id)))
+            .expression(expressions::invalidate(failed))
             .send()
             .await;
         applied(result)
