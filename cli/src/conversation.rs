@@ -4,7 +4,7 @@
 //! Not the command line (flags, `--json`, exit status): `commands::conversation`.
 
 use serde::Serialize;
-use shared::message::ConversationKey;
+use shared::ids::ConversationKey;
 use shared::ports::MessageStore;
 use shared::records::Direction;
 

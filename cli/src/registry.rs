@@ -9,7 +9,7 @@
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde::Serialize;
 use serde_json::Value;
-use shared::protocol::Platform;
+use shared::ids::Platform;
 use shared::registry::{AppRegistry, Purpose, RegistryError, split};
 
 use crate::Error;

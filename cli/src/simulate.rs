@@ -6,11 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use shared::message::{InboundMessage, MessageBody, MsgId, render};
+use shared::ids::MsgId;
+use shared::ids::Platform;
+use shared::message::{InboundMessage, MessageBody, render};
 use shared::protocol::simulate::{
     AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,
 };
-use shared::protocol::{DataFormat, Mode, Platform, ReceiveIdRule};
+use shared::protocol::{DataFormat, Mode, ReceiveIdRule};
 use shared::registry::{AppConfig, AppRegistry};
 
 use crate::Error;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use serde::Serialize;
 use shared::config::{CONVERSATIONS_TABLE, INBOUND_QUEUE_URL, MESSAGES_TABLE, TOKENS_TABLE};
-use shared::protocol::Platform;
+use shared::ids::Platform;
 use shared::protocol::simulate::VerifyVia;
 use shared::registry::{AppRegistry, Lookup, Purpose};
 

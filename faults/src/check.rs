@@ -77,7 +77,7 @@ pub async fn check(
             let key = conversation_key(app, &inbound.open_id(app_index, i));
             let messages = store.inner.messages(&key, None).await.unwrap_or_default();
             if !messages.is_empty() {
-                stored.insert(key.partition_key(), messages);
+                stored.insert(key.to_string(), messages);
             }
         }
     }

@@ -11,9 +11,11 @@ use lambda_http::http::{self, StatusCode};
 use lambda_http::{Body, Request};
 use serde_json::Map;
 use shared::clock::Clock;
-use shared::message::{InboundMessage, MessageBody, MsgId, render};
+use shared::ids::MsgId;
+use shared::ids::Platform;
+use shared::message::{InboundMessage, MessageBody, render};
 use shared::protocol::simulate::{AppKeys, PushSpec, SimulatedRequest, push_request};
-use shared::protocol::{AesKey, DataFormat, KeyError, Mode, Platform};
+use shared::protocol::{AesKey, DataFormat, KeyError, Mode};
 use testkit::fake_platform::FakePlatform;
 
 use crate::clock::SimClock;
@@ -383,8 +385,8 @@ impl Inbound {
 }
 
 /// The conversation key of (`app`, `open_id`).
-pub fn conversation_key(app: &SimApp, open_id: &str) -> shared::message::ConversationKey {
-    shared::message::ConversationKey {
+pub fn conversation_key(app: &SimApp, open_id: &str) -> shared::ids::ConversationKey {
+    shared::ids::ConversationKey {
         platform: app.platform,
         app_id: app.app_id.into(),
         open_id: open_id.into(),
@@ -393,7 +395,7 @@ pub fn conversation_key(app: &SimApp, open_id: &str) -> shared::message::Convers
 
 /// How a message is recognised once stored.
 pub fn ident_of(app: &SimApp, message: &InboundMessage) -> Ident {
-    let pk = conversation_key(app, &message.from_user_name).partition_key();
+    let pk = conversation_key(app, &message.from_user_name).to_string();
     let id = match &message.msg_id {
         Some(id) => id.0.clone(),
         None => format!("event@{}", message.create_time),

@@ -15,8 +15,8 @@ use shared::api::baidu::BaiduClient;
 use shared::api::wechat::WechatClient;
 use shared::api::{RetryPolicy, http_client};
 use shared::clock::Clock;
+use shared::ids::Platform;
 use shared::ports::MessageStore;
-use shared::protocol::Platform;
 use shared::registry::AppRegistry;
 use testkit::fake_platform::FakePlatform;
 use testkit::memory::{InMemoryMediaIds, InMemoryTokens};
@@ -286,8 +286,7 @@ impl Outbound {
         if kefu > platform {
             self.violations.push(format!(
                 "{} at {now}: kefu allows {kefu}, the platform {platform} (window {:?})",
-                key.partition_key(),
-                c.window
+                key, c.window
             ));
         }
     }

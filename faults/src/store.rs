@@ -10,7 +10,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use shared::message::{ConversationKey, QueueEnvelope};
+use shared::ids::ConversationKey;
+use shared::message::QueueEnvelope;
 use shared::ports::{
     Claim, ClaimRequest, MessageStore, OutboundStore, QuotaLedger, Reservation, StoreError,
     StoreOutcome,
@@ -140,8 +141,7 @@ impl SimStore {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(format!(
                     "{}: remaining {} > {MAX_GRANT}",
-                    key.partition_key(),
-                    c.window.remaining
+                    key, c.window.remaining
                 ));
         }
     }

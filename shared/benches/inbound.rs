@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use cpu_time::ThreadTime;
 use serde_json::Value;
+use shared::ids::Platform;
 use shared::message::{self, QueueEnvelope};
 use shared::protocol::{
-    self, AesKey, Callback, CallbackRequest, Credentials, Method, Params, Platform, ReceiveIdRule,
+    self, AesKey, Callback, CallbackRequest, Credentials, Method, Params, ReceiveIdRule,
 };
 use shared::secret::Secret;
 

@@ -19,6 +19,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 mod flat_json;
+pub mod ids;
 #[cfg(feature = "secrets")]
 pub mod log_key;
 pub mod message;
@@ -34,5 +35,3 @@ pub mod secret;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
 mod xml;
-
-pub use protocol::Platform;

@@ -5,7 +5,8 @@
 
 use async_trait::async_trait;
 
-use crate::message::{ConversationKey, QueueEnvelope};
+use crate::ids::ConversationKey;
+use crate::message::QueueEnvelope;
 use crate::quota::{Grant, Window};
 use crate::records::{Conversation, OutboundRecord, StoredMessage};
 
@@ -193,14 +194,14 @@ pub trait AccessTokenCache: Send + Sync {
     /// The cached token, if any (possibly expired: the caller checks `expires_at`).
     async fn get_token(
         &self,
-        platform: crate::Platform,
+        platform: crate::ids::Platform,
         app_id: &str,
     ) -> Result<Option<CachedToken>, StoreError>;
 
     /// Takes the refresh lease for `lease_secs` if nobody holds an unexpired one.
     async fn try_lease(
         &self,
-        platform: crate::Platform,
+        platform: crate::ids::Platform,
         app_id: &str,
         owner: &str,
         now: u64,
@@ -211,7 +212,7 @@ pub trait AccessTokenCache: Send + Sync {
     /// expired and was taken by another instance stays with that instance).
     async fn put_token(
         &self,
-        platform: crate::Platform,
+        platform: crate::ids::Platform,
         app_id: &str,
         token: &str,
         expires_at: u64,
@@ -221,7 +222,7 @@ pub trait AccessTokenCache: Send + Sync {
     /// Drops the refresh lease if `owner` still holds it (after a failed refresh, so others can try).
     async fn release_lease(
         &self,
-        platform: crate::Platform,
+        platform: crate::ids::Platform,
         app_id: &str,
         owner: &str,
     ) -> Result<(), StoreError>;
@@ -230,7 +231,7 @@ pub trait AccessTokenCache: Send + Sync {
     /// have refreshed it); returns whether it was forgotten.
     async fn invalidate_if_equals(
         &self,
-        platform: crate::Platform,
+        platform: crate::ids::Platform,
         app_id: &str,
         failed: &str,
     ) -> Result<bool, StoreError>;
@@ -245,7 +246,7 @@ pub trait MediaIdCache: Send + Sync {
     /// (`expires_at > now`); another app's entry for the same bytes is never returned.
     async fn get_media_id(
         &self,
-        platform: crate::Platform,
+        platform: crate::ids::Platform,
         app_id: &str,
         digest: &str,
         now: u64,
@@ -255,7 +256,7 @@ pub trait MediaIdCache: Send + Sync {
     /// replacing any earlier entry.
     async fn put_media_id(
         &self,
-        platform: crate::Platform,
+        platform: crate::ids::Platform,
         app_id: &str,
         digest: &str,
         media_id: &str,

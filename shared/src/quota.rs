@@ -20,8 +20,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::Platform;
 use crate::message::{InboundMessage, MessageBody};
-use crate::protocol::Platform;
 
 /// A grant: `messages` sends allowed within `window_secs` of the user's action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::ConversationKey;
+use crate::ids::ConversationKey;
 use crate::quota::Window;
 
 /// Direction of a stored message.
@@ -51,8 +51,9 @@ pub struct Conversation {
 /// One message as stored in a conversation, inbound or outbound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredMessage {
-    /// Sort key within the conversation (`CreateTime` zero-padded, then the dedupe id).
-    pub sort_key: String,
+    /// Position within the conversation (`CreateTime` zero-padded, then the message's identity):
+    /// text order is conversation order.
+    pub position: String,
     /// In or out.
     pub direction: Direction,
     /// Message type (`text`, `image`, `miniprogrampage`, `event`, or the platform's own).

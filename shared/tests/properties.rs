@@ -7,10 +7,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
+use shared::ids::Platform;
 use shared::message::{self, MessageBody, QueueEnvelope};
 use shared::protocol::{
-    self, AesKey, CallbackRequest, Credentials, DataFormat, Method, Mode, Params, Platform,
-    ReceiveIdRule, Signature, cipher,
+    self, AesKey, CallbackRequest, Credentials, DataFormat, Method, Mode, Params, ReceiveIdRule,
+    Signature, cipher,
 };
 use shared::secret::Secret;
 

@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-use shared::Platform;
+use shared::ids::Platform;
 
 /// `expires_in` of a fake WeChat token.
 pub const WECHAT_EXPIRES_IN: u64 = 7200;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use shared::message::{ConversationKey, QueueEnvelope};
+use shared::ids::ConversationKey;
+use shared::message::QueueEnvelope;
 use shared::ports::{MessageQueue, MessageStore, QueueError, StoreError, StoreOutcome};
 use shared::quota::{Grant, Ledger, Window};
 use shared::records::{Conversation, Direction, StoredMessage};
@@ -99,7 +100,7 @@ impl InMemoryStore {
         if let Ok(mut state) = self.state.lock() {
             let conv = state
                 .conversations
-                .entry(key.partition_key())
+                .entry(key.to_string())
                 .or_insert_with(|| empty(key));
             conv.window = window;
         }
@@ -135,12 +136,12 @@ impl MessageStore for InMemoryStore {
         grant: Option<Grant>,
     ) -> Result<StoreOutcome, StoreError> {
         let key = envelope.key();
-        let pk = key.conversation.partition_key();
+        let pk = key.conversation.to_string();
         let m = &envelope.message;
         let mut state = self.state.lock().map_err(|_| poisoned())?;
         let duplicate = state
             .messages
-            .contains_key(&(pk.clone(), key.sort_key.clone()));
+            .contains_key(&(pk.clone(), key.position.clone()));
         // A duplicate's tag is remembered too: that attempt was answered `success` as well.
         if let Some(tag) = &envelope.replay {
             let id = (
@@ -163,9 +164,9 @@ impl MessageStore for InMemoryStore {
         }
         let (content, media) = shared::message::content_and_media(m);
         state.messages.insert(
-            (pk.clone(), key.sort_key.clone()),
+            (pk.clone(), key.position.clone()),
             StoredMessage {
-                sort_key: key.sort_key.clone(),
+                position: key.position.clone(),
                 direction: Direction::In,
                 msg_type: m.msg_type().to_owned(),
                 create_time: m.create_time,
@@ -218,7 +219,7 @@ impl MessageStore for InMemoryStore {
         key: &ConversationKey,
     ) -> Result<Option<Conversation>, StoreError> {
         let state = self.state.lock().map_err(|_| poisoned())?;
-        Ok(state.conversations.get(&key.partition_key()).cloned())
+        Ok(state.conversations.get(&key.to_string()).cloned())
     }
 
     async fn messages(
@@ -226,7 +227,7 @@ impl MessageStore for InMemoryStore {
         key: &ConversationKey,
         limit: Option<usize>,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let pk = key.partition_key();
+        let pk = key.to_string();
         let state = self.state.lock().map_err(|_| poisoned())?;
         Ok(state
             .messages
@@ -247,7 +248,7 @@ impl shared::ports::QuotaLedger for InMemoryStore {
         now: u64,
     ) -> Result<shared::ports::Reservation, StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        let Some(conv) = state.conversations.get_mut(&key.partition_key()) else {
+        let Some(conv) = state.conversations.get_mut(&key.to_string()) else {
             return Ok(shared::ports::Reservation::NoConversation);
         };
         Ok(match conv.window.consume(units, now) {
@@ -271,7 +272,7 @@ impl shared::ports::QuotaLedger for InMemoryStore {
         generation: u64,
     ) -> Result<bool, StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        match state.conversations.get_mut(&key.partition_key()) {
+        match state.conversations.get_mut(&key.to_string()) {
             Some(conv) if conv.generation == generation => {
                 conv.window.remaining += units;
                 Ok(true)
@@ -282,7 +283,7 @@ impl shared::ports::QuotaLedger for InMemoryStore {
 
     async fn exhaust(&self, key: &ConversationKey, generation: u64) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        if let Some(conv) = state.conversations.get_mut(&key.partition_key())
+        if let Some(conv) = state.conversations.get_mut(&key.to_string())
             && conv.generation == generation
         {
             conv.window.remaining = 0;
@@ -297,7 +298,7 @@ impl shared::ports::QuotaLedger for InMemoryStore {
         generation: u64,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        if let Some(conv) = state.conversations.get_mut(&key.partition_key())
+        if let Some(conv) = state.conversations.get_mut(&key.to_string())
             && conv.generation == generation
         {
             conv.window.expires_at = conv.window.expires_at.min(now);
@@ -322,7 +323,7 @@ impl InMemoryTokens {
     }
 }
 
-fn app_key(platform: shared::Platform, app_id: &str) -> String {
+fn app_key(platform: shared::ids::Platform, app_id: &str) -> String {
     format!("{platform}#{app_id}")
 }
 
@@ -330,7 +331,7 @@ fn app_key(platform: shared::Platform, app_id: &str) -> String {
 impl shared::ports::AccessTokenCache for InMemoryTokens {
     async fn get_token(
         &self,
-        platform: shared::Platform,
+        platform: shared::ids::Platform,
         app_id: &str,
     ) -> Result<Option<shared::ports::CachedToken>, StoreError> {
         let tokens = self.tokens.lock().map_err(|_| poisoned())?;
@@ -341,7 +342,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
 
     async fn try_lease(
         &self,
-        platform: shared::Platform,
+        platform: shared::ids::Platform,
         app_id: &str,
         owner: &str,
         now: u64,
@@ -358,7 +359,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
 
     async fn put_token(
         &self,
-        platform: shared::Platform,
+        platform: shared::ids::Platform,
         app_id: &str,
         token: &str,
         expires_at: u64,
@@ -382,7 +383,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
 
     async fn release_lease(
         &self,
-        platform: shared::Platform,
+        platform: shared::ids::Platform,
         app_id: &str,
         owner: &str,
     ) -> Result<(), StoreError> {
@@ -400,7 +401,7 @@ impl shared::ports::AccessTokenCache for InMemoryTokens {
 
     async fn invalidate_if_equals(
         &self,
-        platform: shared::Platform,
+        platform: shared::ids::Platform,
         app_id: &str,
         failed: &str,
     ) -> Result<bool, StoreError> {
@@ -432,7 +433,7 @@ impl InMemoryMediaIds {
 impl shared::ports::MediaIdCache for InMemoryMediaIds {
     async fn get_media_id(
         &self,
-        platform: shared::Platform,
+        platform: shared::ids::Platform,
         app_id: &str,
         digest: &str,
         now: u64,
@@ -446,7 +447,7 @@ impl shared::ports::MediaIdCache for InMemoryMediaIds {
 
     async fn put_media_id(
         &self,
-        platform: shared::Platform,
+        platform: shared::ids::Platform,
         app_id: &str,
         digest: &str,
         media_id: &str,
@@ -468,15 +469,15 @@ impl shared::ports::OutboundStore for InMemoryStore {
         record: &shared::records::OutboundRecord,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| poisoned())?;
-        let sort_key = format!(
+        let position = format!(
             "{}#o#{}",
             shared::message::sort_time(record.sent_at),
             record.id
         );
         state.messages.insert(
-            (record.key.partition_key(), sort_key.clone()),
+            (record.key.to_string(), position.clone()),
             StoredMessage {
-                sort_key,
+                position,
                 direction: Direction::Out,
                 msg_type: record.msg_type.clone(),
                 create_time: record.sent_at,

@@ -31,9 +31,10 @@ use aws_sdk_dynamodb::types::error::TransactionCanceledException;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use aws_smithy_runtime_api::client::interceptors::context::Error as ErasedError;
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-use shared::Platform;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables, provision};
-use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
+use shared::ids::MsgId;
+use shared::ids::Platform;
+use shared::message::{InboundMessage, MessageBody, QueueEnvelope};
 use shared::ports::{AccessTokenCache, MediaIdCache, MessageStore, StoreError, StoreOutcome};
 use shared::protocol::{DataFormat, Mode};
 use shared::quota::{Grant, QuotaPolicy, Window};
@@ -167,10 +168,7 @@ impl Fixture {
         self.client()
             .update_item()
             .table_name(&self.tables.conversations)
-            .key(
-                "pk",
-                AttributeValue::S(env.key().conversation.partition_key()),
-            )
+            .key("pk", AttributeValue::S(env.key().conversation.to_string()))
             .update_expression("SET remaining = :r")
             .expression_attribute_values(":r", AttributeValue::N(remaining.to_string()))
             .send()
@@ -303,7 +301,7 @@ async fn stores_a_new_text_message_exactly_and_opens_a_five_message_window() {
     let messages = fx.store.messages(&key.conversation, None).await.unwrap();
     assert_eq!(messages.len(), 1);
     let m = &messages[0];
-    assert_eq!(m.sort_key, key.sort_key);
+    assert_eq!(m.position, key.position);
     assert_eq!(m.direction, Direction::In);
     assert_eq!(m.msg_type, "text");
     assert_eq!(m.create_time, T0);
@@ -347,7 +345,7 @@ async fn stores_a_new_text_message_exactly_and_opens_a_five_message_window() {
         .client()
         .get_item()
         .table_name(&fx.tables.conversations)
-        .key("pk", AttributeValue::S(key.conversation.partition_key()))
+        .key("pk", AttributeValue::S(key.conversation.to_string()))
         .send()
         .await
         .unwrap()
@@ -563,7 +561,7 @@ async fn missing_conversations_are_none_and_corrupt_items_name_the_attribute() {
     fx.client()
         .put_item()
         .table_name(&fx.tables.conversations)
-        .item("pk", AttributeValue::S(key.partition_key()))
+        .item("pk", AttributeValue::S(key.to_string()))
         .item("remaining", AttributeValue::S("five".into()))
         .item("last_in_at", AttributeValue::N((T0 + 1).to_string()))
         .send()

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use shared::Platform;
+use shared::ids::Platform;
 use shared::message::{QueueEnvelope, ReplayTag};
 use shared::ports::{
     AccessTokenCache, Claim, ClaimRequest, MessageStore, OutboundStore, QuotaLedger, Reservation,

@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use shared::Platform;
+use shared::ids::Platform;
 use shared::ports::MediaIdCache;
 use testkit::memory::InMemoryMediaIds;
 

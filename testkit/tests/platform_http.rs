@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use shared::Platform;
 use shared::api::{
     BaiduClient, BaseUrls, OutboundBody, PlatformError, RetryPolicy, WechatClient, http_client,
 };
+use shared::ids::Platform;
 use testkit::fake_platform::FakePlatform;
 
 const WX_APP: &str = "wx-app-1";

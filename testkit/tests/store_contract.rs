@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Map;
-use shared::Platform;
+use shared::ids::Platform;
 use shared::message::{MessageBody, QueueEnvelope};
 use shared::ports::{MessageStore, QuotaLedger, Reservation, StoreOutcome};
 use shared::quota::Window;

@@ -20,10 +20,12 @@ use helpers::TestEnv;
 use lambda_http::http;
 use lambda_http::{Body, Request};
 use shared::clock::FixedClock;
-use shared::message::{ConversationKey, InboundMessage, MessageBody, MsgId, render};
+use shared::ids::Platform;
+use shared::ids::{ConversationKey, MsgId};
+use shared::message::{InboundMessage, MessageBody, render};
 use shared::ports::MessageStore;
 use shared::protocol::simulate::{AppKeys, PushSpec, push_request};
-use shared::protocol::{DataFormat, Mode, Platform};
+use shared::protocol::{DataFormat, Mode};
 use testkit::memory::InMemoryQueue;
 
 const NOW: u64 = 1_763_770_123;

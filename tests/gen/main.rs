@@ -12,11 +12,13 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope, render};
+use shared::ids::MsgId;
+use shared::ids::Platform;
+use shared::message::{InboundMessage, MessageBody, QueueEnvelope, render};
 use shared::protocol::simulate::{
     AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,
 };
-use shared::protocol::{AesKey, DataFormat, Mode, Platform};
+use shared::protocol::{AesKey, DataFormat, Mode};
 
 /// The signed timestamp of every fixture (replays need `REPLAY_WINDOW_SECS=0` or a pinned clock).
 pub const FIXTURE_TIME: u64 = 1_763_770_123;

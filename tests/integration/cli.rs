@@ -2,9 +2,11 @@
 //! exactly what it reports and deletes from the DLQ only what reached the inbound queue, and
 //! `conversation show --json` has the documented fields with exact values.
 
-use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
+use shared::ids::MsgId;
+use shared::ids::Platform;
+use shared::message::{InboundMessage, MessageBody, QueueEnvelope};
 use shared::ports::MessageStore;
-use shared::protocol::{DataFormat, Mode, Platform};
+use shared::protocol::{DataFormat, Mode};
 use shared::quota::QuotaPolicy;
 
 use crate::helpers::TestEnv;

@@ -8,8 +8,9 @@ use kefu::conversation::{ConversationView, show};
 use kefu::serve::{self, Running, Settings};
 use kefu::simulate::{Content, Push, Pushed};
 use serde_json::json;
-use shared::message::ConversationKey;
-use shared::protocol::{DataFormat, Mode, Platform};
+use shared::ids::ConversationKey;
+use shared::ids::Platform;
+use shared::protocol::{DataFormat, Mode};
 use shared::records::Direction;
 use testkit::fake_platform::FakePlatform;
 

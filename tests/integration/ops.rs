@@ -381,7 +381,7 @@ async fn registry_push_writes_each_part_to_its_own_secret() {
     let s = AppRegistry::parse_for(&send, Purpose::Send).unwrap();
     assert!(s.invalid().is_empty());
     let wx = s
-        .app(shared::protocol::Platform::Wechat, "wxkefu0000000001")
+        .app(shared::ids::Platform::Wechat, "wxkefu0000000001")
         .unwrap();
     assert_eq!(
         wx.app_secret.as_ref().map(|x| x.expose()),

@@ -9,12 +9,14 @@ use lambda_http::http::{self, StatusCode};
 use lambda_http::{Body, Request};
 use shared::adapters::sqs::SqsQueue;
 use shared::clock::FixedClock;
-use shared::message::{ConversationKey, InboundMessage, MessageBody, MsgId, QueueEnvelope, render};
+use shared::ids::Platform;
+use shared::ids::{ConversationKey, MsgId};
+use shared::message::{InboundMessage, MessageBody, QueueEnvelope, render};
 use shared::ports::MessageStore;
 use shared::protocol::simulate::{
     AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,
 };
-use shared::protocol::{DataFormat, Mode, Platform};
+use shared::protocol::{DataFormat, Mode};
 use shared::quota::Window;
 use shared::records::Direction;
 

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use lambda_http::http::{self, StatusCode};
 use lambda_http::{Body, Request};
-use shared::message::{InboundMessage, MessageBody, MsgId, render};
+use shared::ids::MsgId;
+use shared::ids::Platform;
+use shared::message::{InboundMessage, MessageBody, render};
 use shared::protocol::simulate::{AppKeys, PushSpec, push_request};
-use shared::protocol::{AesKey, DataFormat, Mode, Platform};
+use shared::protocol::{AesKey, DataFormat, Mode};
 use shared::registry::{Refresh, RegistryLocation, split};
 
 use crate::helpers::TestEnv;

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use lambda_http::RequestExt;
 use lambda_http::http::StatusCode;
 use serde_json::json;
-use shared::Platform;
-use shared::message::ConversationKey;
+use shared::ids::ConversationKey;
+use shared::ids::Platform;
 use shared::ports::{
     AccessTokenCache, CachedToken, Claim, ClaimRequest, MessageStore, OutboundStore, QuotaLedger,
     Reservation, StoreError,

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use shared::message::ConversationKey;
+use shared::ids::ConversationKey;
 
 use super::PlatformArg;
 use crate::{Error, conversation};
@@ -51,7 +51,7 @@ pub async fn run(command: ConversationCommand, endpoint: Option<&str>) -> Result
         Some(view) if json => println!("{}", serde_json::to_string_pretty(&view)?),
         Some(view) => print!("{}", conversation::render_text(&view, now)),
         None => {
-            eprintln!("no conversation {}", key.partition_key());
+            eprintln!("no conversation {}", key);
             return Ok(ExitCode::FAILURE);
         }
     }

@@ -15,7 +15,7 @@ pub mod simulate;
 pub mod smoke;
 
 use clap::ValueEnum;
-use shared::protocol::Platform;
+use shared::ids::Platform;
 
 /// The test-only registry used when `KEFU_APPS_FILE` is unset (`serve`, `simulate`).
 pub const DEFAULT_APPS_FILE: &str = "infra/local/apps.json";

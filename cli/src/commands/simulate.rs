@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use shared::config::Env;
+use shared::ids::Platform;
 use shared::protocol::simulate::VerifyVia;
-use shared::protocol::{DataFormat, Mode, Platform};
+use shared::protocol::{DataFormat, Mode};
 
 use super::{DEFAULT_APPS_FILE, PlatformArg};
 use crate::Error;

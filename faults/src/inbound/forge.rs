@@ -4,7 +4,8 @@
 
 use lambda_http::http::StatusCode;
 use shared::clock::Clock;
-use shared::message::{InboundMessage, MessageBody, MsgId, render};
+use shared::ids::MsgId;
+use shared::message::{InboundMessage, MessageBody, render};
 use shared::ports::MessageStore;
 use shared::protocol::simulate::SimulatedRequest;
 

@@ -14,7 +14,8 @@ pub mod error;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
 use lambda_runtime::LambdaEvent;
-use shared::message::{ConversationKey, QueueEnvelope};
+use shared::ids::ConversationKey;
+use shared::message::QueueEnvelope;
 use shared::ports::{MessageStore, StoreOutcome};
 use shared::quota::QuotaPolicy;
 use tracing::{debug, error, info, warn};
@@ -159,8 +160,10 @@ pub async fn handle<S: MessageStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::message::{InboundMessage, MessageBody, MsgId};
-    use shared::protocol::{DataFormat, Mode, Platform};
+    use shared::ids::MsgId;
+    use shared::ids::Platform;
+    use shared::message::{InboundMessage, MessageBody};
+    use shared::protocol::{DataFormat, Mode};
     use shared::quota::Window;
     use testkit::memory::InMemoryStore;
 

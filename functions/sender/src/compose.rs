@@ -4,7 +4,7 @@
 //! [`Composed::Upload`] for `media`.
 
 use shared::api::{OutboundBody, split_text};
-use shared::protocol::Platform;
+use shared::ids::Platform;
 
 use crate::error::{SendError, invalid};
 use crate::request::{ImageSource, OutboundMessage};

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 use shared::clock::Clock;
-use shared::message::ConversationKey;
+use shared::ids::ConversationKey;
 use shared::ports::{
     AccessTokenCache, Claim, ClaimRequest, MediaIdCache, OutboundStore, QuotaLedger,
 };
@@ -111,9 +111,11 @@ mod tests {
     use shared::api::http_client;
     use shared::api::wechat::WechatClient;
     use shared::clock::FixedClock;
-    use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
+    use shared::ids::MsgId;
+    use shared::ids::Platform;
+    use shared::message::{InboundMessage, MessageBody, QueueEnvelope};
     use shared::ports::MessageStore;
-    use shared::protocol::{DataFormat, Mode, Platform};
+    use shared::protocol::{DataFormat, Mode};
     use shared::quota::QuotaPolicy;
     use shared::registry::AppRegistry;
     use testkit::fake_platform::FakePlatform;

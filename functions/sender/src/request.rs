@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use shared::protocol::Platform;
+use shared::ids::Platform;
 
 use crate::error::{SendError, invalid};
 

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use shared::api::{OutboundBody, PlatformError};
 use shared::clock::Clock;
-use shared::message::ConversationKey;
+use shared::ids::ConversationKey;
+use shared::ids::Platform;
 use shared::ports::{
     AccessTokenCache, MediaIdCache, OutboundStore, QuotaLedger, Reservation, StoreError,
 };
-use shared::protocol::Platform;
 use shared::quota::{Refusal, Window};
 use shared::records::{OutboundRecord, OutboundStatus};
 use shared::registry::AppConfig;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use shared::api::PlatformError;
 use shared::clock::Clock;
+use shared::ids::Platform;
 use shared::ports::{AccessTokenCache, MediaIdCache, OutboundStore, QuotaLedger};
-use shared::protocol::Platform;
 use shared::registry::AppConfig;
 use tracing::{info, warn};
 

@@ -9,46 +9,16 @@
 use std::fmt;
 
 use super::{InboundMessage, MessageBody};
-use crate::protocol::Platform;
+use crate::ids::{ConversationKey, Platform};
 
-/// One conversation: a user of one app on one platform.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ConversationKey {
-    /// The platform.
-    pub platform: Platform,
-    /// The mini program's AppID.
-    pub app_id: String,
-    /// The user's open id.
-    pub open_id: String,
-}
-
-impl ConversationKey {
-    /// The partition key string: `platform#app_id#open_id`.
-    pub fn partition_key(&self) -> String {
-        format!("{}#{}#{}", self.platform, self.app_id, self.open_id)
-    }
-
-    /// Parses a partition key made by [`ConversationKey::partition_key`].
-    pub fn parse(pk: &str) -> Option<Self> {
-        let mut parts = pk.splitn(3, '#');
-        let platform = parts.next()?.parse().ok()?;
-        let app_id = parts.next()?.to_owned();
-        let open_id = parts.next()?.to_owned();
-        Some(Self {
-            platform,
-            app_id,
-            open_id,
-        })
-    }
-}
-
-/// Longest `FromUserName` accepted, in bytes: it is part of the partition key (DynamoDB: ≤ 2048 bytes).
+/// Longest `FromUserName` accepted, in bytes: it is part of the conversation key, which storage
+/// keys must hold (DynamoDB allows 2048 bytes).
 pub const MAX_OPEN_ID_BYTES: usize = 256;
-/// Longest `MsgId` accepted, in bytes: it is part of the sort key (DynamoDB: ≤ 1024 bytes).
+/// Longest `MsgId` accepted, in bytes: it is part of the position (DynamoDB allows 1024 bytes).
 pub const MAX_MSG_ID_BYTES: usize = 128;
-/// Longest `Event` accepted, in bytes (part of an event's sort key).
+/// Longest `Event` accepted, in bytes (part of an event's position).
 pub const MAX_EVENT_BYTES: usize = 64;
-/// Longest `MsgType` accepted, in bytes (part of the sort key of a message without `MsgId`).
+/// Longest `MsgType` accepted, in bytes (part of the position of a message without `MsgId`).
 pub const MAX_MSG_TYPE_BYTES: usize = 64;
 
 /// A field of a message is too long to be part of a storage key; it names the field
@@ -111,40 +81,39 @@ fn write_sort_time(out: &mut String, secs: u64) {
     out.push_str(std::str::from_utf8(&digits[..width]).unwrap_or_default());
 }
 
-/// The deterministic identity of one inbound message: its conversation and its sort key.
+/// The deterministic identity of one inbound message: its conversation and its position in it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DedupeKey {
     /// The conversation the message belongs to.
     pub conversation: ConversationKey,
-    /// `CreateTime` as [`sort_time`] writes it, then `#m#MsgId`, `#e#Event` or `#t#MsgType#digest`,
-    /// so a query returns a conversation in `CreateTime` order.
-    pub sort_key: String,
+    /// The message's position in its conversation: `CreateTime` as [`sort_time`] writes it, then
+    /// `#m#MsgId`, `#e#Event` or `#t#MsgType#digest`. Text order is `CreateTime` order, and two
+    /// messages share a position only if they are the same message.
+    pub position: String,
 }
 
 impl DedupeKey {
     /// Derives the key of `message` received for `app_id` on `platform`.
     pub fn derive(platform: Platform, app_id: &str, message: &InboundMessage) -> Self {
-        let mut sort_key = String::with_capacity(40);
-        write_sort_key(&mut sort_key, message);
         Self {
             conversation: ConversationKey {
                 platform,
                 app_id: app_id.to_owned(),
                 open_id: message.from_user_name.clone(),
             },
-            sort_key,
+            position: Self::position_of(message),
         }
     }
 
-    /// The message's position in its conversation (the `sort_key` of [`DedupeKey`]).
+    /// The message's position in its conversation ([`DedupeKey::position`]).
     pub fn position_of(message: &InboundMessage) -> String {
         let mut out = String::with_capacity(40);
-        write_sort_key(&mut out, message);
+        write_position(&mut out, message);
         out
     }
 }
 
-fn write_sort_key(out: &mut String, message: &InboundMessage) {
+fn write_position(out: &mut String, message: &InboundMessage) {
     write_sort_time(out, message.create_time);
     out.push('#');
     match (&message.body, &message.msg_id) {
@@ -193,14 +162,14 @@ fn content_digest(message: &InboundMessage) -> String {
 
 impl fmt::Display for DedupeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}|{}", self.conversation.partition_key(), self.sort_key)
+        write!(f, "{}|{}", self.conversation, self.position)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::MsgId;
+    use crate::ids::MsgId;
     use serde_json::Map;
 
     fn msg(body: MessageBody, msg_id: Option<&str>) -> InboundMessage {
@@ -222,8 +191,8 @@ mod tests {
             Some("18446744073709551000"),
         );
         let key = DedupeKey::derive(Platform::Wechat, "wx1", &text);
-        assert_eq!(key.conversation.partition_key(), "wechat#wx1#oUser");
-        assert_eq!(key.sort_key, "1482048670#m#18446744073709551000");
+        assert_eq!(key.conversation.to_string(), "wechat#wx1#oUser");
+        assert_eq!(key.position, "1482048670#m#18446744073709551000");
 
         let event = msg(
             MessageBody::Event {
@@ -233,7 +202,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            DedupeKey::derive(Platform::Baidu, "b1", &event).sort_key,
+            DedupeKey::derive(Platform::Baidu, "b1", &event).position,
             "1482048670#e#debug_demo"
         );
         let enter = msg(
@@ -266,9 +235,9 @@ mod tests {
         assert_ne!(ka, DedupeKey::derive(Platform::Wechat, "wx1", &b));
         assert_eq!(ka, DedupeKey::derive(Platform::Wechat, "wx1", &a.clone()));
         assert!(
-            ka.sort_key.starts_with("1482048670#t#text#"),
+            ka.position.starts_with("1482048670#t#text#"),
             "{}",
-            ka.sort_key
+            ka.position
         );
     }
 
@@ -281,8 +250,8 @@ mod tests {
             Some("42"),
         );
         let key = DedupeKey::derive(Platform::Wechat, "wx1", &text);
-        assert_eq!(DedupeKey::position_of(&text), key.sort_key);
-        assert_eq!(key.sort_key, format!("{:010}#m#42", text.create_time));
+        assert_eq!(DedupeKey::position_of(&text), key.position);
+        assert_eq!(key.position, format!("{:010}#m#42", text.create_time));
         assert_eq!(sort_time(10_000_000_000), "~00000000010000000000");
         assert_eq!(sort_time(u64::MAX), format!("~{}", u64::MAX));
     }
@@ -306,7 +275,7 @@ mod tests {
             DedupeKey::derive(Platform::Wechat, "wx1", &early),
             DedupeKey::derive(Platform::Wechat, "wx1", &late),
         );
-        assert!(a.sort_key < b.sort_key);
+        assert!(a.position < b.position);
     }
 
     fn at(create_time: u64) -> String {
@@ -317,7 +286,7 @@ mod tests {
             Some("1"),
         );
         m.create_time = create_time;
-        DedupeKey::derive(Platform::Wechat, "wx1", &m).sort_key
+        DedupeKey::derive(Platform::Wechat, "wx1", &m).position
     }
 
     #[test]
@@ -332,23 +301,13 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn sort_keys_order_as_create_times_do(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY) {
+        fn positions_order_as_create_times_do(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY) {
             proptest::prop_assert_eq!(at(a).cmp(&at(b)), a.cmp(&b));
         }
 
         #[test]
-        fn sort_keys_order_near_the_format_change(a in 9_999_999_000u64..10_000_001_000, b in 9_999_999_000u64..10_000_001_000) {
+        fn positions_order_near_the_format_change(a in 9_999_999_000u64..10_000_001_000, b in 9_999_999_000u64..10_000_001_000) {
             proptest::prop_assert_eq!(at(a).cmp(&at(b)), a.cmp(&b));
         }
-    }
-
-    #[test]
-    fn partition_key_round_trips() {
-        let key = ConversationKey {
-            platform: Platform::Baidu,
-            app_id: "123".into(),
-            open_id: "o#x".into(),
-        };
-        assert_eq!(ConversationKey::parse(&key.partition_key()), Some(key));
     }
 }

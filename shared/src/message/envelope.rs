@@ -10,8 +10,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::json_write::{push_str_literal, push_u64, sqs_safe};
-use super::{ConversationKey, DedupeKey, InboundMessage, MessageBody, sha256_hex};
-use crate::protocol::{DataFormat, Mode, Platform};
+use super::{DedupeKey, InboundMessage, MessageBody, sha256_hex};
+use crate::ids::ConversationKey;
+use crate::ids::Platform;
+use crate::protocol::{DataFormat, Mode};
 
 /// The envelope version this crate writes.
 pub const ENVELOPE_VERSION: u32 = 2;
@@ -240,7 +242,7 @@ impl QueueEnvelope {
     pub fn key(&self) -> DedupeKey {
         DedupeKey {
             conversation: self.conversation(),
-            sort_key: self.position.clone(),
+            position: self.position.clone(),
         }
     }
 }
@@ -256,7 +258,8 @@ fn body_len(body: &MessageBody) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{MessageBody, MsgId};
+    use crate::ids::MsgId;
+    use crate::message::MessageBody;
 
     #[test]
     fn round_trips_and_rejects_other_versions() {

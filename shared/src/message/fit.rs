@@ -147,8 +147,10 @@ mod tests {
     use serde_json::Map;
 
     use super::*;
-    use crate::message::{MsgId, parse_or_raw};
-    use crate::protocol::{DataFormat, Mode, Platform};
+    use crate::ids::MsgId;
+    use crate::ids::Platform;
+    use crate::message::parse_or_raw;
+    use crate::protocol::{DataFormat, Mode};
 
     fn envelope(body: MessageBody, msg_id: Option<&str>) -> QueueEnvelope {
         let message = InboundMessage {

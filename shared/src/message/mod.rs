@@ -12,13 +12,13 @@ mod parse;
 mod raw;
 mod render;
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::ids::MsgId;
+
 pub use dedupe::{
-    ConversationKey, DedupeKey, KeyTooLong, MAX_EVENT_BYTES, MAX_MSG_ID_BYTES, MAX_MSG_TYPE_BYTES,
+    DedupeKey, KeyTooLong, MAX_EVENT_BYTES, MAX_MSG_ID_BYTES, MAX_MSG_TYPE_BYTES,
     MAX_OPEN_ID_BYTES, check_key_limits, sort_time,
 };
 pub use envelope::{
@@ -32,17 +32,6 @@ pub use render::render;
 /// their `content` is exact, and the copy would push a text cut to the queue's limit past
 /// DynamoDB's 400 KB item limit.
 pub const RAW_TEXT_LIMIT: usize = 64 * 1024;
-
-/// A platform message id, kept exactly as sent (64-bit values above 2^53, or opaque strings).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MsgId(pub String);
-
-impl fmt::Display for MsgId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// One inbound message or event: the common header and the typed body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

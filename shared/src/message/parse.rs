@@ -11,8 +11,9 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
-use super::{InboundMessage, MessageBody, MsgId};
+use super::{InboundMessage, MessageBody};
 use crate::flat_json::{self, FlatValue};
+use crate::ids::MsgId;
 use crate::protocol::DataFormat;
 use crate::xml::{self, Node};
 

@@ -7,7 +7,8 @@
 use serde_json::{Map, Value};
 
 use super::parse::parse_as;
-use super::{InboundMessage, MessageBody, MsgId, sha256_hex};
+use super::{InboundMessage, MessageBody, sha256_hex};
+use crate::ids::MsgId;
 use crate::protocol::DataFormat;
 use crate::xml::{self, Node};
 
@@ -135,8 +136,8 @@ impl Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Platform;
     use crate::message::{DedupeKey, render};
-    use crate::protocol::Platform;
 
     fn raw_parts(m: &InboundMessage) -> (&str, &str, &str) {
         match &m.body {
@@ -246,11 +247,11 @@ mod tests {
         assert_ne!(a, key("second"), "different pushes never collide");
         let digest = sha256_hex(b"first");
         assert_eq!(
-            a.sort_key,
+            a.position,
             format!("0000000042#t#unknown#{}", &digest[..16])
         );
         // With a readable MsgId the id decides, as for every message.
         let with_id = key(r#"{"FromUserName":"o","MsgType":"text","MsgId":9,"CreateTime":3}"#);
-        assert_eq!(with_id.sort_key, "0000000003#m#9");
+        assert_eq!(with_id.position, "0000000003#m#9");
     }
 }

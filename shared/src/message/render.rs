@@ -113,7 +113,8 @@ fn write_xml(out: &mut String, name: &str, value: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{MsgId, parse};
+    use crate::ids::MsgId;
+    use crate::message::parse;
 
     #[test]
     fn rendered_messages_parse_back() {

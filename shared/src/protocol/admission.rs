@@ -4,7 +4,8 @@
 //! Pure: no I/O, no clock (the caller passes the time), no HTTP. Not here: signatures and
 //! decryption (the platform rules), parsing (`crate::message`), storage-key limits.
 
-use super::{Mode, Platform, Push};
+use super::{Mode, Push};
+use crate::ids::Platform;
 use crate::message::InboundMessage;
 use crate::registry::{AppConfig, AppMode};
 
@@ -103,7 +104,8 @@ pub fn admit(policy: &Policy<'_>, push: &Push, message: &InboundMessage) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{MessageBody, MsgId};
+    use crate::ids::MsgId;
+    use crate::message::MessageBody;
     use crate::protocol::DataFormat;
 
     const NOW: u64 = 1_700_000_000;

@@ -13,7 +13,6 @@ pub mod simulate;
 pub mod wechat;
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,48 +21,6 @@ pub use sealed::{DataFormat, Params, SealedBodyError};
 pub use signature::Signature;
 
 use crate::secret::Secret;
-
-/// The two platforms kefu speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    /// WeChat mini programs (微信小程序).
-    Wechat,
-    /// Baidu smart programs (百度智能小程序).
-    Baidu,
-}
-
-impl Platform {
-    /// The lowercase name used in routes, keys and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Wechat => "wechat",
-            Platform::Baidu => "baidu",
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Error for a platform name that is neither `wechat` nor `baidu`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown platform {0:?} (expected \"wechat\" or \"baidu\")")]
-pub struct UnknownPlatform(pub String);
-
-impl FromStr for Platform {
-    type Err = UnknownPlatform;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "wechat" => Ok(Platform::Wechat),
-            "baidu" => Ok(Platform::Baidu),
-            other => Err(UnknownPlatform(other.to_owned())),
-        }
-    }
-}
 
 /// HTTP method of a callback request; only these two reach the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use super::sealed::DataFormat;
-use super::{AesKey, Mode, Platform, Signature, cipher};
+use super::{AesKey, Mode, Signature, cipher};
+use crate::ids::Platform;
 
 /// Where a Baidu verification puts its parameters (docs/protocol.md §1.2: the docs disagree).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

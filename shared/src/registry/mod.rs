@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub use split::{RegistryParts, split};
 
-use crate::protocol::{Credentials, Platform};
+use crate::ids::Platform;
+use crate::protocol::Credentials;
 use crate::secret::Secret;
 
 /// Where a registry document is read from (chosen from the environment by each function's config;

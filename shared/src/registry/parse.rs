@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 use super::{
     AppConfig, AppMode, AppRegistry, ComponentConfig, InvalidEntry, Purpose, RegistryError,
 };
-use crate::protocol::{AesKey, Credentials, Platform, ReceiveIdRule};
+use crate::ids::Platform;
+use crate::protocol::{AesKey, Credentials, ReceiveIdRule};
 use crate::secret::Secret;
 
 type Object = Map<String, Value>;

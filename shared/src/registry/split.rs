@@ -104,7 +104,7 @@ pub fn split(json: &str) -> Result<RegistryParts, RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Platform;
+    use crate::ids::Platform;
     use crate::registry::{AppRegistry, Purpose};
     use crate::secret::Secret;
 

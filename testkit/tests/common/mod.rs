@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
-use shared::Platform;
 use shared::adapters::dynamodb::{DynamoDbStore, provision};
-use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
+use shared::ids::MsgId;
+use shared::ids::Platform;
+use shared::message::{InboundMessage, MessageBody, QueueEnvelope};
 use shared::ports::{MessageStore, StoreOutcome};
 use shared::protocol::{DataFormat, Mode};
 use shared::quota::{QuotaPolicy, Window};

@@ -9,9 +9,11 @@ mod storage;
 use lambda_http::http::{self, StatusCode};
 use lambda_http::{Body, Request};
 use shared::clock::FixedClock;
-use shared::message::{InboundMessage, MessageBody, MsgId, QueueEnvelope};
+use shared::ids::MsgId;
+use shared::ids::Platform;
+use shared::message::{InboundMessage, MessageBody, QueueEnvelope};
 use shared::protocol::simulate::{AppKeys, PushSpec, SimulatedRequest};
-use shared::protocol::{AesKey, DataFormat, Mode, Platform};
+use shared::protocol::{AesKey, DataFormat, Mode};
 use shared::registry::AppRegistry;
 use testkit::memory::InMemoryQueue;
 

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use lambda_http::Body;
 use lambda_http::http::{self, StatusCode};
+use shared::ids::Platform;
 use shared::message::render;
 use shared::protocol::simulate::{
     AppKeys, SimulatedRequest, VerifyVia, push_request, verify_request,
 };
-use shared::protocol::{DataFormat, Mode, Platform};
+use shared::protocol::{DataFormat, Mode};
 
 use super::*;
 

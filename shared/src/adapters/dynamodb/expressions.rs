@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{self, ConversationState, n, s};
-use crate::message::ConversationKey;
+use crate::ids::ConversationKey;
 use crate::quota::{Grant, Ledger, Window};
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::expressions;
 use super::expressions::Expression;
 use super::items::{self, ItemReader, s};
 use super::{DynamoDbStore, WithExpression, unavailable};
-use crate::message::ConversationKey;
+use crate::ids::ConversationKey;
 use crate::ports::{QuotaLedger, Reservation, StoreError};
 use crate::quota::{Refusal, Window};
 
@@ -26,7 +26,7 @@ impl QuotaLedger for DynamoDbStore {
         units: u32,
         now: u64,
     ) -> Result<Reservation, StoreError> {
-        let pk = key.partition_key();
+        let pk = key.to_string();
         let result = self
             .client
             .update_item()
@@ -116,7 +116,7 @@ impl DynamoDbStore {
             .client
             .update_item()
             .table_name(&self.tables.conversations)
-            .key(items::PK, s(key.partition_key()))
+            .key(items::PK, s(key.to_string()))
             .expression(expression)
             .send()
             .await;

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use super::items::{self, s};
 use super::{DynamoDbStore, unavailable};
-use crate::Platform;
+use crate::ids::Platform;
 use crate::ports::{MediaIdCache, StoreError};
 
 #[async_trait]

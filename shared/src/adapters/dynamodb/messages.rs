@@ -25,7 +25,8 @@ use super::conditional;
 use super::expressions::{self, Expression, InboundUpdate};
 use super::items::{self, ConversationState, Item, s};
 use super::{DynamoDbStore, WithExpression, unavailable};
-use crate::message::{ConversationKey, QueueEnvelope};
+use crate::ids::ConversationKey;
+use crate::message::QueueEnvelope;
 use crate::ports::{MessageStore, StoreError, StoreOutcome};
 use crate::quota::Grant;
 use crate::records::{Conversation, StoredMessage};
@@ -203,7 +204,7 @@ impl MessageStore for DynamoDbStore {
         grant: Option<Grant>,
     ) -> Result<StoreOutcome, StoreError> {
         let key = envelope.key();
-        let pk = key.conversation.partition_key();
+        let pk = key.conversation.to_string();
         let put = Put::builder()
             .table_name(&self.tables.messages)
             .set_item(Some(items::inbound_message_item(
@@ -291,7 +292,7 @@ impl MessageStore for DynamoDbStore {
         &self,
         key: &ConversationKey,
     ) -> Result<Option<Conversation>, StoreError> {
-        let Some(item) = self.conversation_item(&key.partition_key()).await? else {
+        let Some(item) = self.conversation_item(&key.to_string()).await? else {
             return Ok(None);
         };
         let mut conversation = items::conversation_from_item(&item)?;
@@ -317,7 +318,7 @@ impl MessageStore for DynamoDbStore {
                 .client
                 .query()
                 .table_name(&self.tables.messages)
-                .expression(expressions::messages_of(&key.partition_key()))
+                .expression(expressions::messages_of(&key.to_string()))
                 .scan_index_forward(true)
                 .consistent_read(true)
                 .set_limit(page)

@@ -53,7 +53,7 @@ impl OutboundStore for DynamoDbStore {
                 .client
                 .update_item()
                 .table_name(&self.tables.conversations)
-                .key(items::PK, s(record.key.partition_key()))
+                .key(items::PK, s(record.key.to_string()))
                 .expression(expressions::last_out(record.sent_at))
                 .send()
                 .await;

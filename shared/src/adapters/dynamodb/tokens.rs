@@ -11,7 +11,7 @@ use super::conditional::applied;
 use super::expressions;
 use super::items::{self, s};
 use super::{DynamoDbStore, WithExpression, unavailable};
-use crate::Platform;
+use crate::ids::Platform;
 use crate::ports::{AccessTokenCache, CachedToken, StoreError};
 
 #[async_trait]

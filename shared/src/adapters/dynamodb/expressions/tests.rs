@@ -2,7 +2,7 @@
 //! documented attributes.
 
 use super::*;
-use crate::protocol::Platform;
+use crate::ids::Platform;
 
 const H48: u64 = 48 * 3600;
 

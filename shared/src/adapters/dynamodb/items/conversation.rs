@@ -8,7 +8,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::reader::ItemReader;
 use super::*;
-use crate::message::ConversationKey;
 use crate::ports::StoreError;
 use crate::quota::{Ledger, Window};
 use crate::records::Conversation;
@@ -77,7 +76,7 @@ pub fn conversation_from_item(item: &Item) -> Result<Conversation, StoreError> {
     let pk = r.req_s(PK)?;
     let state = ConversationState::from_item(item, pk)?;
     Ok(Conversation {
-        key: ConversationKey::parse(pk),
+        key: pk.parse().ok(),
         window: state.window().unwrap_or_default(),
         grant_at: state.grant_at,
         generation: state.generation.unwrap_or(0),
@@ -95,7 +94,7 @@ pub fn conversation_from_item(item: &Item) -> Result<Conversation, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Platform;
+    use crate::ids::{ConversationKey, Platform};
 
     #[test]
     fn conversation_item_maps_window_and_defaults() {

@@ -25,8 +25,8 @@ pub fn inbound_message_item(
         reason: format!("cannot serialise the message as JSON: {e}"),
     })?;
     let mut item = Item::with_capacity(11);
-    item.insert(PK.into(), s(key.conversation.partition_key()));
-    item.insert(SK.into(), s(key.sort_key.as_str()));
+    item.insert(PK.into(), s(key.conversation.to_string()));
+    item.insert(SK.into(), s(key.position.as_str()));
     item.insert(DIRECTION.into(), s(DIRECTION_IN));
     item.insert(MSG_TYPE.into(), s(message.msg_type()));
     item.insert(CREATE_TIME.into(), n(message.create_time));
@@ -86,7 +86,7 @@ pub fn replay_item(envelope: &QueueEnvelope, tag: &ReplayTag) -> Item {
 /// writing it twice leaves one item.
 pub fn outbound_message_item(record: &OutboundRecord, retention_secs: Option<u64>) -> Item {
     let mut item = Item::with_capacity(12);
-    item.insert(PK.into(), s(record.key.partition_key()));
+    item.insert(PK.into(), s(record.key.to_string()));
     item.insert(
         SK.into(),
         s(format!(
@@ -134,7 +134,7 @@ pub fn stored_message_from_item(item: &Item) -> Result<StoredMessage, StoreError
     };
     let owned = |v: Option<&str>| v.map(str::to_owned);
     Ok(StoredMessage {
-        sort_key: r.req_s(SK)?.to_owned(),
+        position: r.req_s(SK)?.to_owned(),
         direction,
         msg_type: r.req_s(MSG_TYPE)?.to_owned(),
         create_time: r.req_n(CREATE_TIME)?,
@@ -157,8 +157,10 @@ pub fn stored_message_from_item(item: &Item) -> Result<StoredMessage, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{InboundMessage, MsgId};
-    use crate::protocol::{DataFormat, Mode, Platform};
+    use crate::ids::MsgId;
+    use crate::ids::Platform;
+    use crate::message::InboundMessage;
+    use crate::protocol::{DataFormat, Mode};
     use serde_json::Map;
 
     #[test]
@@ -217,7 +219,7 @@ mod tests {
         assert_eq!(item[PK], s("wechat#wx1#oUser"));
         assert_eq!(item[RECEIVED_AT_MS], n(1_700_000_000_123u64));
         assert_eq!(item[MODE], s("safe"));
-        assert_eq!(stored.sort_key, "1700000000#m#18446744073709551000");
+        assert_eq!(stored.position, "1700000000#m#18446744073709551000");
         assert_eq!(stored.direction, Direction::In);
         assert_eq!(stored.msg_type, "text");
         assert_eq!(stored.create_time, 1_700_000_000);
@@ -336,7 +338,7 @@ mod tests {
     #[test]
     fn outbound_records_map_back_with_their_parts_in_the_item() {
         let record = OutboundRecord {
-            key: crate::message::ConversationKey {
+            key: crate::ids::ConversationKey {
                 platform: Platform::Baidu,
                 app_id: "b1".into(),
                 open_id: "o1".into(),

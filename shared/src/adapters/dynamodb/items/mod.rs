@@ -11,7 +11,7 @@
 //!
 //! | attribute | type | value |
 //! | --- | --- | --- |
-//! | `pk` | S | the conversation, `platform#app_id#open_id` ([`ConversationKey::partition_key`](crate::message::ConversationKey::partition_key)) |
+//! | `pk` | S | the conversation, `platform#app_id#open_id` ([`ConversationKey::partition_key`](crate::ids::ConversationKey::partition_key)) |
 //! | `sk` | S | the dedupe sort key: `CreateTime` zero-padded, then `#m#MsgId` / `#e#Event` / `#t#MsgType` |
 //! | `direction` | S | `in` (written here) or `out` (written by the sender) |
 //! | `msg_type` | S | the platform's `MsgType` ([`InboundMessage::msg_type`](crate::message::InboundMessage::msg_type)) |

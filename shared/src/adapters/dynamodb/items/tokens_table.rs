@@ -7,7 +7,7 @@
 
 use super::reader::ItemReader;
 use super::*;
-use crate::Platform;
+use crate::ids::Platform;
 use crate::ports::{CachedToken, ClaimRequest, StoreError};
 use crate::secret::Secret;
 
