@@ -13,7 +13,7 @@ VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
 # override with e.g. `make test TEST_CMD='cargo test -p shared'`.
 TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
 
-.PHONY: help dev setup fmt lint unit test validate rehearse cost build coldstart bench bench-send load faults events emulator-up emulator-down
+.PHONY: help dev setup fmt lint unit test validate rehearse cost build coldstart bench bench-compare bench-send load faults events emulator-up emulator-down
 
 help: ## list the targets
 	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
@@ -58,8 +58,13 @@ build: ## sam build: the three arm64 bootstrap binaries (~8 min), sizes printed
 	PATH="$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
 	@ls -l .aws-sam/build/*/bootstrap
 
-bench: ## run the inbound pure-path benchmark (prints us/msg for JSON and XML safe mode)
+bench: ## inbound pure-path benchmark: us/msg for JSON and XML safe mode, then instructions/msg under callgrind
 	$(CARGO) bench -p shared --bench inbound
+	CARGO="$(CARGO)" infra/bench/instructions.sh
+
+REFERENCE ?= $(CURDIR)/../shared/bench/rustref
+bench-compare: ## kefu's inbound bench and an independent reference back to back (REFERENCE=dir), ratios per case; fails above 1.25
+	CARGO="$(CARGO)" python3 infra/bench/compare.py --reference "$(REFERENCE)" --rounds $(or $(ROUNDS),3)
 
 bench-send: ## sender throughput and latency against the fake platform (2,000 sends, 20 callers)
 	$(CARGO) bench -p integration-tests --bench send

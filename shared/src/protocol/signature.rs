@@ -48,7 +48,19 @@ impl Signature {
     /// Whether `given` equals this signature, compared in constant time (case-sensitive).
     pub fn matches(&self, given: &str) -> bool {
         let given = given.as_bytes();
-        given.len() == self.0.len() && bool::from(self.0.ct_eq(given))
+        if given.len() != self.0.len() {
+            return false;
+        }
+        // Word by word (5 constant-time comparisons instead of 40); the length is public.
+        let word = |b: &[u8]| u64::from_ne_bytes(<[u8; 8]>::try_from(b).unwrap_or_default());
+        let equal = self
+            .0
+            .chunks_exact(8)
+            .zip(given.chunks_exact(8))
+            .fold(subtle::Choice::from(1), |acc, (a, b)| {
+                acc & word(a).ct_eq(&word(b))
+            });
+        bool::from(equal)
     }
 }
 
