@@ -97,6 +97,21 @@ fn stages(creds: &Credentials, query: &str, body: &[u8]) {
     };
     let push = read(query, body);
     let read_us = measure(|| read(black_box(query), black_box(body)));
+    let query_us = measure(|| Params::parse_query(black_box(query)));
+    let sealed_us = measure(|| protocol::sealed::parse_sealed_body(black_box(body)).is_ok());
+    let (_, sealed) = protocol::sealed::parse_sealed_body(body).expect("sealed");
+    let encrypt = sealed.encrypt.clone().expect("encrypt");
+    let params = Params::parse_query(query);
+    let (ts, nonce, sig) = (
+        params.get("timestamp").expect("ts"),
+        params.get("nonce").expect("nonce"),
+        params.get("msg_signature").expect("sig"),
+    );
+    let open_us =
+        measure(|| protocol::open_signed(creds, ts, nonce, sig, black_box(&encrypt)).is_ok());
+    eprintln!(
+        "  read: query {query_us:.3} / sealed body {sealed_us:.3} / signature+decrypt {open_us:.3} us"
+    );
     let parse_us = measure(|| message::parse(black_box(&push.plaintext)).expect("parses"));
     let (format, msg) = message::parse(&push.plaintext).expect("parses");
     let envelope_us = measure(|| {

@@ -46,13 +46,11 @@ pub fn parse(plaintext: &str) -> Result<(DataFormat, InboundMessage), ParseError
 /// Parses a plaintext message already known to be `format` (sniffed once by the caller).
 pub(super) fn parse_as(format: DataFormat, plaintext: &str) -> Result<InboundMessage, ParseError> {
     let text = plaintext.trim_start_matches('\u{feff}');
-    let slots = match format {
-        DataFormat::Json => {
-            Slots::from_flat_json(text).unwrap_or_else(|| Slots::from_json(text))?
-        }
-        DataFormat::Xml => Slots::from_xml(text)?,
-    };
-    slots.build()
+    match format {
+        DataFormat::Json => Slots::flat_json_message(text)
+            .unwrap_or_else(|| Slots::from_json(text).and_then(Slots::build)),
+        DataFormat::Xml => Slots::from_xml(text)?.build(),
+    }
 }
 
 /// Known fields, filled from either format; everything else goes to `extras`.
@@ -170,8 +168,9 @@ impl<'a> Slots<'a> {
         }
     }
 
-    /// The fast path for a flat JSON object (`flat_json`); `None` leaves the document to serde.
-    fn from_flat_json(text: &'a str) -> Option<Result<Self, ParseError>> {
+    /// The fast path for a flat JSON object (`flat_json`), built into the message where the slots
+    /// live (they are large to move); `None` leaves the document to serde.
+    fn flat_json_message(text: &'a str) -> Option<Result<InboundMessage, ParseError>> {
         let mut slots = Slots::default();
         let mut invalid = None;
         flat_json::each_member(text, |key, value| {
@@ -195,7 +194,7 @@ impl<'a> Slots<'a> {
         })?;
         Some(match invalid {
             Some(e) => Err(e),
-            None => Ok(slots),
+            None => slots.build(),
         })
     }
 
@@ -587,7 +586,7 @@ mod tests {
         ) {
             let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
             let doc = format!("{{{}}}", body.join(","));
-            let fast = Slots::from_flat_json(&doc).expect("flat shape").and_then(Slots::build);
+            let fast = Slots::flat_json_message(&doc).expect("flat shape");
             let slow = Slots::from_json(&doc).and_then(Slots::build);
             proptest::prop_assert_eq!(fast, slow, "{}", doc);
         }
