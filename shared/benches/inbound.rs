@@ -14,9 +14,10 @@ use std::time::Duration;
 use cpu_time::ThreadTime;
 use serde_json::Value;
 use shared::ids::Platform;
-use shared::message::{self, QueueEnvelope};
+use shared::message::{self, InboundMessage, QueueEnvelope};
 use shared::protocol::{
-    self, AesKey, Callback, CallbackRequest, Credentials, Method, Params, ReceiveIdRule,
+    self, AesKey, Callback, CallbackRequest, Credentials, DataFormat, Method, Mode, Params, Push,
+    ReceiveIdRule,
 };
 use shared::secret::Secret;
 
@@ -24,25 +25,36 @@ const SAMPLES: usize = 15;
 const SAMPLE_TIME: Duration = Duration::from_millis(150);
 
 fn inbound(creds: &Credentials, query: &str, body: &[u8]) -> String {
+    let push = read(creds, query, body);
+    let (format, msg) = message::parse(&push.plaintext).expect("fixture parses");
+    envelope_json(push.mode, format, msg)
+}
+
+/// The last stage: the queue envelope and its JSON.
+fn envelope_json(mode: Mode, format: DataFormat, msg: InboundMessage) -> String {
+    QueueEnvelope::new(
+        Platform::Wechat,
+        "wxb1ad2c3d4e5f6a7b",
+        1_763_770_123_000,
+        mode,
+        format,
+        msg,
+    )
+    .to_json()
+}
+
+/// The first stage: query, sealed body, signature, decryption.
+fn read(creds: &Credentials, query: &str, body: &[u8]) -> Push {
     let params = Params::parse_query(query);
     let req = CallbackRequest {
         method: Method::Post,
         query: &params,
         body,
     };
-    let Ok(Callback::Push(push)) = protocol::wechat::read_callback(&req, creds) else {
-        panic!("fixture did not verify");
-    };
-    let (format, msg) = message::parse(&push.plaintext).expect("fixture parses");
-    QueueEnvelope::new(
-        Platform::Wechat,
-        "wxb1ad2c3d4e5f6a7b",
-        1_763_770_123_000,
-        push.mode,
-        format,
-        msg,
-    )
-    .to_json()
+    match protocol::wechat::read_callback(&req, creds) {
+        Ok(Callback::Push(push)) => push,
+        _ => panic!("fixture did not verify"),
+    }
 }
 
 /// The median of [`SAMPLES`] samples of `work`, in µs per call (thread CPU time).
@@ -83,20 +95,8 @@ fn measure<R>(mut work: impl FnMut() -> R) -> f64 {
 /// Times the three stages of [`inbound`] separately (stderr): reading the callback (query,
 /// signature, decryption), parsing the plaintext, and building plus serialising the envelope.
 fn stages(creds: &Credentials, query: &str, body: &[u8]) {
-    let read = |query: &str, body: &[u8]| {
-        let params = Params::parse_query(query);
-        let req = CallbackRequest {
-            method: Method::Post,
-            query: &params,
-            body,
-        };
-        match protocol::wechat::read_callback(&req, creds) {
-            Ok(Callback::Push(push)) => push,
-            _ => panic!("fixture did not verify"),
-        }
-    };
-    let push = read(query, body);
-    let read_us = measure(|| read(black_box(query), black_box(body)));
+    let push = read(creds, query, body);
+    let read_us = measure(|| read(creds, black_box(query), black_box(body)));
     let query_us = measure(|| Params::parse_query(black_box(query)));
     let sealed_us = measure(|| protocol::sealed::parse_sealed_body(black_box(body)).is_ok());
     let (_, sealed) = protocol::sealed::parse_sealed_body(body).expect("sealed");
@@ -114,17 +114,7 @@ fn stages(creds: &Credentials, query: &str, body: &[u8]) {
     );
     let parse_us = measure(|| message::parse(black_box(&push.plaintext)).expect("parses"));
     let (format, msg) = message::parse(&push.plaintext).expect("parses");
-    let envelope_us = measure(|| {
-        QueueEnvelope::new(
-            Platform::Wechat,
-            "wxb1ad2c3d4e5f6a7b",
-            1_763_770_123_000,
-            push.mode,
-            format,
-            black_box(msg.clone()),
-        )
-        .to_json()
-    });
+    let envelope_us = measure(|| envelope_json(push.mode, format, black_box(msg.clone())));
     let clone_us = measure(|| black_box(msg.clone()));
     eprintln!(
         "  stages: read {read_us:.3} / parse {parse_us:.3} / envelope {:.3} us",

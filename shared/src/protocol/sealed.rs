@@ -127,20 +127,27 @@ fn parse_json(body: &[u8]) -> Result<SealedBody<'_>, SealedBodyError> {
     }
     let raw: JsonBody<'_> =
         serde_json::from_slice(body).map_err(|e| SealedBodyError::Json(e.to_string()))?;
-    Ok(sealed_from_json(
-        raw.encrypt,
-        [
-            lenient(raw.msg_signature),
-            lenient(raw.timestamp),
-            lenient(raw.nonce),
-            lenient(raw.signature),
-            lenient(raw.v_timestamp),
-            lenient(raw.v_nonce),
-            lenient(raw.echo_str),
-            lenient(raw.echostr),
-        ],
-        raw.msg_type.is_some(),
-    ))
+    Ok(raw.into_sealed())
+}
+
+impl<'a> JsonBody<'a> {
+    /// The sealed body serde read.
+    fn into_sealed(self) -> SealedBody<'a> {
+        sealed_from_json(
+            self.encrypt,
+            [
+                lenient(self.msg_signature),
+                lenient(self.timestamp),
+                lenient(self.nonce),
+                lenient(self.signature),
+                lenient(self.v_timestamp),
+                lenient(self.v_nonce),
+                lenient(self.echo_str),
+                lenient(self.echostr),
+            ],
+            self.msg_type.is_some(),
+        )
+    }
 }
 
 fn lenient(value: Option<Lenient<'_>>) -> Option<Cow<'_, str>> {
@@ -464,22 +471,9 @@ mod tests {
         ) {
             let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
             let doc = format!("{{{}}}", body.join(","));
-            let serde = serde_json::from_slice::<JsonBody<'_>>(doc.as_bytes()).ok().map(|raw| {
-                sealed_from_json(
-                    raw.encrypt,
-                    [
-                        lenient(raw.msg_signature),
-                        lenient(raw.timestamp),
-                        lenient(raw.nonce),
-                        lenient(raw.signature),
-                        lenient(raw.v_timestamp),
-                        lenient(raw.v_nonce),
-                        lenient(raw.echo_str),
-                        lenient(raw.echostr),
-                    ],
-                    raw.msg_type.is_some(),
-                )
-            });
+            let serde = serde_json::from_slice::<JsonBody<'_>>(doc.as_bytes())
+                .ok()
+                .map(JsonBody::into_sealed);
             match parse_flat_json(doc.as_bytes()) {
                 Some(fast) => proptest::prop_assert_eq!(Some(fast), serde, "{}", doc),
                 // Left to serde only when serde refuses it too (a repeated member, a numeric Encrypt).

@@ -15,7 +15,7 @@
 
 use async_trait::async_trait;
 
-use super::items::{self, s};
+use super::items;
 use super::{DynamoDbStore, unavailable};
 use crate::ids::Platform;
 use crate::ports::{MediaIdCache, StoreError};
@@ -30,16 +30,7 @@ impl MediaIdCache for DynamoDbStore {
         now: u64,
     ) -> Result<Option<String>, StoreError> {
         let pk = items::media_pk(platform, app_id, digest);
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.tokens_table()?)
-            .key(items::PK, s(&pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match out.item {
+        match self.tokens_item(&pk).await? {
             Some(item) => items::media_id_from_item(&item, &pk, now),
             None => Ok(None),
         }

@@ -124,6 +124,24 @@ impl DynamoDbStore {
                 reason: "this store was built without a tokens table (TOKENS_TABLE)".into(),
             })
     }
+
+    /// One item of the tokens table by its key, read consistently (tokens, media ids, idempotency
+    /// records).
+    async fn tokens_item(
+        &self,
+        pk: &str,
+    ) -> Result<Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>, StoreError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(self.tokens_table()?)
+            .key(items::PK, items::s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item)
+    }
 }
 
 fn unavailable<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {

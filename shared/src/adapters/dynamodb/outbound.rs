@@ -82,17 +82,7 @@ impl OutboundStore for DynamoDbStore {
         };
         let old = match &e.item {
             Some(item) => Some(item.clone()),
-            None => {
-                self.client
-                    .get_item()
-                    .table_name(self.tokens_table()?)
-                    .key(items::PK, s(&pk))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(unavailable)?
-                    .item
-            }
+            None => self.tokens_item(&pk).await?,
         };
         match old {
             Some(item) => existing_claim(&item, pk, request),

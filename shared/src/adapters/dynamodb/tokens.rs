@@ -22,16 +22,7 @@ impl AccessTokenCache for DynamoDbStore {
         app_id: &str,
     ) -> Result<Option<CachedToken>, StoreError> {
         let pk = items::token_pk(platform, app_id);
-        let out = self
-            .client
-            .get_item()
-            .table_name(self.tokens_table()?)
-            .key(items::PK, s(&pk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match out.item {
+        match self.tokens_item(&pk).await? {
             Some(item) => items::cached_token_from_item(&item, &pk),
             None => Ok(None),
         }
