@@ -8,6 +8,8 @@
 //! parses the document with serde_json as if the fast path did not exist (its callers discard
 //! whatever the callback collected). Not here: what the members mean.
 
+use crate::scan;
+
 /// A member's value as the fast path reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FlatValue<'a> {
@@ -81,23 +83,12 @@ fn string(doc: &str, at: usize, controls: bool) -> Option<(&str, usize)> {
         return None;
     }
     let start = at + 1;
-    let len = find_quote(&bytes[start..])?;
+    let len = scan::find(&bytes[start..], b'"')?;
     if controls && has_control(&bytes[start..start + len]) {
         return None;
     }
     // Both ends are ASCII quotes, so the slice is on character boundaries.
     Some((doc.get(start..start + len)?, start + len + 1))
-}
-
-/// The index of the first `"`: names and short values end within a few bytes, where a plain loop
-/// beats a SIMD search's setup; longer strings go to `memchr`.
-fn find_quote(bytes: &[u8]) -> Option<usize> {
-    const SHORT: usize = 24;
-    match bytes.iter().take(SHORT).position(|&b| b == b'"') {
-        Some(i) => Some(i),
-        None if bytes.len() > SHORT => memchr::memchr(b'"', &bytes[SHORT..]).map(|i| i + SHORT),
-        None => None,
-    }
 }
 
 /// Whether any byte is a C0 control (JSON refuses them raw in strings). Branch-free, so the loop

@@ -31,6 +31,7 @@ pub mod records;
 pub mod registry;
 #[cfg(feature = "secrets")]
 pub mod registry_source;
+mod scan;
 pub mod secret;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;

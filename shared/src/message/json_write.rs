@@ -56,16 +56,39 @@ pub(super) fn sqs_safe(json: String) -> String {
     }
 }
 
-/// One branch-free pass (it vectorises): whether any byte needs a JSON escape (`"`, `\` or a C0
-/// control), and whether any byte is `EF`, the lead byte of SQS's two forbidden characters (and
-/// of other characters from U+F000, such as full-width punctuation).
+/// One pass, eight bytes at a time in a register: whether any byte needs a JSON escape (`"`, `\\`
+/// or a C0 control), and whether any byte is `EF`, the lead byte of SQS's two forbidden characters
+/// (and of other characters from U+F000, such as full-width punctuation). The strings are short,
+/// so this beats a SIMD loop and its scalar tail.
 fn scan(bytes: &[u8]) -> (bool, bool) {
-    bytes.iter().fold((false, false), |(escape, lead), &b| {
-        (
-            escape | (b < 0x20) | (b == b'"') | (b == b'\\'),
-            lead | (b == 0xEF),
-        )
-    })
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    const LEADS: u64 = u64::from_ne_bytes([0xEF; 8]);
+    // Exact as a test of the whole word: some byte is zero / some byte is below 0x20.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let below_space = |x: u64| x.wrapping_sub(SPACES) & !x & HIGHS;
+    let (mut escape, mut lead) = (0u64, 0u64);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut word = |w: u64| {
+        escape |= below_space(w) | zero(w ^ QUOTES) | zero(w ^ BACKSLASHES);
+        lead |= zero(w ^ LEADS);
+    };
+    for chunk in &mut chunks {
+        word(u64::from_le_bytes(
+            <[u8; 8]>::try_from(chunk).unwrap_or_default(),
+        ));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Pad with a byte that matches nothing.
+        let mut tail = [b'a'; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        word(u64::from_le_bytes(tail));
+    }
+    (escape != 0, lead != 0)
 }
 
 /// Whether the UTF-8 `bytes` contain U+FFFE (`EF BF BE`) or U+FFFF (`EF BF BF`).
@@ -114,6 +137,27 @@ mod tests {
             let mut out = String::new();
             push_u64(&mut out, n);
             assert_eq!(out, n.to_string());
+        }
+    }
+
+    #[test]
+    fn the_scan_sees_every_byte_that_matters_at_every_offset() {
+        for special in [b'"', b'\\', 0x00, 0x1f, 0xEF] {
+            for len in 1..40 {
+                for at in 0..len {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[at] = special;
+                    let expect = if special == 0xEF {
+                        (false, true)
+                    } else {
+                        (true, false)
+                    };
+                    assert_eq!(scan(&bytes), expect, "{special} {len} {at}");
+                }
+            }
+        }
+        for harmless in [0x20u8, 0x7f, 0x80, 0xBF, 0xEE, 0xF0, 0xFF, b'!', b'#', b'['] {
+            assert_eq!(scan(&[harmless; 19]), (false, false), "{harmless}");
         }
     }
 

@@ -11,6 +11,7 @@ use serde::de::{self, IgnoredAny, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::flat_json::{self, FlatValue};
+use crate::scan;
 use crate::xml::{self, Node};
 
 /// Data format of a body or a plaintext message.
@@ -321,9 +322,18 @@ impl<'a> Params<'a> {
             false => Cow::Borrowed(part),
         };
         let mut pairs = Vec::with_capacity(8);
-        for pair in input.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            pairs.push((decode(name), decode(value)));
+        let mut start = 0;
+        while start <= bytes.len() {
+            let end = scan::find(&bytes[start..], b'&').map_or(bytes.len(), |i| start + i);
+            let pair = &input[start..end];
+            if !pair.is_empty() {
+                let (name, value) = match scan::find(pair.as_bytes(), b'=') {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, ""),
+                };
+                pairs.push((decode(name), decode(value)));
+            }
+            start = end + 1;
         }
         Self { pairs }
     }
