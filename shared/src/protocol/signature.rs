@@ -7,9 +7,12 @@
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
+/// Length of a signature: SHA-1 in lowercase hex.
+const SIGNATURE_LEN: usize = 40;
+
 /// A computed signature: 40 lowercase hex characters.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Signature([u8; 40]);
+pub struct Signature([u8; SIGNATURE_LEN]);
 
 impl Signature {
     /// Signs the given parts: sort them bytewise, concatenate, SHA-1, lowercase hex.
@@ -20,7 +23,7 @@ impl Signature {
             hasher.update(part.as_bytes());
         }
         let digest = hasher.finalize();
-        let mut out = [0u8; 40];
+        let mut out = [0u8; SIGNATURE_LEN];
         const HEX: &[u8; 16] = b"0123456789abcdef";
         for (i, byte) in digest.iter().enumerate() {
             out[2 * i] = HEX[usize::from(byte >> 4)];
@@ -52,6 +55,7 @@ impl Signature {
             return false;
         }
         // Word by word (5 constant-time comparisons instead of 40); the length is public.
+        const _: () = assert!(SIGNATURE_LEN.is_multiple_of(8), "whole words only");
         let word = |b: &[u8]| u64::from_ne_bytes(<[u8; 8]>::try_from(b).unwrap_or_default());
         let equal = self
             .0
