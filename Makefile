@@ -1,6 +1,6 @@
 # kefu developer entry points (GNU make). `make` / `make help` lists the targets.
 # Every target is phony; add new ones with a `## description` after the colon so `help` lists them.
-# Local emulator helpers live in infra/local/ (setup.sh, moto.sh, seed.py, with-moto.sh).
+# Local emulator helpers live in infra/local/ (setup.sh, cargo-tools.sh, moto.sh, seed.py, with-moto.sh).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,14 +22,15 @@ help: ## list the targets
 dev: ## the local loop: moto + tables/queues + fake platform + kefu serve on $$KEFU_PORT (Ctrl-C stops all)
 	$(LOCAL)/dev.sh
 
-setup: ## create/refresh the Python venv with the local tools (moto)
+setup: ## create/refresh the Python venv with the local tools (moto, sam, cfn-lint) and the pinned cargo-hakari
 	$(LOCAL)/setup.sh
 
 fmt: ## format all Rust code
 	$(CARGO) fmt --all
 
-lint: ## rustfmt check + clippy with warnings as errors; the functions link no test machinery
+lint: ## rustfmt check, workspace-hack is what `cargo hakari generate` makes, clippy with warnings as errors; the functions link no test machinery
 	$(CARGO) fmt --all -- --check
+	CARGO="$(CARGO)" infra/check_hakari.sh
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	CARGO="$(CARGO)" infra/check_lean.sh
 

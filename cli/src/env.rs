@@ -73,11 +73,6 @@ impl StackEnv {
             .map_or("", |(_, v)| v.as_str())
     }
 
-    /// All variables, in [`EXPORTS`] order.
-    pub fn vars(&self) -> &[(&'static str, String)] {
-        &self.vars
-    }
-
     /// `export VAR=value` lines, values shell-quoted, for `eval "$(kefu env --stack NAME)"`.
     pub fn render_exports(&self) -> String {
         let mut out = String::new();

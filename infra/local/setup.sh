@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent local tool setup for kefu: creates the Python venv (${KEFU_VENV:-<repo>/.venv}) if it is
 # missing and installs infra/local/requirements.txt into it, but only when the sha256 of that file differs
-# from the stamp recorded in the venv by the last successful install. Safe to run from any cwd and
-# concurrently (serialised with flock when available). Prints one summary line on stdout.
-# Usage: infra/local/setup.sh        Env: KEFU_VENV (venv path), PYTHON (interpreter, default python3)
+# from the stamp recorded in the venv by the last successful install; then the pinned cargo subcommands
+# (cargo-hakari) through infra/local/cargo-tools.sh, built once into <venv>/cargo-tools. Safe to run from any
+# cwd and concurrently (serialised with flock when available). Prints one summary line on stdout.
+# Usage: infra/local/setup.sh        Env: KEFU_VENV (venv path), PYTHON (interpreter, default python3),
+#                                         KEFU_CARGO_TOOLS (cargo tools root, default <venv>/cargo-tools)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -46,4 +48,6 @@ for line in open(sys.argv[1]):
 print(", ".join(out))
 PY
 )
-echo "setup: venv $VENV ready ($versions)"
+tools_bin=$(KEFU_VENV="$VENV" "$REPO/infra/local/cargo-tools.sh")
+tools=$(for t in "$tools_bin"/cargo-*; do [ -x "$t" ] && "$t" --version; done | paste -sd, - | sed 's/,/, /g')
+echo "setup: venv $VENV ready ($versions; $tools in $tools_bin)"

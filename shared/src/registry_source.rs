@@ -224,7 +224,7 @@ impl LiveRegistry {
         crate::metrics::emit(
             &crate::metrics::REGISTRY_REFRESH_FAILED,
             1.0,
-            &[("function", self.function)],
+            &[(crate::metrics::FUNCTION, self.function)],
         );
         loaded.next_check = Some(Instant::now() + self.refresh.retry_after);
     }
@@ -242,7 +242,10 @@ async fn read(
         crate::metrics::emit(
             &crate::metrics::REGISTRY_INVALID,
             0.0,
-            &[("function", function), ("field", "none")],
+            &[
+                (crate::metrics::FUNCTION, function),
+                (crate::metrics::FIELD, "none"),
+            ],
         );
     }
     for entry in registry.invalid() {
@@ -251,7 +254,10 @@ async fn read(
         crate::metrics::emit(
             &crate::metrics::REGISTRY_INVALID,
             1.0,
-            &[("function", function), ("field", field)],
+            &[
+                (crate::metrics::FUNCTION, function),
+                (crate::metrics::FIELD, field),
+            ],
         );
     }
     Ok(registry)

@@ -220,7 +220,7 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
             shared::metrics::emit(
                 &shared::metrics::ACK_LATENCY_MS,
                 elapsed_ms as f64,
-                &[("platform", route.platform.as_str())],
+                &[(shared::metrics::PLATFORM, route.platform.as_str())],
             );
             error::plain(StatusCode::OK, "success")
         }
@@ -228,7 +228,7 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
             shared::metrics::emit(
                 &shared::metrics::INGRESS_NOT_QUEUED,
                 1.0,
-                &[("reason", e.reason())],
+                &[(shared::metrics::REASON, e.reason())],
             );
             error!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), error.message = %e, elapsed_ms, "push not queued; the platform will retry");
             e.into_response()
@@ -238,7 +238,7 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
                 shared::metrics::emit(
                     &shared::metrics::INGRESS_REJECTED,
                     1.0,
-                    &[("reason", e.reason())],
+                    &[(shared::metrics::REASON, e.reason())],
                 );
             }
             warn!(platform = %route.platform, app_id = %route.app_id, outcome = e.reason(), field = e.field(), elapsed_ms, "rejected");

@@ -122,7 +122,11 @@ where
                     Refusal::WindowExpired => "window_expired",
                     Refusal::QuotaExhausted => "quota_exhausted",
                 };
-                shared::metrics::emit(&shared::metrics::QUOTA_REFUSALS, 1.0, &[("reason", reason)]);
+                shared::metrics::emit(
+                    &shared::metrics::QUOTA_REFUSALS,
+                    1.0,
+                    &[(shared::metrics::REASON, reason)],
+                );
                 let window = Window {
                     remaining: w.remaining_at(now),
                     ..w
@@ -280,7 +284,11 @@ where
             (_, Some(Stop::Token(_))) => "token_unavailable",
             _ => "rejected",
         };
-        shared::metrics::emit(&shared::metrics::SEND_OUTCOME, 1.0, &[("outcome", outcome)]);
+        shared::metrics::emit(
+            &shared::metrics::SEND_OUTCOME,
+            1.0,
+            &[(shared::metrics::OUTCOME, outcome)],
+        );
         let hash = shared::telemetry::open_id_hash(&key.open_id);
         if let Err(e) = &recorded {
             error!(platform = %app.platform, app_id = %app.app_id, open_id_hash = %hash, outcome, error.message = %e, "delivered but not recorded");

@@ -108,7 +108,7 @@ where
                         shared::metrics::emit(
                             &shared::metrics::TOKEN_REFRESHES,
                             1.0,
-                            &[("outcome", "ok")],
+                            &[(shared::metrics::OUTCOME, "ok")],
                         );
                         Ok(token)
                     }
@@ -116,7 +116,7 @@ where
                         shared::metrics::emit(
                             &shared::metrics::TOKEN_REFRESHES,
                             1.0,
-                            &[("outcome", "failed")],
+                            &[(shared::metrics::OUTCOME, "failed")],
                         );
                         warn!(platform = %app.platform, app_id = %app.app_id, outcome = "token_refresh_failed", error.message = %e, "access token refresh failed");
                         t.cache

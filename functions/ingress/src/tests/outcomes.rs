@@ -223,22 +223,29 @@ async fn rejects_replayed_timestamps_unless_the_guard_is_off() {
     );
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn answers_5xx_within_the_budget_when_the_queue_stalls_or_fails() {
     let sim = push_request(
         &keys(Platform::Wechat),
         &spec(Platform::Wechat, Mode::Safe, DataFormat::Json),
         &render(&text("hi"), DataFormat::Json),
     );
-    let app = app();
+    // Real time (no paused clock: tokio's test-util would be unified into the functions' builds), so
+    // a short budget against a queue that would take 30 s.
+    let mut app = app();
+    app.limits.enqueue_budget = Duration::from_millis(50);
     app.queue.set_stall(Duration::from_secs(30));
-    let started = tokio::time::Instant::now();
+    let started = std::time::Instant::now();
     assert_eq!(
         call(&app, request("/wechat/wxtest", &sim)).await,
         (StatusCode::SERVICE_UNAVAILABLE, "queue_timeout".into())
     );
-    // Virtual time: the answer came exactly at the budget, not after the queue's 30 s.
-    assert_eq!(started.elapsed(), app.limits.enqueue_budget);
+    // The answer came at the budget, not after the queue's 30 s.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= app.limits.enqueue_budget && elapsed < Duration::from_secs(10),
+        "answered after {elapsed:?}"
+    );
 
     let app = self::app();
     app.queue.set_failing(true);

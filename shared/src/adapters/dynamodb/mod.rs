@@ -39,8 +39,6 @@ use self::expressions::Expression;
 use crate::config::{CONVERSATIONS_TABLE, ConfigError, Env, MESSAGES_TABLE, TOKENS_TABLE};
 use crate::ports::StoreError;
 
-pub use self::messages::MAX_SLOW_ATTEMPTS;
-
 /// The table names the store uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tables {

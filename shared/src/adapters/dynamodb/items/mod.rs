@@ -72,8 +72,7 @@ mod tokens_table;
 
 pub use conversation::{ConversationState, conversation_from_item};
 pub use message::{
-    REPLAY_TTL_SECS, inbound_message_item, outbound_message_item, replay_item,
-    stored_message_from_item,
+    inbound_message_item, outbound_message_item, replay_item, stored_message_from_item,
 };
 pub use reader::ItemReader;
 pub use tokens_table::{
