@@ -210,9 +210,9 @@ impl QueueEnvelope {
     pub fn from_json(body: &str) -> Result<Self, EnvelopeDecodeError> {
         let wire: Wire = serde_json::from_str(body)?;
         let position = match (wire.v, wire.position) {
-            (1, _) => DedupeKey::position_of(&wire.message),
-            (2, Some(position)) => position,
-            (2, None) => return Err(EnvelopeDecodeError::MissingPosition),
+            (OLDEST_READ_VERSION, _) => DedupeKey::position_of(&wire.message),
+            (ENVELOPE_VERSION, Some(position)) => position,
+            (ENVELOPE_VERSION, None) => return Err(EnvelopeDecodeError::MissingPosition),
             (v, _) => return Err(EnvelopeDecodeError::Version(v)),
         };
         Ok(Self {

@@ -17,10 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::ids::MsgId;
 
-pub use dedupe::{
-    DedupeKey, KeyTooLong, MAX_EVENT_BYTES, MAX_MSG_ID_BYTES, MAX_MSG_TYPE_BYTES,
-    MAX_OPEN_ID_BYTES, check_key_limits, sort_time,
-};
+pub use dedupe::{DedupeKey, KeyTooLong, check_key_limits, sort_time};
 pub use envelope::{
     ENVELOPE_VERSION, EnvelopeDecodeError, OLDEST_READ_VERSION, QueueEnvelope, ReplayTag,
 };
@@ -148,14 +145,6 @@ impl InboundMessage {
             MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. } => "event",
             MessageBody::Unknown { msg_type, .. } | MessageBody::Raw { msg_type, .. } => msg_type,
         }
-    }
-
-    /// Whether this is an event (as opposed to something the user wrote or sent).
-    pub fn is_event(&self) -> bool {
-        matches!(
-            self.body,
-            MessageBody::UserEnterTempSession { .. } | MessageBody::Event { .. }
-        )
     }
 
     /// A short human preview (at most `max_chars` characters) for conversation lists.

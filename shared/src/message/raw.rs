@@ -181,7 +181,7 @@ mod tests {
         assert_eq!((msg_type, raw), (UNKNOWN_MSG_TYPE, "not a document"));
         assert_eq!(digest, sha256_hex(b"not a document"));
         assert_eq!(m.msg_type(), UNKNOWN_MSG_TYPE);
-        assert!(!m.is_event());
+        assert!(!matches!(m.body, MessageBody::Event { .. }));
     }
 
     #[test]

@@ -338,21 +338,6 @@ impl<'a> Params<'a> {
         Self { pairs }
     }
 
-    /// Builds parameters from already decoded pairs.
-    pub fn from_pairs<I, K, V>(pairs: I) -> Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<Cow<'a, str>>,
-        V: Into<Cow<'a, str>>,
-    {
-        Self {
-            pairs: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
-    }
-
     /// Appends one pair.
     pub fn push(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
         self.pairs.push((name, value));
