@@ -63,8 +63,8 @@ bench: ## inbound pure-path benchmark: us/msg for JSON and XML safe mode, then i
 	$(CARGO) bench -p shared --bench inbound
 	CARGO="$(CARGO)" infra/bench/instructions.sh
 
-REFERENCE ?= $(CURDIR)/../shared/bench/rustref
-bench-compare: ## kefu's inbound bench and an independent reference back to back (REFERENCE=dir), ratios per case; fails above 1.25
+bench-compare: ## kefu's inbound bench and an independent reference back to back (REFERENCE=dir, required), ratios per case; fails above 1.25
+	@test -n "$(REFERENCE)" || { echo "bench-compare: set REFERENCE to the reference program's Cargo project (see README, Performance)" >&2; exit 2; }
 	CARGO="$(CARGO)" python3 infra/bench/compare.py --reference "$(REFERENCE)" --rounds $(or $(ROUNDS),3)
 
 bench-send: ## sender throughput and latency against the fake platform (2,000 sends, 20 callers)

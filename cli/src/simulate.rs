@@ -6,8 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use shared::ids::MsgId;
-use shared::ids::Platform;
+use shared::ids::{MsgId, Platform};
 use shared::message::{InboundMessage, MessageBody, render};
 use shared::protocol::simulate::{
     AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,

@@ -12,8 +12,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use shared::ids::MsgId;
-use shared::ids::Platform;
+use shared::ids::{MsgId, Platform};
 use shared::message::{InboundMessage, MessageBody, QueueEnvelope, render};
 use shared::protocol::simulate::{
     AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,

@@ -2,8 +2,7 @@
 //! exactly what it reports and deletes from the DLQ only what reached the inbound queue, and
 //! `conversation show --json` has the documented fields with exact values.
 
-use shared::ids::MsgId;
-use shared::ids::Platform;
+use shared::ids::{MsgId, Platform};
 use shared::message::{InboundMessage, MessageBody, QueueEnvelope};
 use shared::ports::MessageStore;
 use shared::protocol::{DataFormat, Mode};

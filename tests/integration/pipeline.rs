@@ -9,8 +9,7 @@ use lambda_http::http::{self, StatusCode};
 use lambda_http::{Body, Request};
 use shared::adapters::sqs::SqsQueue;
 use shared::clock::FixedClock;
-use shared::ids::Platform;
-use shared::ids::{ConversationKey, MsgId};
+use shared::ids::{ConversationKey, MsgId, Platform};
 use shared::message::{InboundMessage, MessageBody, QueueEnvelope, render};
 use shared::ports::MessageStore;
 use shared::protocol::simulate::{

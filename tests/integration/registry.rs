@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use lambda_http::http::{self, StatusCode};
 use lambda_http::{Body, Request};
-use shared::ids::MsgId;
-use shared::ids::Platform;
+use shared::ids::{MsgId, Platform};
 use shared::message::{InboundMessage, MessageBody, render};
 use shared::protocol::simulate::{AppKeys, PushSpec, push_request};
 use shared::protocol::{AesKey, DataFormat, Mode};

@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use lambda_http::RequestExt;
 use lambda_http::http::StatusCode;
 use serde_json::json;
-use shared::ids::ConversationKey;
-use shared::ids::Platform;
+use shared::ids::{ConversationKey, Platform};
 use shared::ports::{
     AccessTokenCache, CachedToken, Claim, ClaimRequest, MessageStore, OutboundStore, QuotaLedger,
     Reservation, StoreError,

@@ -160,8 +160,7 @@ pub async fn handle<S: MessageStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ids::MsgId;
-    use shared::ids::Platform;
+    use shared::ids::{MsgId, Platform};
     use shared::message::{InboundMessage, MessageBody};
     use shared::protocol::{DataFormat, Mode};
     use shared::quota::Window;

@@ -111,8 +111,7 @@ mod tests {
     use shared::api::http_client;
     use shared::api::wechat::WechatClient;
     use shared::clock::FixedClock;
-    use shared::ids::MsgId;
-    use shared::ids::Platform;
+    use shared::ids::{MsgId, Platform};
     use shared::message::{InboundMessage, MessageBody, QueueEnvelope};
     use shared::ports::MessageStore;
     use shared::protocol::{DataFormat, Mode};

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use shared::api::{OutboundBody, PlatformError};
 use shared::clock::Clock;
-use shared::ids::ConversationKey;
-use shared::ids::Platform;
+use shared::ids::{ConversationKey, Platform};
 use shared::ports::{
     AccessTokenCache, MediaIdCache, OutboundStore, QuotaLedger, Reservation, StoreError,
 };

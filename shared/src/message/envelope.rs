@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::json_write::{push_str_literal, push_u64, sqs_safe};
 use super::{DedupeKey, InboundMessage, MessageBody, sha256_hex};
-use crate::ids::ConversationKey;
-use crate::ids::Platform;
+use crate::ids::{ConversationKey, Platform};
 use crate::protocol::{DataFormat, Mode};
 
 /// The envelope version this crate writes.

@@ -147,8 +147,7 @@ mod tests {
     use serde_json::Map;
 
     use super::*;
-    use crate::ids::MsgId;
-    use crate::ids::Platform;
+    use crate::ids::{MsgId, Platform};
     use crate::message::parse_or_raw;
     use crate::protocol::{DataFormat, Mode};
 

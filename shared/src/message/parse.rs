@@ -4,12 +4,14 @@
 //! chose. `MsgId` is kept exact (number or string); `CreateTime` is read from a number or a string.
 //! Unknown fields are ignored on modelled types and kept on `Event` / `Unknown`.
 
-use std::borrow::Cow;
-use std::fmt;
+mod json;
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
+
+use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
+
+use self::json::{Scalar, SlotsSeed};
 
 use super::{InboundMessage, MessageBody};
 use crate::flat_json::{self, FlatValue};
@@ -114,6 +116,29 @@ impl Field {
             "ThumbMediaId" => Field::ThumbMediaId,
             "SessionFrom" => Field::SessionFrom,
             _ => Field::Other,
+        }
+    }
+}
+
+impl Field {
+    fn name(&self) -> &'static str {
+        match self {
+            Field::To => "ToUserName",
+            Field::From => "FromUserName",
+            Field::CreateTime => "CreateTime",
+            Field::MsgType => "MsgType",
+            Field::Event => "Event",
+            Field::MsgId => "MsgId",
+            Field::Content => "Content",
+            Field::PicUrl => "PicUrl",
+            Field::MediaId => "MediaId",
+            Field::Title => "Title",
+            Field::AppId => "AppId",
+            Field::PagePath => "PagePath",
+            Field::ThumbUrl => "ThumbUrl",
+            Field::ThumbMediaId => "ThumbMediaId",
+            Field::SessionFrom => "SessionFrom",
+            Field::Other => "field",
         }
     }
 }
@@ -353,152 +378,6 @@ fn parse_time(s: &str) -> Result<u64, ParseError> {
     s.trim()
         .parse()
         .map_err(|_| ParseError::InvalidField("CreateTime"))
-}
-
-/// Deserialises a JSON object straight into [`Slots`], borrowing strings where possible.
-struct SlotsSeed;
-
-impl<'de> DeserializeSeed<'de> for SlotsSeed {
-    type Value = Result<Slots<'de>, ParseError>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(SlotsVisitor)
-    }
-}
-
-struct SlotsVisitor;
-
-impl<'de> Visitor<'de> for SlotsVisitor {
-    type Value = Result<Slots<'de>, ParseError>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut slots = Slots::default();
-        let mut invalid: Option<ParseError> = None;
-        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-            match Field::of(&key) {
-                Field::Other => {
-                    let value: Value = map.next_value()?;
-                    slots.extras.insert(key.into_owned(), value);
-                }
-                field => {
-                    let value = map.next_value::<Scalar<'de>>()?;
-                    slots.put(field, value, &mut invalid);
-                }
-            }
-        }
-        Ok(match invalid {
-            Some(e) => Err(e),
-            None => Ok(slots),
-        })
-    }
-}
-
-impl Field {
-    fn name(&self) -> &'static str {
-        match self {
-            Field::To => "ToUserName",
-            Field::From => "FromUserName",
-            Field::CreateTime => "CreateTime",
-            Field::MsgType => "MsgType",
-            Field::Event => "Event",
-            Field::MsgId => "MsgId",
-            Field::Content => "Content",
-            Field::PicUrl => "PicUrl",
-            Field::MediaId => "MediaId",
-            Field::Title => "Title",
-            Field::AppId => "AppId",
-            Field::PagePath => "PagePath",
-            Field::ThumbUrl => "ThumbUrl",
-            Field::ThumbMediaId => "ThumbMediaId",
-            Field::SessionFrom => "SessionFrom",
-            Field::Other => "field",
-        }
-    }
-}
-
-/// A JSON string, borrowed when it has no escapes.
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Text(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(V)
-    }
-}
-
-/// A scalar JSON value: a string (borrowed when it has no escapes), an integer as its exact
-/// digits, or anything else (floats, booleans, null, arrays, objects — consumed and flagged).
-enum Scalar<'a> {
-    Str(Cow<'a, str>),
-    Number(Cow<'a, str>),
-    Other,
-}
-
-impl<'de> Deserialize<'de> for Scalar<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Owned(v)))
-            }
-            // Integers up to u64::MAX arrive exactly; larger ones arrive as f64 and are refused.
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Scalar::Number(Cow::Owned(v.to_string())))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Scalar::Number(Cow::Owned(v.to_string())))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map
-                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(Scalar::Other)
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use shared::adapters::dynamodb::{DynamoDbStore, provision};
-use shared::ids::MsgId;
-use shared::ids::Platform;
+use shared::ids::{MsgId, Platform};
 use shared::message::{InboundMessage, MessageBody, QueueEnvelope};
 use shared::ports::{MessageStore, StoreOutcome};
 use shared::protocol::{DataFormat, Mode};

@@ -157,8 +157,7 @@ pub fn stored_message_from_item(item: &Item) -> Result<StoredMessage, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::MsgId;
-    use crate::ids::Platform;
+    use crate::ids::{MsgId, Platform};
     use crate::message::InboundMessage;
     use crate::protocol::{DataFormat, Mode};
     use serde_json::Map;
