@@ -73,7 +73,7 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct Pushed {
     /// The message as the platform rendered it.
-    pub message: InboundMessage,
+    pub message: InboundMessage<'static>,
     /// One entry per delivery.
     pub deliveries: Vec<Delivery>,
 }
@@ -128,34 +128,40 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
 }
 
 /// The message the platform would push for `push`, created now with a fresh 63-bit `MsgId`.
-pub fn message(push: &Push, app: &AppConfig, now: u64) -> Result<InboundMessage, Error> {
+pub fn message(push: &Push, app: &AppConfig, now: u64) -> Result<InboundMessage<'static>, Error> {
     let msg_id = || -> Result<Option<MsgId>, Error> {
         let n = u64::from_be_bytes(random_bytes::<8>()?) >> 1;
         Ok(Some(MsgId(n.to_string())))
     };
     let (body, msg_id) = match &push.content {
-        Content::Text(t) => (MessageBody::Text { content: t.clone() }, msg_id()?),
+        Content::Text(t) => (
+            MessageBody::Text {
+                content: t.clone().into(),
+            },
+            msg_id()?,
+        ),
         Content::Image(url) => (
             MessageBody::Image {
-                pic_url: Some(url.clone()),
+                pic_url: Some(url.clone().into()),
                 media_id: (push.platform == Platform::Wechat)
-                    .then(|| format!("simulated-media-{now}")),
+                    .then(|| format!("simulated-media-{now}"))
+                    .map(Into::into),
             },
             msg_id()?,
         ),
         Content::MiniProgram { title, path } => (
             MessageBody::MiniProgramPage {
-                title: title.clone(),
-                app_id: app.app_id.clone(),
-                page_path: path.clone(),
-                thumb_url: String::new(),
-                thumb_media_id: format!("simulated-thumb-{now}"),
+                title: title.clone().into(),
+                app_id: app.app_id.clone().into(),
+                page_path: path.clone().into(),
+                thumb_url: String::new().into(),
+                thumb_media_id: format!("simulated-thumb-{now}").into(),
             },
             msg_id()?,
         ),
         Content::EnterSession(from) => (
             MessageBody::UserEnterTempSession {
-                session_from: from.clone(),
+                session_from: from.clone().into(),
             },
             None,
         ),
@@ -164,9 +170,10 @@ pub fn message(push: &Push, app: &AppConfig, now: u64) -> Result<InboundMessage,
         to_user_name: Some(
             app.original_id
                 .clone()
-                .unwrap_or_else(|| app.app_id.clone()),
+                .unwrap_or_else(|| app.app_id.clone())
+                .into(),
         ),
-        from_user_name: push.from.clone(),
+        from_user_name: push.from.clone().into(),
         create_time: now,
         msg_id,
         body,
@@ -178,7 +185,7 @@ pub fn message(push: &Push, app: &AppConfig, now: u64) -> Result<InboundMessage,
 pub fn request(
     push: &Push,
     app: &AppConfig,
-    message: &InboundMessage,
+    message: &InboundMessage<'_>,
 ) -> Result<SimulatedRequest, Error> {
     let nonce = u32::from_be_bytes(random_bytes::<4>()?).to_string();
     let spec = PushSpec {

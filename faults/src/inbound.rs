@@ -128,7 +128,7 @@ pub struct Acked {
 struct Push {
     app: usize,
     open_id: String,
-    message: InboundMessage,
+    message: InboundMessage<'static>,
     attempts: u32,
     next_at: u64,
     request: Option<SimulatedRequest>,
@@ -252,7 +252,12 @@ impl Inbound {
             _ => {
                 self.next_msg_id += 1;
                 let content = format!("hello {} from {open_id}", self.next_msg_id);
-                (MessageBody::Text { content }, Some((5, H48)))
+                (
+                    MessageBody::Text {
+                        content: content.into(),
+                    },
+                    Some((5, H48)),
+                )
             }
         };
         let is_text = matches!(body, MessageBody::Text { .. });
@@ -280,14 +285,14 @@ impl Inbound {
         }
         let message = InboundMessage {
             to_user_name: Some(a.to_user.into()),
-            from_user_name: open_id.clone(),
+            from_user_name: open_id.clone().into(),
             create_time,
             msg_id,
             body,
         };
         let ident = ident_of(&a, &message);
         let content = match &message.body {
-            MessageBody::Text { content } => Some(content.clone()),
+            MessageBody::Text { content } => Some(content.to_string()),
             _ => None,
         };
         self.genuine.insert(ident, content);
@@ -303,7 +308,7 @@ impl Inbound {
         (app, open_id)
     }
 
-    fn sign(&mut self, app: usize, message: &InboundMessage) -> SimulatedRequest {
+    fn sign(&mut self, app: usize, message: &InboundMessage<'_>) -> SimulatedRequest {
         let a = &self.apps[app];
         let nonce = format!("{}", self.rng.next_u64() % 10_000_000_000);
         let spec = PushSpec {
@@ -393,7 +398,7 @@ pub fn conversation_key(app: &SimApp, open_id: &str) -> shared::ids::Conversatio
 }
 
 /// How a message is recognised once stored.
-pub fn ident_of(app: &SimApp, message: &InboundMessage) -> Ident {
+pub fn ident_of(app: &SimApp, message: &InboundMessage<'_>) -> Ident {
     let pk = conversation_key(app, &message.from_user_name).to_string();
     let id = match &message.msg_id {
         Some(id) => id.0.clone(),

@@ -151,7 +151,7 @@ impl SimStore {
 impl MessageStore for SimStore {
     async fn store_inbound(
         &self,
-        envelope: &QueueEnvelope,
+        envelope: &QueueEnvelope<'_>,
         grant: Option<Grant>,
     ) -> Result<StoreOutcome, StoreError> {
         let out = self.faulty(self.inner.store_inbound(envelope, grant)).await;

@@ -30,8 +30,8 @@ fn inbound(creds: &Credentials, query: &str, body: &[u8]) -> String {
     envelope_json(push.mode, format, msg)
 }
 
-/// The last stage: the queue envelope and its JSON.
-fn envelope_json(mode: Mode, format: DataFormat, msg: InboundMessage) -> String {
+/// The last stage: the queue envelope and its JSON, fitted to SQS's limit as ingress sends it.
+fn envelope_json(mode: Mode, format: DataFormat, msg: InboundMessage<'_>) -> String {
     QueueEnvelope::new(
         Platform::Wechat,
         "wxb1ad2c3d4e5f6a7b",
@@ -40,7 +40,7 @@ fn envelope_json(mode: Mode, format: DataFormat, msg: InboundMessage) -> String 
         format,
         msg,
     )
-    .to_json()
+    .to_fitted_json()
 }
 
 /// The first stage: query, sealed body, signature, decryption.

@@ -76,7 +76,7 @@ pub trait MessageStore: Send + Sync {
     /// remembered with another body is [`StoreOutcome::ReplayRefused`] and changes nothing.
     async fn store_inbound(
         &self,
-        envelope: &QueueEnvelope,
+        envelope: &QueueEnvelope<'_>,
         grant: Option<Grant>,
     ) -> Result<StoreOutcome, StoreError>;
 
@@ -104,7 +104,7 @@ impl<T: MessageQueue + ?Sized> MessageQueue for std::sync::Arc<T> {
 impl<T: MessageStore + ?Sized> MessageStore for std::sync::Arc<T> {
     async fn store_inbound(
         &self,
-        envelope: &QueueEnvelope,
+        envelope: &QueueEnvelope<'_>,
         grant: Option<Grant>,
     ) -> Result<StoreOutcome, StoreError> {
         (**self).store_inbound(envelope, grant).await

@@ -96,7 +96,7 @@ impl Default for QuotaPolicy {
 impl QuotaPolicy {
     /// The grant a message earns, if any: user messages on both platforms, and WeChat's
     /// `user_enter_tempsession`; other events and pushes kept raw earn nothing.
-    pub fn grant_for(&self, platform: Platform, message: &InboundMessage) -> Option<Grant> {
+    pub fn grant_for(&self, platform: Platform, message: &InboundMessage<'_>) -> Option<Grant> {
         match (platform, &message.body) {
             (Platform::Wechat, MessageBody::UserEnterTempSession { .. }) => {
                 Some(self.wechat_enter_session)

@@ -132,8 +132,8 @@ proptest! {
         }
         if message::check_key_limits(&m).is_ok() {
             let mut env = QueueEnvelope::new(Platform::Wechat, "wx1", 1, Mode::Safe, DataFormat::Json, m);
-            env.fit();
-            let json = env.to_json();
+            let json = env.to_fitted_json();
+            prop_assert_eq!(&json, &env.to_json());
             prop_assert!(json.len() <= QueueEnvelope::MAX_BYTES, "{} bytes", json.len());
             prop_assert_eq!(QueueEnvelope::from_json(&json).unwrap(), env);
         }

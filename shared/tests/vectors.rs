@@ -94,7 +94,7 @@ fn creds(case: &Value, receive_id: ReceiveIdRule) -> Credentials {
 
 /// Runs one corpus message through the WeChat rules and the parser; returns the plaintext and
 /// the parsed message, or the corpus error class.
-fn run_wechat(case: &Value) -> Result<(String, InboundMessage), String> {
+fn run_wechat(case: &Value) -> Result<(String, InboundMessage<'static>), String> {
     let query = Params::parse_query(s(case, "query_string"));
     let body = s(case, "body").as_bytes();
     let req = CallbackRequest {
@@ -105,7 +105,10 @@ fn run_wechat(case: &Value) -> Result<(String, InboundMessage), String> {
     let creds = creds(case, ReceiveIdRule::Exact(s(case, "appid").to_owned()));
     match protocol::wechat::read_callback(&req, &creds) {
         Ok(Callback::Push(push)) => match message::parse(&push.plaintext) {
-            Ok((_, m)) => Ok((push.plaintext, m)),
+            Ok((_, m)) => {
+                let m = m.into_owned();
+                Ok((push.plaintext, m))
+            }
             Err(_) => Err("message_invalid".into()),
         },
         Ok(Callback::Verify { .. }) => Err("unexpected verification".into()),
@@ -113,7 +116,7 @@ fn run_wechat(case: &Value) -> Result<(String, InboundMessage), String> {
     }
 }
 
-fn check_fields(id: &str, m: &InboundMessage, fields: &serde_json::Map<String, Value>) {
+fn check_fields(id: &str, m: &InboundMessage<'_>, fields: &serde_json::Map<String, Value>) {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -121,27 +124,35 @@ fn check_fields(id: &str, m: &InboundMessage, fields: &serde_json::Map<String, V
     for (name, expected) in fields {
         let expected = text(expected);
         let actual: Option<String> = match (name.as_str(), &m.body) {
-            ("ToUserName", _) => m.to_user_name.clone(),
-            ("FromUserName", _) => Some(m.from_user_name.clone()),
+            ("ToUserName", _) => m.to_user_name.clone().map(|s| s.into_owned()),
+            ("FromUserName", _) => Some(m.from_user_name.to_string()),
             ("CreateTime", _) => Some(m.create_time.to_string()),
             ("MsgType", _) => Some(m.msg_type().to_owned()),
             ("MsgId", _) => m.msg_id.as_ref().map(|i| i.0.clone()),
-            ("Content", MessageBody::Text { content }) => Some(content.clone()),
-            ("PicUrl", MessageBody::Image { pic_url, .. }) => pic_url.clone(),
-            ("MediaId", MessageBody::Image { media_id, .. }) => media_id.clone(),
-            ("Title", MessageBody::MiniProgramPage { title, .. }) => Some(title.clone()),
-            ("AppId", MessageBody::MiniProgramPage { app_id, .. }) => Some(app_id.clone()),
-            ("PagePath", MessageBody::MiniProgramPage { page_path, .. }) => Some(page_path.clone()),
-            ("ThumbUrl", MessageBody::MiniProgramPage { thumb_url, .. }) => Some(thumb_url.clone()),
+            ("Content", MessageBody::Text { content }) => Some(content.to_string()),
+            ("PicUrl", MessageBody::Image { pic_url, .. }) => {
+                pic_url.clone().map(|s| s.into_owned())
+            }
+            ("MediaId", MessageBody::Image { media_id, .. }) => {
+                media_id.clone().map(|s| s.into_owned())
+            }
+            ("Title", MessageBody::MiniProgramPage { title, .. }) => Some(title.to_string()),
+            ("AppId", MessageBody::MiniProgramPage { app_id, .. }) => Some(app_id.to_string()),
+            ("PagePath", MessageBody::MiniProgramPage { page_path, .. }) => {
+                Some(page_path.to_string())
+            }
+            ("ThumbUrl", MessageBody::MiniProgramPage { thumb_url, .. }) => {
+                Some(thumb_url.to_string())
+            }
             ("ThumbMediaId", MessageBody::MiniProgramPage { thumb_media_id, .. }) => {
-                Some(thumb_media_id.clone())
+                Some(thumb_media_id.to_string())
             }
             ("Event", MessageBody::UserEnterTempSession { .. }) => {
                 Some("user_enter_tempsession".into())
             }
-            ("Event", MessageBody::Event { event, .. }) => Some(event.clone()),
+            ("Event", MessageBody::Event { event, .. }) => Some(event.to_string()),
             ("SessionFrom", MessageBody::UserEnterTempSession { session_from }) => {
-                Some(session_from.clone())
+                Some(session_from.to_string())
             }
             (other, MessageBody::Event { fields, .. } | MessageBody::Unknown { fields, .. }) => {
                 fields.get(other).map(text)

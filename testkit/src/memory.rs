@@ -132,7 +132,7 @@ fn poisoned() -> StoreError {
 impl MessageStore for InMemoryStore {
     async fn store_inbound(
         &self,
-        envelope: &QueueEnvelope,
+        envelope: &QueueEnvelope<'_>,
         grant: Option<Grant>,
     ) -> Result<StoreOutcome, StoreError> {
         let key = envelope.key();

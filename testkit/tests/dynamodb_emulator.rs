@@ -163,7 +163,7 @@ impl Fixture {
     }
 
     /// Simulates the sender: sets the conversation's `remaining` directly.
-    async fn set_remaining(&self, env: &QueueEnvelope, remaining: u32) {
+    async fn set_remaining(&self, env: &QueueEnvelope<'_>, remaining: u32) {
         self.client()
             .update_item()
             .table_name(&self.tables.conversations)
@@ -175,7 +175,7 @@ impl Fixture {
             .unwrap();
     }
 
-    async fn window(&self, env: &QueueEnvelope) -> Window {
+    async fn window(&self, env: &QueueEnvelope<'_>) -> Window {
         self.store
             .conversation(&env.key().conversation)
             .await
@@ -185,7 +185,7 @@ impl Fixture {
     }
 
     /// Stores `env` with the grant the default policy gives it.
-    async fn store(&self, env: &QueueEnvelope) -> StoreOutcome {
+    async fn store(&self, env: &QueueEnvelope<'_>) -> StoreOutcome {
         self.store
             .store_inbound(
                 env,
@@ -237,11 +237,11 @@ fn envelope(
     open_id: &str,
     t: u64,
     msg_id: Option<&str>,
-    body: MessageBody,
-) -> QueueEnvelope {
+    body: MessageBody<'static>,
+) -> QueueEnvelope<'static> {
     let message = InboundMessage {
         to_user_name: Some("gh_kefu".into()),
-        from_user_name: open_id.into(),
+        from_user_name: open_id.to_owned().into(),
         create_time: t,
         msg_id: msg_id.map(|m| MsgId(m.into())),
         body,
@@ -256,19 +256,19 @@ fn envelope(
     )
 }
 
-fn text(open_id: &str, t: u64, msg_id: &str, content: &str) -> QueueEnvelope {
+fn text(open_id: &str, t: u64, msg_id: &str, content: &str) -> QueueEnvelope<'static> {
     envelope(
         Platform::Wechat,
         open_id,
         t,
         Some(msg_id),
         MessageBody::Text {
-            content: content.into(),
+            content: content.to_owned().into(),
         },
     )
 }
 
-fn enter_session(open_id: &str, t: u64) -> QueueEnvelope {
+fn enter_session(open_id: &str, t: u64) -> QueueEnvelope<'static> {
     envelope(
         Platform::Wechat,
         open_id,
@@ -314,7 +314,7 @@ async fn stores_a_new_text_message_exactly_and_opens_a_five_message_window() {
         m.raw.as_deref(),
         Some(serde_json::to_string(&env.message).unwrap().as_str())
     );
-    let raw: InboundMessage = serde_json::from_str(m.raw.as_deref().unwrap()).unwrap();
+    let raw: InboundMessage<'static> = serde_json::from_str(m.raw.as_deref().unwrap()).unwrap();
     assert_eq!(raw, env.message);
 
     let c = fx

@@ -21,7 +21,12 @@ mod common;
 
 use common::{H48, T0, enter_session, push, store, window};
 
-async fn reserve<S: QuotaLedger>(s: &S, env: &QueueEnvelope, units: u32, now: u64) -> Reservation {
+async fn reserve<S: QuotaLedger>(
+    s: &S,
+    env: &QueueEnvelope<'_>,
+    units: u32,
+    now: u64,
+) -> Reservation {
     s.reserve(&env.key().conversation, units, now)
         .await
         .unwrap()

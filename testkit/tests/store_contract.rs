@@ -21,7 +21,7 @@ mod common;
 use common::{H48, T0, enter_session, envelope, push, store, window};
 
 /// Spends `units` of `env`'s window at `now`.
-async fn spend<S: QuotaLedger>(s: &S, env: &QueueEnvelope, units: u32, now: u64) {
+async fn spend<S: QuotaLedger>(s: &S, env: &QueueEnvelope<'_>, units: u32, now: u64) {
     let r = s
         .reserve(&env.key().conversation, units, now)
         .await
@@ -30,7 +30,7 @@ async fn spend<S: QuotaLedger>(s: &S, env: &QueueEnvelope, units: u32, now: u64)
 }
 
 /// A Baidu `debug_demo` event (no grant) at `t`.
-fn debug_demo(open_id: &str, t: u64) -> QueueEnvelope {
+fn debug_demo(open_id: &str, t: u64) -> QueueEnvelope<'static> {
     let body = MessageBody::Event {
         event: "debug_demo".into(),
         fields: Map::new(),
@@ -38,7 +38,7 @@ fn debug_demo(open_id: &str, t: u64) -> QueueEnvelope {
     envelope(Platform::Baidu, open_id, t, t, None, body)
 }
 
-async fn counts<S: MessageStore>(s: &S, env: &QueueEnvelope) -> (u64, u64) {
+async fn counts<S: MessageStore>(s: &S, env: &QueueEnvelope<'_>) -> (u64, u64) {
     let c = s
         .conversation(&env.key().conversation)
         .await

@@ -44,14 +44,14 @@ fn keys() -> AppKeys {
 fn request_for(i: usize, keys: &AppKeys) -> Request {
     let m = InboundMessage {
         to_user_name: Some("gh_kefu00000001".into()),
-        from_user_name: format!("oLoadUser{:04}", i % USERS),
+        from_user_name: format!("oLoadUser{:04}", i % USERS).into(),
         create_time: NOW + (i / USERS) as u64,
         msg_id: Some(MsgId(format!(
             "{}",
             7_000_000_000_000_000_000u64 + i as u64
         ))),
         body: MessageBody::Text {
-            content: format!("load message {i}: 您好，请问订单什么时候发货？"),
+            content: format!("load message {i}: 您好，请问订单什么时候发货？").into(),
         },
     };
     let spec = PushSpec {

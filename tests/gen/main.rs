@@ -44,7 +44,7 @@ fn keys(root: &Path, platform: Platform) -> AppKeys {
     }
 }
 
-fn message(msg_type: &str) -> InboundMessage {
+fn message(msg_type: &str) -> InboundMessage<'static> {
     let (body, msg_id) = match msg_type {
         "text" => (
             MessageBody::Text {
@@ -86,7 +86,7 @@ fn message(msg_type: &str) -> InboundMessage {
 }
 
 /// A Baidu text push: Baidu addresses pushes to the app id.
-fn baidu_message() -> InboundMessage {
+fn baidu_message() -> InboundMessage<'static> {
     InboundMessage {
         to_user_name: Some(BAIDU_APP.into()),
         ..message("text")

@@ -58,24 +58,24 @@ fn message(
     open_id: &str,
     create_time: u64,
     msg_id: Option<&str>,
-    body: MessageBody,
-) -> InboundMessage {
+    body: MessageBody<'static>,
+) -> InboundMessage<'static> {
     InboundMessage {
         to_user_name: Some("gh_kefu00000001".into()),
-        from_user_name: open_id.into(),
+        from_user_name: open_id.to_owned().into(),
         create_time,
         msg_id: msg_id.map(|m| MsgId(m.into())),
         body,
     }
 }
 
-fn text(open_id: &str, create_time: u64, msg_id: &str, content: &str) -> InboundMessage {
+fn text(open_id: &str, create_time: u64, msg_id: &str, content: &str) -> InboundMessage<'static> {
     message(
         open_id,
         create_time,
         Some(msg_id),
         MessageBody::Text {
-            content: content.into(),
+            content: content.to_owned().into(),
         },
     )
 }
@@ -95,7 +95,7 @@ async fn push(
     platform: Platform,
     mode: Mode,
     format: DataFormat,
-    m: &InboundMessage,
+    m: &InboundMessage<'_>,
 ) -> (StatusCode, String) {
     // Each push has its own nonce, as the platforms send them (plaintext pushes that reuse a
     // signed nonce and timestamp with another body are refused as forged replays).
@@ -220,13 +220,14 @@ async fn every_mode_format_and_type_is_stored_exactly_as_sent() {
             assert_eq!(s.msg_type, m.msg_type());
             assert_eq!(s.create_time, m.create_time);
             assert_eq!(s.msg_id.as_deref(), m.msg_id.as_ref().map(|i| i.0.as_str()));
-            let raw: InboundMessage = serde_json::from_str(s.raw.as_deref().unwrap()).unwrap();
+            let raw: InboundMessage<'static> =
+                serde_json::from_str(s.raw.as_deref().unwrap()).unwrap();
             assert_eq!(
                 &raw, m,
                 "{platform} {open_id}: stored message differs from the one sent"
             );
             if let MessageBody::Text { content } = &m.body {
-                assert_eq!(s.content.as_deref(), Some(content.as_str()));
+                assert_eq!(s.content.as_deref(), Some(content.as_ref()));
             }
         }
     }

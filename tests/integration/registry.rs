@@ -52,7 +52,7 @@ fn push(token: &str, key: &str, n: u32) -> Request {
         create_time: now,
         msg_id: Some(MsgId(format!("77000{n}"))),
         body: MessageBody::Text {
-            content: format!("rotation {n}"),
+            content: format!("rotation {n}").into(),
         },
     };
     let spec = PushSpec {

@@ -57,7 +57,7 @@ impl Inbound {
         self.next_msg_id += 1;
         let forged = InboundMessage {
             to_user_name: Some(a.to_user.into()),
-            from_user_name: open_id,
+            from_user_name: open_id.into(),
             create_time: now,
             msg_id: Some(MsgId(format!("{}", 9_000_000_000 + self.next_msg_id))),
             body: MessageBody::Text {
@@ -84,7 +84,7 @@ impl Inbound {
         self.next_msg_id += 1;
         let forged = InboundMessage {
             to_user_name: Some(a.to_user.into()),
-            from_user_name: self.open_id(app, 0),
+            from_user_name: self.open_id(app, 0).into(),
             create_time: now,
             msg_id: Some(MsgId(format!("{}", 9_000_000_000 + self.next_msg_id))),
             body: MessageBody::Text {

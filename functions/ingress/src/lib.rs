@@ -125,17 +125,13 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             // The body is not signed: the processor refuses another body under the same nonce.
             envelope = envelope.with_replay(ReplayTag::new(&push.nonce, timestamp, body));
         }
-        envelope.fit();
-        let body = envelope.to_json();
+        let body = envelope.to_fitted_json();
         let budget = self.limits.enqueue_budget;
         let sqs_message_id = match tokio::time::timeout(budget, self.queue.enqueue(&body)).await {
             Ok(result) => result?,
             Err(_) => return Err(IngressError::QueueTimeout(budget.as_millis())),
         };
-        Ok(Accepted::Queued {
-            envelope: Box::new(envelope),
-            sqs_message_id,
-        })
+        Ok(Accepted::Queued(Queued::new(&envelope, sqs_message_id)))
     }
 }
 
@@ -145,12 +141,41 @@ pub enum Accepted {
     /// URL verification passed; answer with the echo string.
     Verified(String),
     /// The push is on the queue.
-    Queued {
-        /// The envelope that was queued.
-        envelope: Box<QueueEnvelope>,
-        /// The queue's id for it.
-        sqs_message_id: String,
-    },
+    Queued(Queued),
+}
+
+/// What the log line of a queued push says about it (never its content or open id).
+#[derive(Debug)]
+pub struct Queued {
+    /// The message's `MsgType`.
+    pub msg_type: String,
+    /// Kept raw: the plaintext was not a known shape.
+    pub raw: bool,
+    /// A text field was cut to fit the queue.
+    pub truncated: bool,
+    /// `MsgId`, when the message has one.
+    pub msg_id: Option<String>,
+    /// The short hash of the sender's open id.
+    pub open_id_hash: String,
+    /// How the push was protected.
+    pub mode: Mode,
+    /// The queue's id for it.
+    pub sqs_message_id: String,
+}
+
+impl Queued {
+    fn new(envelope: &QueueEnvelope<'_>, sqs_message_id: String) -> Self {
+        let m = &envelope.message;
+        Self {
+            msg_type: m.msg_type().to_owned(),
+            raw: matches!(m.body, MessageBody::Raw { .. }),
+            truncated: envelope.truncated.is_some(),
+            msg_id: m.msg_id.as_ref().map(|id| id.0.clone()),
+            open_id_hash: open_id_hash(&m.from_user_name),
+            mode: envelope.mode,
+            sqs_message_id,
+        }
+    }
 }
 
 /// A callback route: platform and AppID.
@@ -198,22 +223,18 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
             info!(platform = %route.platform, app_id = %route.app_id, outcome = "verified", elapsed_ms, "url verification");
             error::plain(StatusCode::OK, &echo)
         }
-        Ok(Accepted::Queued {
-            envelope,
-            sqs_message_id,
-        }) => {
-            let m = &envelope.message;
+        Ok(Accepted::Queued(queued)) => {
             info!(
                 platform = %route.platform,
                 app_id = %route.app_id,
                 outcome = "queued",
-                msg_type = m.msg_type(),
-                raw = matches!(m.body, MessageBody::Raw { .. }),
-                truncated = envelope.truncated.is_some(),
-                msg_id = m.msg_id.as_ref().map(|i| i.0.as_str()).unwrap_or_default(),
-                open_id_hash = %open_id_hash(&m.from_user_name),
-                mode = envelope.mode.as_str(),
-                sqs_message_id = %sqs_message_id,
+                msg_type = queued.msg_type,
+                raw = queued.raw,
+                truncated = queued.truncated,
+                msg_id = queued.msg_id.as_deref().unwrap_or_default(),
+                open_id_hash = %queued.open_id_hash,
+                mode = queued.mode.as_str(),
+                sqs_message_id = %queued.sqs_message_id,
                 elapsed_ms,
                 "push queued"
             );

@@ -42,25 +42,25 @@ impl<S: MessageStore> App<S> {
         self.store_envelope(decode(record)?).await
     }
 
-    async fn store_envelope(&self, envelope: QueueEnvelope) -> RecordResult {
+    async fn store_envelope(&self, envelope: QueueEnvelope<'static>) -> RecordResult {
         let grant = self.policy.grant_for(envelope.platform, &envelope.message);
         let outcome = self.store.store_inbound(&envelope, grant).await?;
         Ok((outcome, envelope))
     }
 }
 
-fn decode(record: &SqsMessage) -> Result<QueueEnvelope, RecordError> {
+fn decode(record: &SqsMessage) -> Result<QueueEnvelope<'static>, RecordError> {
     let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
     Ok(QueueEnvelope::from_json(body)?)
 }
 
 /// What storing one record did.
-pub type RecordResult = Result<(StoreOutcome, QueueEnvelope), RecordError>;
+pub type RecordResult = Result<(StoreOutcome, QueueEnvelope<'static>), RecordError>;
 
 /// Processes a batch: conversations concurrently, each conversation's records in batch order.
 async fn process_batch<S: MessageStore>(app: &App<S>, records: &[SqsMessage]) -> Vec<RecordResult> {
     let mut results: Vec<Option<RecordResult>> = records.iter().map(|_| None).collect();
-    let mut groups: Vec<(ConversationKey, Vec<(usize, QueueEnvelope)>)> = Vec::new();
+    let mut groups: Vec<(ConversationKey, Vec<(usize, QueueEnvelope<'static>)>)> = Vec::new();
     for (i, record) in records.iter().enumerate() {
         match decode(record) {
             Ok(envelope) => {
@@ -166,14 +166,14 @@ mod tests {
     use shared::quota::Window;
     use testkit::memory::InMemoryStore;
 
-    fn envelope(msg_id: &str, create_time: u64) -> QueueEnvelope {
+    fn envelope(msg_id: &str, create_time: u64) -> QueueEnvelope<'static> {
         let message = InboundMessage {
             to_user_name: None,
             from_user_name: "oUser".into(),
             create_time,
             msg_id: Some(MsgId(msg_id.into())),
             body: MessageBody::Text {
-                content: format!("m{msg_id}"),
+                content: format!("m{msg_id}").into(),
             },
         };
         // Received a second after it was written.

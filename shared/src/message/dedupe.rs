@@ -31,7 +31,7 @@ pub struct KeyTooLong {
 }
 
 /// Whether every field that enters `message`'s keys is within its limit (`MAX_*_BYTES`).
-pub fn check_key_limits(message: &InboundMessage) -> Result<(), KeyTooLong> {
+pub fn check_key_limits(message: &InboundMessage<'_>) -> Result<(), KeyTooLong> {
     let over = |value: &str, max: usize, field: &'static str| {
         if value.len() > max {
             Err(KeyTooLong { field })
@@ -71,14 +71,10 @@ fn write_sort_time(out: &mut String, secs: u64) {
         out.push('~');
         20
     };
-    let mut digits = [b'0'; 20];
-    let mut n = secs;
-    for d in digits[..width].iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits[..width]).unwrap_or_default());
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(secs);
+    out.extend(std::iter::repeat_n('0', width - digits.len()));
+    out.push_str(digits);
 }
 
 /// The deterministic identity of one inbound message: its conversation and its position in it.
@@ -94,26 +90,26 @@ pub struct DedupeKey {
 
 impl DedupeKey {
     /// Derives the key of `message` received for `app_id` on `platform`.
-    pub fn derive(platform: Platform, app_id: &str, message: &InboundMessage) -> Self {
+    pub fn derive(platform: Platform, app_id: &str, message: &InboundMessage<'_>) -> Self {
         Self {
             conversation: ConversationKey {
                 platform,
                 app_id: app_id.to_owned(),
-                open_id: message.from_user_name.clone(),
+                open_id: message.from_user_name.to_string(),
             },
             position: Self::position_of(message),
         }
     }
 
     /// The message's position in its conversation ([`DedupeKey::position`]).
-    pub fn position_of(message: &InboundMessage) -> String {
+    pub fn position_of(message: &InboundMessage<'_>) -> String {
         let mut out = String::with_capacity(40);
         write_position(&mut out, message);
         out
     }
 }
 
-fn write_position(out: &mut String, message: &InboundMessage) {
+fn write_position(out: &mut String, message: &InboundMessage<'_>) {
     write_sort_time(out, message.create_time);
     out.push('#');
     match (&message.body, &message.msg_id) {
@@ -150,7 +146,7 @@ fn write_position(out: &mut String, message: &InboundMessage) {
 }
 
 /// First 16 hex digits of the SHA-1 of the message's JSON form.
-fn content_digest(message: &InboundMessage) -> String {
+fn content_digest(message: &InboundMessage<'_>) -> String {
     use sha1::{Digest, Sha1};
     let json = serde_json::to_vec(message).unwrap_or_default();
     Sha1::digest(&json)
@@ -172,7 +168,7 @@ mod tests {
     use crate::ids::MsgId;
     use serde_json::Map;
 
-    fn msg(body: MessageBody, msg_id: Option<&str>) -> InboundMessage {
+    fn msg(body: MessageBody<'static>, msg_id: Option<&str>) -> InboundMessage<'static> {
         InboundMessage {
             to_user_name: Some("gh_1".into()),
             from_user_name: "oUser".into(),
@@ -252,6 +248,9 @@ mod tests {
         let key = DedupeKey::derive(Platform::Wechat, "wx1", &text);
         assert_eq!(DedupeKey::position_of(&text), key.position);
         assert_eq!(key.position, format!("{:010}#m#42", text.create_time));
+        assert_eq!(sort_time(0), "0000000000");
+        assert_eq!(sort_time(7), "0000000007");
+        assert_eq!(sort_time(9_999_999_999), "9999999999");
         assert_eq!(sort_time(10_000_000_000), "~00000000010000000000");
         assert_eq!(sort_time(u64::MAX), format!("~{}", u64::MAX));
     }

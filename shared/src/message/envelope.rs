@@ -7,6 +7,8 @@
 //! rendered `dedupe_key` nobody read; a version-1 record gets its position derived when it is
 //! read). The optional `replay` and `truncated` are absent from envelopes that do not need them.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::json_write::{push_str_literal, push_u64, sqs_safe};
@@ -20,15 +22,17 @@ pub const ENVELOPE_VERSION: u32 = 2;
 /// The oldest envelope version this crate still reads.
 pub const OLDEST_READ_VERSION: u32 = 1;
 
-/// One inbound message on its way from ingress to the processor.
+/// One inbound message on its way from ingress to the processor. At ingress it borrows from the
+/// request and its plaintext (`'a`); read back from the queue it owns its texts
+/// (`QueueEnvelope<'static>`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QueueEnvelope {
+pub struct QueueEnvelope<'a> {
     /// Envelope version ([`ENVELOPE_VERSION`]).
     pub v: u32,
     /// The platform it came from.
     pub platform: Platform,
     /// The mini program it was sent to (the `{app}` of the route).
-    pub app_id: String,
+    pub app_id: Cow<'a, str>,
     /// When ingress accepted it, Unix milliseconds.
     pub received_at_ms: u64,
     /// How the push was protected.
@@ -39,7 +43,7 @@ pub struct QueueEnvelope {
     /// envelope is built, and used as is by the processor and the store.
     pub position: String,
     /// The parsed message.
-    pub message: InboundMessage,
+    pub message: InboundMessage<'a>,
     /// Set on plaintext-mode pushes only (their body is not covered by the signature): what the
     /// processor's replay memory compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,27 +102,27 @@ struct Wire {
     format: DataFormat,
     #[serde(default)]
     position: Option<String>,
-    message: InboundMessage,
+    message: InboundMessage<'static>,
     #[serde(default)]
     replay: Option<ReplayTag>,
     #[serde(default)]
     truncated: Option<u64>,
 }
 
-impl QueueEnvelope {
+impl<'a> QueueEnvelope<'a> {
     /// Builds the envelope for a parsed message, deriving its position.
     pub fn new(
         platform: Platform,
-        app_id: &str,
+        app_id: &'a str,
         received_at_ms: u64,
         mode: Mode,
         format: DataFormat,
-        message: InboundMessage,
+        message: InboundMessage<'a>,
     ) -> Self {
         Self {
             v: ENVELOPE_VERSION,
             platform,
-            app_id: app_id.to_owned(),
+            app_id: Cow::Borrowed(app_id),
             received_at_ms,
             mode,
             format,
@@ -145,7 +149,7 @@ impl QueueEnvelope {
             256 + self.app_id.len()
                 + self.position.len()
                 + m.from_user_name.len()
-                + m.to_user_name.as_ref().map_or(0, String::len)
+                + m.to_user_name.as_ref().map_or(0, |to| to.len())
                 + m.msg_id.as_ref().map_or(0, |id| id.0.len())
                 + body_len(&m.body),
         );
@@ -206,7 +210,7 @@ impl QueueEnvelope {
 
     /// Reads an SQS message body of any version from [`OLDEST_READ_VERSION`] to
     /// [`ENVELOPE_VERSION`]; a version-1 record's position is derived from its message.
-    pub fn from_json(body: &str) -> Result<Self, EnvelopeDecodeError> {
+    pub fn from_json(body: &str) -> Result<QueueEnvelope<'static>, EnvelopeDecodeError> {
         let wire: Wire = serde_json::from_str(body)?;
         let position = match (wire.v, wire.position) {
             (OLDEST_READ_VERSION, _) => DedupeKey::position_of(&wire.message),
@@ -214,10 +218,10 @@ impl QueueEnvelope {
             (ENVELOPE_VERSION, None) => return Err(EnvelopeDecodeError::MissingPosition),
             (v, _) => return Err(EnvelopeDecodeError::Version(v)),
         };
-        Ok(Self {
+        Ok(QueueEnvelope {
             v: ENVELOPE_VERSION,
             platform: wire.platform,
-            app_id: wire.app_id,
+            app_id: Cow::Owned(wire.app_id),
             received_at_ms: wire.received_at_ms,
             mode: wire.mode,
             format: wire.format,
@@ -232,8 +236,8 @@ impl QueueEnvelope {
     pub fn conversation(&self) -> ConversationKey {
         ConversationKey {
             platform: self.platform,
-            app_id: self.app_id.clone(),
-            open_id: self.message.from_user_name.clone(),
+            app_id: self.app_id.to_string(),
+            open_id: self.message.from_user_name.to_string(),
         }
     }
 
@@ -246,7 +250,7 @@ impl QueueEnvelope {
     }
 }
 
-fn body_len(body: &MessageBody) -> usize {
+fn body_len(body: &MessageBody<'_>) -> usize {
     match body {
         MessageBody::Text { content } => content.len() + content.len() / 8,
         MessageBody::Raw { raw, .. } => raw.len() + raw.len() / 8 + 128,
@@ -357,11 +361,11 @@ mod tests {
             truncated in proptest::option::of(proptest::num::u64::ANY),
         ) {
             let body = match kind {
-                0 => MessageBody::Text { content },
-                1 => MessageBody::Image { pic_url: Some(content.clone()), media_id: None },
-                _ => MessageBody::Raw { msg_type: "unknown".into(), digest: sha256_hex(content.as_bytes()), raw: content },
+                0 => MessageBody::Text { content: content.into() },
+                1 => MessageBody::Image { pic_url: Some(content.clone().into()), media_id: None },
+                _ => MessageBody::Raw { msg_type: "unknown".into(), digest: sha256_hex(content.as_bytes()).into(), raw: content.into() },
             };
-            let message = InboundMessage { to_user_name: to, from_user_name: from, create_time: 42, msg_id: msg_id.map(MsgId), body };
+            let message = InboundMessage { to_user_name: to.map(Into::into), from_user_name: from.into(), create_time: 42, msg_id: msg_id.map(MsgId), body };
             let mut env = QueueEnvelope::new(Platform::Baidu, "app", 1, Mode::Compatible, DataFormat::Json, message);
             if let Some((nonce, timestamp)) = replay {
                 env = env.with_replay(ReplayTag::new(&nonce, timestamp, nonce.as_bytes()));

@@ -8,29 +8,32 @@
 //! make up keys (open id, `MsgId`, `Event`, `MsgType`) are never cut: they are bounded.
 //! Not here: the envelope's shape (`envelope`).
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::{InboundMessage, MessageBody, QueueEnvelope};
 
-impl QueueEnvelope {
+impl QueueEnvelope<'_> {
     /// Largest envelope JSON ingress sends, in bytes: SQS's 262,144-byte limit minus 4 KiB kept for
     /// message attributes.
     pub const MAX_BYTES: usize = 262_144 - 4_096;
 
-    /// Cuts the message until [`QueueEnvelope::to_json`] is at most [`QueueEnvelope::MAX_BYTES`]
-    /// (the rule is in the module docs) and records the cut in `truncated`. The position stays the
+    /// The envelope's JSON, at most [`QueueEnvelope::MAX_BYTES`]: the message is cut until it fits
+    /// (the rule is in the module docs) and the cut recorded in `truncated`. The position stays the
     /// one derived from the whole message, so a retry of the same push lands on the same key.
-    /// An envelope that fits is left as it is.
-    pub fn fit(&mut self) {
-        let mut len = self.to_json().len();
-        while len > Self::MAX_BYTES {
-            let excess = len - Self::MAX_BYTES;
+    /// An envelope that fits is left as it is and written once.
+    pub fn to_fitted_json(&mut self) -> String {
+        let mut json = self.to_json();
+        while json.len() > Self::MAX_BYTES {
+            let excess = json.len() - Self::MAX_BYTES;
             if !cut_largest(&mut self.message, excess, &mut self.truncated) {
                 // Only bounded key fields are left; nothing more can be cut.
                 break;
             }
-            len = self.to_json().len();
+            json = self.to_json();
         }
+        json
     }
 }
 
@@ -49,8 +52,9 @@ fn escaped_size(s: &str) -> usize {
     s.chars().map(escaped_len).sum()
 }
 
-/// Removes characters from the end of `s` until at least `excess` escaped bytes are gone.
-fn cut(s: &mut String, excess: usize) {
+/// Removes characters from the end of `field` until at least `excess` escaped bytes are gone.
+fn cut(field: TextField<'_, '_>, excess: usize) {
+    let s = field.text();
     let mut removed = 0;
     let mut at = s.len();
     for (i, c) in s.char_indices().rev() {
@@ -60,15 +64,50 @@ fn cut(s: &mut String, excess: usize) {
         removed += escaped_len(c);
         at = i;
     }
-    s.truncate(at);
+    field.truncate(at);
+}
+
+/// One free-text string of a message: a field of its own (which may borrow) or a string nested in
+/// an event's or unknown type's fields.
+enum TextField<'m, 'a> {
+    Field(&'m mut Cow<'a, str>),
+    Nested(&'m mut String),
+}
+
+impl TextField<'_, '_> {
+    fn text(&self) -> &str {
+        match self {
+            TextField::Field(s) => s,
+            TextField::Nested(s) => s,
+        }
+    }
+
+    /// Keeps the first `at` bytes (`at` is a character boundary); a borrowed text stays borrowed.
+    fn truncate(self, at: usize) {
+        match self {
+            TextField::Field(Cow::Borrowed(s)) => {
+                let whole: &str = s;
+                *s = &whole[..at];
+            }
+            TextField::Field(Cow::Owned(s)) | TextField::Nested(s) => s.truncate(at),
+        }
+    }
 }
 
 /// Cuts the largest text by `excess` escaped bytes, or drops the entry of a larger field name;
 /// `false` when there is nothing left to cut.
-fn cut_largest(message: &mut InboundMessage, excess: usize, truncated: &mut Option<u64>) -> bool {
+fn cut_largest(
+    message: &mut InboundMessage<'_>,
+    excess: usize,
+    truncated: &mut Option<u64>,
+) -> bool {
     let name = largest_name(message);
     let texts = text_fields(message);
-    let text_size = texts.iter().map(|s| escaped_size(s)).max().unwrap_or(0);
+    let text_size = texts
+        .iter()
+        .map(|s| escaped_size(s.text()))
+        .max()
+        .unwrap_or(0);
     match name {
         Some((name, size)) if size > text_size => {
             drop(texts);
@@ -82,11 +121,11 @@ fn cut_largest(message: &mut InboundMessage, excess: usize, truncated: &mut Opti
         }
         _ => match texts
             .into_iter()
-            .filter(|s| !s.is_empty())
-            .max_by_key(|s| escaped_size(s))
+            .filter(|s| !s.text().is_empty())
+            .max_by_key(|s| escaped_size(s.text()))
         {
             Some(field) => {
-                truncated.get_or_insert(field.len() as u64);
+                truncated.get_or_insert(field.text().len() as u64);
                 cut(field, excess);
                 true
             }
@@ -96,7 +135,7 @@ fn cut_largest(message: &mut InboundMessage, excess: usize, truncated: &mut Opti
 }
 
 /// The largest top-level field name of an event or unknown type, with its escaped size.
-fn largest_name(message: &InboundMessage) -> Option<(String, usize)> {
+fn largest_name(message: &InboundMessage<'_>) -> Option<(String, usize)> {
     match &message.body {
         MessageBody::Event { fields, .. } | MessageBody::Unknown { fields, .. } => fields
             .keys()
@@ -107,13 +146,17 @@ fn largest_name(message: &InboundMessage) -> Option<(String, usize)> {
 }
 
 /// Every free-text string of the message: `ToUserName` and the body's strings, nested ones included.
-fn text_fields(message: &mut InboundMessage) -> Vec<&mut String> {
-    let mut out: Vec<&mut String> = message.to_user_name.iter_mut().collect();
+fn text_fields<'m, 'a>(message: &'m mut InboundMessage<'a>) -> Vec<TextField<'m, 'a>> {
+    let mut out: Vec<TextField<'m, 'a>> = message
+        .to_user_name
+        .iter_mut()
+        .map(TextField::Field)
+        .collect();
     match &mut message.body {
-        MessageBody::Text { content } => out.push(content),
+        MessageBody::Text { content } => out.push(TextField::Field(content)),
         MessageBody::Image { pic_url, media_id } => {
-            out.extend(pic_url.iter_mut());
-            out.extend(media_id.iter_mut());
+            out.extend(pic_url.iter_mut().map(TextField::Field));
+            out.extend(media_id.iter_mut().map(TextField::Field));
         }
         MessageBody::MiniProgramPage {
             title,
@@ -121,21 +164,25 @@ fn text_fields(message: &mut InboundMessage) -> Vec<&mut String> {
             page_path,
             thumb_url,
             thumb_media_id,
-        } => out.extend([title, app_id, page_path, thumb_url, thumb_media_id]),
-        MessageBody::UserEnterTempSession { session_from } => out.push(session_from),
+        } => {
+            out.extend([title, app_id, page_path, thumb_url, thumb_media_id].map(TextField::Field))
+        }
+        MessageBody::UserEnterTempSession { session_from } => {
+            out.push(TextField::Field(session_from));
+        }
         MessageBody::Event { fields, .. } | MessageBody::Unknown { fields, .. } => {
             for value in fields.values_mut() {
                 strings_in(value, &mut out);
             }
         }
-        MessageBody::Raw { raw, .. } => out.push(raw),
+        MessageBody::Raw { raw, .. } => out.push(TextField::Field(raw)),
     }
     out
 }
 
-fn strings_in<'a>(value: &'a mut Value, out: &mut Vec<&'a mut String>) {
+fn strings_in<'m>(value: &'m mut Value, out: &mut Vec<TextField<'m, '_>>) {
     match value {
-        Value::String(s) => out.push(s),
+        Value::String(s) => out.push(TextField::Nested(s)),
         Value::Array(items) => items.iter_mut().for_each(|v| strings_in(v, out)),
         Value::Object(map) => map.values_mut().for_each(|v| strings_in(v, out)),
         _ => {}
@@ -151,7 +198,7 @@ mod tests {
     use crate::message::parse_or_raw;
     use crate::protocol::{DataFormat, Mode};
 
-    fn envelope(body: MessageBody, msg_id: Option<&str>) -> QueueEnvelope {
+    fn envelope<'a>(body: MessageBody<'a>, msg_id: Option<&str>) -> QueueEnvelope<'a> {
         let message = InboundMessage {
             to_user_name: Some("gh_1".into()),
             from_user_name: "o1".into(),
@@ -169,14 +216,20 @@ mod tests {
         )
     }
 
-    fn text(content: String) -> MessageBody {
-        MessageBody::Text { content }
+    fn text(content: String) -> MessageBody<'static> {
+        MessageBody::Text {
+            content: content.into(),
+        }
     }
 
     /// Fits `env` and checks what every fitted envelope must satisfy.
-    fn fitted(mut env: QueueEnvelope) -> QueueEnvelope {
-        env.fit();
-        let json = env.to_json();
+    fn fitted(mut env: QueueEnvelope<'_>) -> QueueEnvelope<'_> {
+        let json = env.to_fitted_json();
+        assert_eq!(
+            json,
+            env.to_json(),
+            "the JSON returned is the fitted envelope's"
+        );
         assert!(
             json.len() <= QueueEnvelope::MAX_BYTES,
             "{} bytes",
@@ -200,7 +253,7 @@ mod tests {
             let MessageBody::Text { content: cut } = &env.message.body else {
                 panic!("not a text")
             };
-            assert!(content.starts_with(cut.as_str()));
+            assert!(content.starts_with(cut.as_ref()));
             assert_eq!(env.truncated, Some(content.len() as u64), "{c:?}");
             let len = env.to_json().len();
             assert!(
@@ -220,7 +273,7 @@ mod tests {
         let MessageBody::Raw { raw, digest, .. } = &env.message.body else {
             panic!("not raw")
         };
-        assert!(plaintext.starts_with(raw.as_str()) && raw.len() < plaintext.len());
+        assert!(plaintext.starts_with(raw.as_ref()) && raw.len() < plaintext.len());
         assert_eq!(env.truncated, Some(plaintext.len() as u64));
         assert_eq!(*digest, super::super::sha256_hex(plaintext.as_bytes()));
         assert_eq!(

@@ -40,13 +40,16 @@ pub enum ParseError {
 }
 
 /// Parses a plaintext message, sniffing JSON or XML from its first byte.
-pub fn parse(plaintext: &str) -> Result<(DataFormat, InboundMessage), ParseError> {
+pub fn parse(plaintext: &str) -> Result<(DataFormat, InboundMessage<'_>), ParseError> {
     let format = DataFormat::sniff(plaintext.as_bytes()).ok_or(ParseError::UnknownFormat)?;
     Ok((format, parse_as(format, plaintext)?))
 }
 
 /// Parses a plaintext message already known to be `format` (sniffed once by the caller).
-pub(super) fn parse_as(format: DataFormat, plaintext: &str) -> Result<InboundMessage, ParseError> {
+pub(super) fn parse_as(
+    format: DataFormat,
+    plaintext: &str,
+) -> Result<InboundMessage<'_>, ParseError> {
     let text = plaintext.trim_start_matches('\u{feff}');
     match format {
         DataFormat::Json => Slots::flat_json_message(text)
@@ -195,7 +198,7 @@ impl<'a> Slots<'a> {
 
     /// The fast path for a flat JSON object (`flat_json`), built into the message where the slots
     /// live (they are large to move); `None` leaves the document to serde.
-    fn flat_json_message(text: &'a str) -> Option<Result<InboundMessage, ParseError>> {
+    fn flat_json_message(text: &'a str) -> Option<Result<InboundMessage<'a>, ParseError>> {
         let mut slots = Slots::default();
         let mut invalid = None;
         flat_json::each_member(text, |key, value| {
@@ -265,7 +268,7 @@ impl<'a> Slots<'a> {
         Ok(slots)
     }
 
-    fn build(self) -> Result<InboundMessage, ParseError> {
+    fn build(self) -> Result<InboundMessage<'a>, ParseError> {
         let from = self
             .from
             .filter(|f| !f.trim().is_empty())
@@ -274,27 +277,26 @@ impl<'a> Slots<'a> {
             .create_time
             .ok_or(ParseError::MissingField("CreateTime"))?;
         let msg_type = self.msg_type.ok_or(ParseError::MissingField("MsgType"))?;
-        let own = |v: Option<Cow<'a, str>>| v.map(Cow::into_owned);
         let body = match msg_type.as_ref() {
             "text" => MessageBody::Text {
-                content: own(self.content).ok_or(ParseError::MissingField("Content"))?,
+                content: self.content.ok_or(ParseError::MissingField("Content"))?,
             },
             "image" => MessageBody::Image {
-                pic_url: own(self.pic_url),
-                media_id: own(self.media_id),
+                pic_url: self.pic_url,
+                media_id: self.media_id,
             },
             "miniprogrampage" => MessageBody::MiniProgramPage {
-                title: own(self.title).unwrap_or_default(),
-                app_id: own(self.app_id).unwrap_or_default(),
-                page_path: own(self.page_path).unwrap_or_default(),
-                thumb_url: own(self.thumb_url).unwrap_or_default(),
-                thumb_media_id: own(self.thumb_media_id).unwrap_or_default(),
+                title: self.title.unwrap_or_default(),
+                app_id: self.app_id.unwrap_or_default(),
+                page_path: self.page_path.unwrap_or_default(),
+                thumb_url: self.thumb_url.unwrap_or_default(),
+                thumb_media_id: self.thumb_media_id.unwrap_or_default(),
             },
             "event" => {
                 let event = self.event.ok_or(ParseError::MissingField("Event"))?;
                 if event == "user_enter_tempsession" {
                     MessageBody::UserEnterTempSession {
-                        session_from: own(self.session_from).unwrap_or_default(),
+                        session_from: self.session_from.unwrap_or_default(),
                     }
                 } else {
                     let fields = Self::rest(
@@ -311,10 +313,7 @@ impl<'a> Slots<'a> {
                             ("SessionFrom", self.session_from),
                         ],
                     );
-                    MessageBody::Event {
-                        event: event.into_owned(),
-                        fields,
-                    }
+                    MessageBody::Event { event, fields }
                 }
             }
             other => {
@@ -333,14 +332,14 @@ impl<'a> Slots<'a> {
                     ],
                 );
                 MessageBody::Unknown {
-                    msg_type: other.to_owned(),
+                    msg_type: Cow::Owned(other.to_owned()),
                     fields,
                 }
             }
         };
         Ok(InboundMessage {
-            to_user_name: self.to.map(Cow::into_owned),
-            from_user_name: from.into_owned(),
+            to_user_name: self.to,
+            from_user_name: from,
             create_time,
             // An empty MsgId is no id: it must not make distinct messages collide.
             msg_id: self.msg_id.filter(|id| !id.trim().is_empty()).map(MsgId),

@@ -4,6 +4,8 @@
 //!
 //! Not here: the strict parse (`parse`), admission, key limits.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::parse::parse_as;
@@ -19,7 +21,10 @@ pub const UNKNOWN_MSG_TYPE: &str = "unknown";
 /// (else empty), `CreateTime` (else `fallback_time`, Unix seconds), `MsgType` (else
 /// [`UNKNOWN_MSG_TYPE`]) and `MsgId` are read where they can be. The format is `None` when the
 /// plaintext is neither JSON nor XML. It is sniffed once, here.
-pub fn parse_or_raw(plaintext: &str, fallback_time: u64) -> (Option<DataFormat>, InboundMessage) {
+pub fn parse_or_raw(
+    plaintext: &str,
+    fallback_time: u64,
+) -> (Option<DataFormat>, InboundMessage<'_>) {
     parse_or_raw_as(
         DataFormat::sniff(plaintext.as_bytes()),
         plaintext,
@@ -33,7 +38,7 @@ pub fn parse_or_raw_as(
     format: Option<DataFormat>,
     plaintext: &str,
     fallback_time: u64,
-) -> (Option<DataFormat>, InboundMessage) {
+) -> (Option<DataFormat>, InboundMessage<'_>) {
     if let Some(message) = format.and_then(|f| parse_as(f, plaintext).ok()) {
         return (format, message);
     }
@@ -44,16 +49,16 @@ pub fn parse_or_raw_as(
         None => Header::default(),
     };
     let message = InboundMessage {
-        to_user_name: header.to,
-        from_user_name: header.from.unwrap_or_default(),
+        to_user_name: header.to.map(Cow::Owned),
+        from_user_name: Cow::Owned(header.from.unwrap_or_default()),
         create_time: header.create_time.unwrap_or(fallback_time),
         msg_id: header.msg_id.map(MsgId),
         body: MessageBody::Raw {
             msg_type: header
                 .msg_type
-                .unwrap_or_else(|| UNKNOWN_MSG_TYPE.to_owned()),
-            raw: plaintext.to_owned(),
-            digest: sha256_hex(plaintext.as_bytes()),
+                .map_or(Cow::Borrowed(UNKNOWN_MSG_TYPE), Cow::Owned),
+            raw: Cow::Borrowed(plaintext),
+            digest: Cow::Owned(sha256_hex(plaintext.as_bytes())),
         },
     };
     (format, message)
@@ -139,7 +144,7 @@ mod tests {
     use crate::ids::Platform;
     use crate::message::{DedupeKey, render};
 
-    fn raw_parts(m: &InboundMessage) -> (&str, &str, &str) {
+    fn raw_parts<'m>(m: &'m InboundMessage<'_>) -> (&'m str, &'m str, &'m str) {
         match &m.body {
             MessageBody::Raw {
                 msg_type,

@@ -11,17 +11,17 @@ use crate::protocol::DataFormat;
 
 /// The message as a platform JSON object or `<xml>` document; a raw message is its plaintext as it
 /// came, whatever `format` says.
-pub fn render(message: &InboundMessage, format: DataFormat) -> String {
+pub fn render(message: &InboundMessage<'_>, format: DataFormat) -> String {
     if let MessageBody::Raw { raw, .. } = &message.body {
-        return raw.clone();
+        return raw.to_string();
     }
     let mut fields: Vec<(String, Value)> = Vec::new();
     if let Some(to) = &message.to_user_name {
-        fields.push(("ToUserName".into(), Value::String(to.clone())));
+        fields.push(("ToUserName".into(), Value::String(to.to_string())));
     }
     fields.push((
         "FromUserName".into(),
-        Value::String(message.from_user_name.clone()),
+        Value::String(message.from_user_name.to_string()),
     ));
     fields.push(("CreateTime".into(), Value::from(message.create_time)));
     fields.push((

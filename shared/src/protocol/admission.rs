@@ -75,7 +75,11 @@ impl Refused {
 }
 
 /// Admits `message`, opened from `push`, under `policy`; checks mode, then time, then recipient.
-pub fn admit(policy: &Policy<'_>, push: &Push, message: &InboundMessage) -> Result<(), Refused> {
+pub fn admit(
+    policy: &Policy<'_>,
+    push: &Push,
+    message: &InboundMessage<'_>,
+) -> Result<(), Refused> {
     let plaintext = push.mode == Mode::Plaintext;
     if plaintext && (policy.component || policy.mode != AppMode::Plaintext) {
         return Err(Refused::PlaintextNotAllowed);
@@ -134,9 +138,9 @@ mod tests {
         }
     }
 
-    fn to(to: Option<&str>) -> InboundMessage {
+    fn to(to: Option<&str>) -> InboundMessage<'static> {
         InboundMessage {
-            to_user_name: to.map(str::to_owned),
+            to_user_name: to.map(|to| to.to_owned().into()),
             from_user_name: "o".into(),
             create_time: NOW,
             msg_id: Some(MsgId("1".into())),

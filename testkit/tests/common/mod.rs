@@ -85,11 +85,11 @@ pub fn envelope(
     create_time: u64,
     received: u64,
     msg_id: Option<&str>,
-    body: MessageBody,
-) -> QueueEnvelope {
+    body: MessageBody<'static>,
+) -> QueueEnvelope<'static> {
     let message = InboundMessage {
         to_user_name: Some("gh_kefu".into()),
-        from_user_name: open_id.into(),
+        from_user_name: open_id.to_owned().into(),
         create_time,
         msg_id: msg_id.map(|m| MsgId(m.into())),
         body,
@@ -105,7 +105,12 @@ pub fn envelope(
 }
 
 /// A WeChat text `m{msg_id}` created at `create_time`, received at `received`.
-pub fn push(open_id: &str, create_time: u64, received: u64, msg_id: &str) -> QueueEnvelope {
+pub fn push(
+    open_id: &str,
+    create_time: u64,
+    received: u64,
+    msg_id: &str,
+) -> QueueEnvelope<'static> {
     let content = format!("m{msg_id}");
     envelope(
         Platform::Wechat,
@@ -113,12 +118,14 @@ pub fn push(open_id: &str, create_time: u64, received: u64, msg_id: &str) -> Que
         create_time,
         received,
         Some(msg_id),
-        MessageBody::Text { content },
+        MessageBody::Text {
+            content: content.into(),
+        },
     )
 }
 
 /// A WeChat `user_enter_tempsession` event at `t`.
-pub fn enter_session(open_id: &str, t: u64) -> QueueEnvelope {
+pub fn enter_session(open_id: &str, t: u64) -> QueueEnvelope<'static> {
     envelope(
         Platform::Wechat,
         open_id,
@@ -132,13 +139,13 @@ pub fn enter_session(open_id: &str, t: u64) -> QueueEnvelope {
 }
 
 /// Stores `env` with the grant the default policy gives it.
-pub async fn store<S: MessageStore>(s: &S, env: &QueueEnvelope) -> StoreOutcome {
+pub async fn store<S: MessageStore>(s: &S, env: &QueueEnvelope<'_>) -> StoreOutcome {
     let grant = QuotaPolicy::default().grant_for(env.platform, &env.message);
     s.store_inbound(env, grant).await.unwrap()
 }
 
 /// The window of `env`'s conversation (which must exist).
-pub async fn window<S: MessageStore>(s: &S, env: &QueueEnvelope) -> Window {
+pub async fn window<S: MessageStore>(s: &S, env: &QueueEnvelope<'_>) -> Window {
     let key = env.key().conversation;
     s.conversation(&key).await.unwrap().unwrap().window
 }

@@ -30,9 +30,9 @@ fn wechat_keys(token: &str, receive_id: &str) -> AppKeys {
     }
 }
 
-fn addressed(to: Option<&str>) -> InboundMessage {
+fn addressed(to: Option<&str>) -> InboundMessage<'static> {
     InboundMessage {
-        to_user_name: to.map(str::to_owned),
+        to_user_name: to.map(|to| to.to_owned().into()),
         ..text("hi")
     }
 }
@@ -44,7 +44,7 @@ async fn push(
     keys: &AppKeys,
     platform: Platform,
     mode: Mode,
-    message: &InboundMessage,
+    message: &InboundMessage<'_>,
 ) -> (StatusCode, String) {
     let sim = push_request(
         keys,

@@ -60,12 +60,12 @@ fn path(platform: Platform) -> &'static str {
 }
 
 /// A text addressed to the fixture WeChat app.
-fn text(content: &str) -> InboundMessage {
+fn text(content: &str) -> InboundMessage<'static> {
     text_for(Platform::Wechat, content)
 }
 
 /// A text addressed as each platform addresses the fixture app (original id, Baidu app id).
-fn text_for(platform: Platform, content: &str) -> InboundMessage {
+fn text_for(platform: Platform, content: &str) -> InboundMessage<'static> {
     InboundMessage {
         to_user_name: Some(match platform {
             Platform::Wechat => "gh_test".into(),
@@ -75,7 +75,7 @@ fn text_for(platform: Platform, content: &str) -> InboundMessage {
         create_time: NOW,
         msg_id: Some(MsgId("18446744073709551000".into())),
         body: MessageBody::Text {
-            content: content.into(),
+            content: content.to_owned().into(),
         },
     }
 }
@@ -113,7 +113,7 @@ async fn call(app: &App<InMemoryQueue, FixedClock>, req: Request) -> (StatusCode
     (resp.status(), body)
 }
 
-fn queued(app: &App<InMemoryQueue, FixedClock>) -> Vec<QueueEnvelope> {
+fn queued(app: &App<InMemoryQueue, FixedClock>) -> Vec<QueueEnvelope<'static>> {
     app.queue
         .bodies()
         .iter()

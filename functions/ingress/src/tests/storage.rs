@@ -171,21 +171,21 @@ async fn a_64_kib_control_character_raw_push_is_cut_to_fit_the_queue() {
 
 #[tokio::test]
 async fn fields_too_long_for_a_storage_key_are_refused() {
-    let at_limit = |mut m: InboundMessage, field: &str, len: usize| {
+    let at_limit = |mut m: InboundMessage<'static>, field: &str, len: usize| {
         let value = "a".repeat(len);
         match field {
-            "open_id" => m.from_user_name = value,
+            "open_id" => m.from_user_name = value.into(),
             "msg_id" => m.msg_id = Some(MsgId(value)),
             "event" => {
                 m.msg_id = None;
                 m.body = MessageBody::Event {
-                    event: value,
+                    event: value.into(),
                     fields: serde_json::Map::new(),
                 };
             }
             _ => {
                 m.body = MessageBody::Unknown {
-                    msg_type: value,
+                    msg_type: value.into(),
                     fields: serde_json::Map::new(),
                 };
             }

@@ -157,7 +157,7 @@ impl DynamoDbStore {
     /// A duplicate's answer. A plaintext push's replay tag is remembered even then (that attempt
     /// was answered `success` too, so a capture of it replayed with another body must be refused);
     /// when the tag is already held under another digest, it stays as it is.
-    async fn duplicate(&self, envelope: &QueueEnvelope) -> Result<StoreOutcome, StoreError> {
+    async fn duplicate(&self, envelope: &QueueEnvelope<'_>) -> Result<StoreOutcome, StoreError> {
         let Some(tag) = &envelope.replay else {
             return Ok(StoreOutcome::Duplicate);
         };
@@ -200,7 +200,7 @@ impl MessageStore for DynamoDbStore {
     ))]
     async fn store_inbound(
         &self,
-        envelope: &QueueEnvelope,
+        envelope: &QueueEnvelope<'_>,
         grant: Option<Grant>,
     ) -> Result<StoreOutcome, StoreError> {
         let key = envelope.key();

@@ -15,7 +15,7 @@ use crate::records::{Direction, OutboundRecord, OutboundStatus, StoredMessage};
 
 /// The messages-table item of an inbound message (`key` is `envelope.key()`).
 pub fn inbound_message_item(
-    envelope: &QueueEnvelope,
+    envelope: &QueueEnvelope<'_>,
     key: &DedupeKey,
     retention_secs: Option<u64>,
 ) -> Result<Item, StoreError> {
@@ -64,7 +64,7 @@ pub const REPLAY_TTL_SECS: u64 = 86_400;
 /// The replay-memory item of a plaintext-mode push (messages table, its own partition per app):
 /// `pk` = `replay#platform#app_id`, `sk` = timestamp zero-padded + `#` + SHA-256 of the nonce (so
 /// any nonce fits the key), `digest` = the body's, `ttl` = timestamp + [`REPLAY_TTL_SECS`].
-pub fn replay_item(envelope: &QueueEnvelope, tag: &ReplayTag) -> Item {
+pub fn replay_item(envelope: &QueueEnvelope<'_>, tag: &ReplayTag) -> Item {
     use sha2::{Digest, Sha256};
     let nonce: String = Sha256::digest(tag.nonce.as_bytes())
         .iter()
@@ -180,7 +180,7 @@ mod tests {
         assert_eq!(expiring.get(TTL), Some(&n(87_400)));
     }
 
-    fn envelope(body: MessageBody, msg_id: Option<&str>) -> QueueEnvelope {
+    fn envelope(body: MessageBody<'static>, msg_id: Option<&str>) -> QueueEnvelope<'static> {
         let message = InboundMessage {
             to_user_name: Some("gh_1".into()),
             from_user_name: "oUser".into(),
@@ -198,7 +198,7 @@ mod tests {
         )
     }
 
-    fn item_of(env: &QueueEnvelope) -> Item {
+    fn item_of(env: &QueueEnvelope<'_>) -> Item {
         inbound_message_item(env, &env.key(), None).unwrap()
     }
 
@@ -226,7 +226,8 @@ mod tests {
         assert_eq!(stored.content.as_deref(), Some(" 你好\n "));
         assert_eq!(stored.media, None);
         assert_eq!((stored.status, stored.errcode), (None, None));
-        let raw: InboundMessage = serde_json::from_str(stored.raw.as_deref().unwrap()).unwrap();
+        let raw: InboundMessage<'static> =
+            serde_json::from_str(stored.raw.as_deref().unwrap()).unwrap();
         assert_eq!(raw, env.message);
     }
 
@@ -234,7 +235,7 @@ mod tests {
     fn empty_text_is_stored_as_an_empty_string() {
         let env = envelope(
             MessageBody::Text {
-                content: String::new(),
+                content: String::new().into(),
             },
             Some("1"),
         );
