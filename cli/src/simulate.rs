@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use shared::ids::{MsgId, Platform};
 use shared::message::{InboundMessage, MessageBody, render};
+use shared::protocol::reply::{ReplySeal, TRANSFER_CUSTOMER_SERVICE, open_reply};
 use shared::protocol::simulate::{
     AppKeys, PushSpec, SimulatedRequest, VerifyVia, push_request, verify_request,
 };
@@ -67,6 +68,19 @@ pub struct Delivery {
     pub body: String,
     /// Time to the full response.
     pub latency: Duration,
+    /// A reply other than `success`, opened as the platform opens it: its plaintext, or why it
+    /// could not be opened (a bad signature, nonce, key or receive id).
+    pub reply: Option<Result<String, String>>,
+}
+
+impl Delivery {
+    /// Whether the platform would take this answer: `success`, or a reply it can open that
+    /// hands the message to WeChat's tool.
+    pub fn acknowledged(&self) -> bool {
+        self.status == 200
+            && (self.body == "success"
+                || matches!(&self.reply, Some(Ok(p)) if p.contains(TRANSFER_CUSTOMER_SERVICE)))
+    }
 }
 
 /// What was pushed and how each delivery went.
@@ -186,14 +200,14 @@ pub fn request(
     push: &Push,
     app: &AppConfig,
     message: &InboundMessage<'_>,
+    nonce: &str,
 ) -> Result<SimulatedRequest, Error> {
-    let nonce = u32::from_be_bytes(random_bytes::<4>()?).to_string();
     let spec = PushSpec {
         platform: push.platform,
         mode: push.mode,
         format: push.format,
         timestamp: message.create_time,
-        nonce: &nonce,
+        nonce,
         random: random_bytes::<16>()?,
         body_signature: push.platform == Platform::Baidu && push.mode == Mode::Safe,
         to_user_name: app.original_id.as_deref(),
@@ -236,7 +250,28 @@ pub async fn deliver(
         status,
         body,
         latency: started.elapsed(),
+        reply: None,
     })
+}
+
+/// What the platform reads out of a reply to a push in `mode`, when it is not `success`.
+fn open(keys: &AppKeys, mode: Mode, body: &str, nonce: &str) -> Option<Result<String, String>> {
+    if body == "success" || body.is_empty() {
+        return None;
+    }
+    if mode == Mode::Plaintext {
+        return Some(Ok(body.to_owned()));
+    }
+    let seal = ReplySeal {
+        token: &keys.token,
+        key: &keys.key,
+        receive_id: &keys.receive_id,
+    };
+    Some(
+        open_reply(&seal, body.as_bytes(), nonce)
+            .map(|(_, plaintext)| plaintext)
+            .map_err(|e| e.to_string()),
+    )
 }
 
 fn client() -> Result<reqwest::Client, Error> {
@@ -249,12 +284,18 @@ fn client() -> Result<reqwest::Client, Error> {
 pub async fn push(registry: &AppRegistry, push: &Push) -> Result<Pushed, Error> {
     let app = app(registry, push.platform, &push.app_id)?;
     let message = message(push, app, crate::unix_now())?;
-    let sim = request(push, app, &message)?;
+    let nonce = u32::from_be_bytes(random_bytes::<4>()?).to_string();
+    let sim = request(push, app, &message, &nonce)?;
     let url = target(&push.url, push.platform, &push.app_id, &sim.query);
     let client = client()?;
+    let keys = keys(app)?;
     let mut deliveries = Vec::new();
     for _ in 0..push.repeat.max(1) {
-        deliveries.push(deliver(&client, &url, &sim).await?);
+        let mut delivery = deliver(&client, &url, &sim).await?;
+        if delivery.status == 200 {
+            delivery.reply = open(&keys, push.mode, &delivery.body, &nonce);
+        }
+        deliveries.push(delivery);
     }
     Ok(Pushed {
         message,

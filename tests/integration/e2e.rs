@@ -33,17 +33,21 @@ async fn start(env: &TestEnv, fake: &FakePlatform) -> Running {
     .unwrap()
 }
 
-async fn simulate(url: &str, content: Content, repeat: u32) -> Pushed {
-    let push = Push {
+fn push(url: &str, app_id: &str, format: DataFormat, content: Content, repeat: u32) -> Push {
+    Push {
         platform: Platform::Wechat,
-        app_id: WX.into(),
+        app_id: app_id.into(),
         url: url.into(),
         mode: Mode::Safe,
-        format: DataFormat::Json,
+        format,
         content,
         from: OPEN_ID.into(),
         repeat,
-    };
+    }
+}
+
+async fn simulate(url: &str, content: Content, repeat: u32) -> Pushed {
+    let push = push(url, WX, DataFormat::Json, content, repeat);
     let pushed = kefu::simulate::push(&TestEnv::registry(), &push)
         .await
         .unwrap();
@@ -55,9 +59,13 @@ async fn simulate(url: &str, content: Content, repeat: u32) -> Pushed {
 }
 
 fn key() -> ConversationKey {
+    key_of(WX)
+}
+
+fn key_of(app_id: &str) -> ConversationKey {
     ConversationKey {
         platform: Platform::Wechat,
-        app_id: WX.into(),
+        app_id: app_id.into(),
         open_id: OPEN_ID.into(),
     }
 }
@@ -196,5 +204,98 @@ async fn simulate_store_reply_enter_session_and_replay() {
     assert_eq!(view.inbound_count, 3, "{view:?}");
     assert_eq!(env.depth(&env.queues.dead_letter).await, 0);
 
+    server.stop().await;
+}
+
+/// The app of `infra/local/apps.json` that hands user messages to WeChat's tool.
+const HANDOFF_APP: &str = "wxkefu0000000002";
+
+#[tokio::test]
+async fn handoff_answers_a_transfer_the_platform_can_open_and_stores_the_message_once() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let fake = FakePlatform::start().await.unwrap();
+    let server = start(&env, &fake).await;
+    let url = server.url();
+    let registry = TestEnv::registry();
+    let mut ids = Vec::new();
+    for format in [DataFormat::Json, DataFormat::Xml] {
+        // Delivered twice, as a platform retry would: both answers are transfers, one copy stored.
+        let p = push(
+            &url,
+            HANDOFF_APP,
+            format,
+            Content::Text(format!("转人工 {format:?}")),
+            2,
+        );
+        let pushed = kefu::simulate::push(&registry, &p).await.unwrap();
+        for d in &pushed.deliveries {
+            assert_eq!(d.status, 200, "{}", d.body);
+            assert!(d.acknowledged(), "{d:?}");
+            assert!(
+                !d.body.contains("transfer_customer_service"),
+                "sealed in safe mode"
+            );
+            let plaintext = d.reply.clone().unwrap().unwrap();
+            // CreateTime is the time of the answer; every other byte is fixed.
+            let t: u64 = match format {
+                DataFormat::Json => serde_json::from_str::<serde_json::Value>(&plaintext).unwrap()
+                    ["CreateTime"]
+                    .as_u64()
+                    .unwrap(),
+                DataFormat::Xml => plaintext
+                    .split_once("<CreateTime>")
+                    .and_then(|(_, rest)| rest.split_once("</CreateTime>"))
+                    .unwrap()
+                    .0
+                    .parse()
+                    .unwrap(),
+            };
+            assert!(t.abs_diff(kefu::unix_now()) < 60, "{plaintext}");
+            let expected = shared::protocol::reply::transfer_customer_service(
+                format,
+                OPEN_ID,
+                "gh_kefu00000002",
+                t,
+            );
+            assert_eq!(Some(plaintext), expected);
+        }
+        ids.push(pushed.message.msg_id.clone().unwrap().0);
+    }
+    // An event is never transferred.
+    let p = push(
+        &url,
+        HANDOFF_APP,
+        DataFormat::Json,
+        Content::EnterSession("b".into()),
+        1,
+    );
+    let pushed = kefu::simulate::push(&registry, &p).await.unwrap();
+    assert_eq!(pushed.deliveries[0].body, "success");
+    assert!(pushed.deliveries[0].reply.is_none());
+
+    drained(&env).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let view = loop {
+        let v = show(&*env.store, &key_of(HANDOFF_APP), kefu::unix_now())
+            .await
+            .unwrap();
+        if let Some(v) = v.filter(|v| v.messages.len() >= 3 && settled(v)) {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "not stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for id in &ids {
+        let copies = view
+            .messages
+            .iter()
+            .filter(|m| m.msg_id.as_deref() == Some(id.as_str()))
+            .count();
+        assert_eq!(copies, 1, "{view:?}");
+    }
+    assert_eq!(view.inbound_count, 3, "two texts and the event: {view:?}");
+    assert_eq!(view.quota.remaining, 5, "kefu's window is granted as usual");
     server.stop().await;
 }

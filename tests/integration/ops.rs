@@ -26,8 +26,10 @@ const API_URL: &str = "https://kefuapi.execute-api.us-east-1.amazonaws.com";
 const SECRETS: &[&str] = &[
     "kefuTestToken1",
     "kefuTestToken2",
+    "kefuTestToken3",
     "kefuTestOnlyKey0000000000000000000000000001",
     "kefuTestOnlyKey0000000000000000000000000002",
+    "kefuTestOnlyKey0000000000000000000000000003",
     "test-only-wechat-secret",
     "test-only-baidu-app-key",
     "test-only-baidu-secret",
@@ -348,8 +350,8 @@ async fn registry_push_writes_each_part_to_its_own_secret() {
     assert_eq!(
         text,
         format!(
-            "wrote verify part: 2 apps, 0 components to {} (version {verify_version})\n\
-             wrote send part: 2 apps, 0 components to {} (version {send_version})\n",
+            "wrote verify part: 3 apps, 0 components to {} (version {verify_version})\n\
+             wrote send part: 3 apps, 0 components to {} (version {send_version})\n",
             stack.verify_arn, stack.send_arn
         )
     );
@@ -377,7 +379,7 @@ async fn registry_push_writes_each_part_to_its_own_secret() {
     // … and is what that function parses cleanly.
     let v = AppRegistry::parse_for(&verify, Purpose::Verify).unwrap();
     assert!(v.invalid().is_empty());
-    assert_eq!(v.apps().count(), 2);
+    assert_eq!(v.apps().count(), 3);
     let s = AppRegistry::parse_for(&send, Purpose::Send).unwrap();
     assert!(s.invalid().is_empty());
     let wx = s
@@ -446,7 +448,7 @@ async fn registry_check_names_the_field_and_never_the_value() {
         .await
         .unwrap();
     assert!(ok);
-    assert_eq!(text, "ok: 2 apps (wechat 1, baidu 1), 0 components\n");
+    assert_eq!(text, "ok: 3 apps (wechat 2, baidu 1), 0 components\n");
 
     let short_key = "kefuTestOnlyKey000000000000000000000000002";
     let bad = APPS
@@ -475,7 +477,7 @@ async fn registry_check_names_the_field_and_never_the_value() {
     assert!(!text.contains(short_key));
     let json: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["ok"], false);
-    assert_eq!(json["apps"], 2);
+    assert_eq!(json["apps"], 3);
     assert_eq!(json["errors"][1]["field"], "apps[1].encoding_aes_key");
 
     let file = temp_file("{\"apps\": [ {\"token\": \"kefuTestToken1\" ");
@@ -534,15 +536,16 @@ async fn smoke_passes_against_kefu_serve_and_fails_on_a_wrong_token() {
     let p = &stack.prefix;
     for line in [
         format!("smoke: stack {} against {url}", stack.name),
-        "ok      registry: 2 valid apps (wechat 1, baidu 1), 0 invalid entries".into(),
+        "ok      registry: 3 valid apps (wechat 2, baidu 1), 0 invalid entries".into(),
         "ok      verify baidu 10000001: echo returned verbatim".into(),
         "ok      verify wechat wxkefu0000000001: echo returned verbatim".into(),
+        "ok      verify wechat wxkefu0000000002: echo returned verbatim".into(),
         "ok      queue inbound: 0 visible, 0 in flight".into(),
         "ok      queue dlq: 0 visible, 0 in flight".into(),
         format!("ok      table CONVERSATIONS_TABLE: {p}conversations ACTIVE"),
         format!("ok      table MESSAGES_TABLE: {p}messages ACTIVE"),
         format!("ok      table TOKENS_TABLE: {p}tokens ACTIVE"),
-        "smoke: 8 ok, 0 FAILED".into(),
+        "smoke: 9 ok, 0 FAILED".into(),
     ] {
         assert!(
             text.lines().any(|l| l.starts_with(line.as_str())),
@@ -605,7 +608,7 @@ async fn smoke_passes_against_kefu_serve_and_fails_on_a_wrong_token() {
         text.contains("ok      verify baidu 10000001: echo returned verbatim"),
         "{text}"
     );
-    assert!(text.contains("smoke: 7 ok, 1 FAILED"), "{text}");
+    assert!(text.contains("smoke: 8 ok, 1 FAILED"), "{text}");
     assert!(!text.contains("kefuWrongToken1"), "{text}");
     assert_no_secret(&text);
 

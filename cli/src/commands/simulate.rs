@@ -196,6 +196,11 @@ fn print_delivery(i: usize, d: &Delivery) {
         d.latency.as_millis(),
         d.body
     );
+    match &d.reply {
+        Some(Ok(plaintext)) => println!("  reply opened: {plaintext}"),
+        Some(Err(why)) => println!("  reply cannot be opened: {why}"),
+        None => {}
+    }
 }
 
 /// Runs `kefu simulate …`; exit status 1 unless every delivery got the expected answer.
@@ -231,10 +236,7 @@ pub async fn run(command: SimulateCommand) -> Result<ExitCode, Error> {
     for (i, d) in pushed.deliveries.iter().enumerate() {
         print_delivery(i, d);
     }
-    let ok = pushed
-        .deliveries
-        .iter()
-        .all(|d| d.status == 200 && d.body == "success");
+    let ok = pushed.deliveries.iter().all(Delivery::acknowledged);
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

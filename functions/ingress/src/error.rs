@@ -108,11 +108,16 @@ impl IngressError {
 
 /// A `text/plain` response with exactly `body` (no quotes, no newline).
 pub fn plain(status: StatusCode, body: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_owned()));
+    typed(status, body.to_owned(), "text/plain; charset=utf-8")
+}
+
+/// A response with `body` of `content_type`.
+pub fn typed(status: StatusCode, body: String, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         lambda_http::http::header::CONTENT_TYPE,
-        lambda_http::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        lambda_http::http::HeaderValue::from_static(content_type),
     );
     response
 }

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod error;
+pub mod handoff;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,7 @@ use tracing::{error, info, warn};
 
 pub use config::{BuildError, Config, Limits};
 pub use error::IngressError;
+pub use handoff::HandoffReply;
 
 /// Everything a request needs, built once per cold start.
 pub struct App<Q, C> {
@@ -113,12 +115,13 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
         let window = self.limits.replay_window.map(|w| w.as_secs());
         admission::admit(&Policy::for_app(app, window, now_secs), &push, &message)?;
         message::check_key_limits(&message)?;
+        let message_format = format.unwrap_or(push.format);
         let mut envelope = QueueEnvelope::new(
             route.platform,
             &route.app_id,
             now_ms,
             push.mode,
-            format.unwrap_or(push.format),
+            message_format,
             message,
         );
         if let (Mode::Plaintext, Some(timestamp)) = (push.mode, push.timestamp) {
@@ -131,7 +134,13 @@ impl<Q: MessageQueue, C: Clock> App<Q, C> {
             Ok(result) => result?,
             Err(_) => return Err(IngressError::QueueTimeout(budget.as_millis())),
         };
-        Ok(Accepted::Queued(Queued::new(&envelope, sqs_message_id)))
+        // Only once the push is queued: a hand-off reply is an acknowledgement too.
+        let handoff = handoff::reply(app, &push, message_format, &envelope.message, now_secs);
+        Ok(Accepted::Queued(Queued::new(
+            &envelope,
+            sqs_message_id,
+            handoff,
+        )))
     }
 }
 
@@ -161,10 +170,16 @@ pub struct Queued {
     pub mode: Mode,
     /// The queue's id for it.
     pub sqs_message_id: String,
+    /// The answer instead of `success` when the app hands user messages to WeChat's tool.
+    pub handoff: Option<HandoffReply>,
 }
 
 impl Queued {
-    fn new(envelope: &QueueEnvelope<'_>, sqs_message_id: String) -> Self {
+    fn new(
+        envelope: &QueueEnvelope<'_>,
+        sqs_message_id: String,
+        handoff: Option<HandoffReply>,
+    ) -> Self {
         let m = &envelope.message;
         Self {
             msg_type: m.msg_type().to_owned(),
@@ -174,6 +189,7 @@ impl Queued {
             open_id_hash: open_id_hash(&m.from_user_name),
             mode: envelope.mode,
             sqs_message_id,
+            handoff,
         }
     }
 }
@@ -235,6 +251,7 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
                 open_id_hash = %queued.open_id_hash,
                 mode = queued.mode.as_str(),
                 sqs_message_id = %queued.sqs_message_id,
+                reply = if queued.handoff.is_some() { "transfer_customer_service" } else { "success" },
                 elapsed_ms,
                 "push queued"
             );
@@ -243,7 +260,10 @@ pub async fn handle<Q: MessageQueue, C: Clock>(
                 elapsed_ms as f64,
                 &[(shared::metrics::PLATFORM, route.platform.as_str())],
             );
-            error::plain(StatusCode::OK, "success")
+            match queued.handoff {
+                Some(reply) => error::typed(StatusCode::OK, reply.body, reply.content_type),
+                None => error::plain(StatusCode::OK, "success"),
+            }
         }
         Err(e) if e.status().is_server_error() => {
             shared::metrics::emit(

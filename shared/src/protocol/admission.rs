@@ -134,6 +134,7 @@ mod tests {
             timestamp,
             nonce: "n".into(),
             key_slot: None,
+            token_slot: crate::protocol::KeySlot::Current,
             receive_id: None,
         }
     }

@@ -46,7 +46,7 @@ pub fn read_callback(
         if query.get("msg_signature").is_some() || sealed.msg_signature.is_some() {
             return Err(SealedBodyError::MissingEncrypt.into());
         }
-        verify_plain(creds, query)?;
+        let token_slot = verify_plain(creds, query)?;
         return Ok(Callback::Push(Push {
             plaintext: body_text(req.body)?,
             mode: Mode::Plaintext,
@@ -54,6 +54,7 @@ pub fn read_callback(
             timestamp: query.get("timestamp").and_then(parse_timestamp),
             nonce: query.get("nonce").unwrap_or_default().to_owned(),
             key_slot: None,
+            token_slot,
             receive_id: None,
         }));
     };
@@ -76,6 +77,7 @@ pub fn read_callback(
     let Opened {
         plaintext,
         key_slot: slot,
+        token_slot,
         receive_id,
     } = open_signed(creds, timestamp, nonce, msg_signature, &encrypt)?;
     Ok(Callback::Push(Push {
@@ -89,6 +91,7 @@ pub fn read_callback(
         timestamp: parse_timestamp(timestamp),
         nonce: nonce.to_owned(),
         key_slot: Some(slot),
+        token_slot,
         receive_id,
     }))
 }

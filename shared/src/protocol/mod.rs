@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod baidu;
 pub mod cipher;
+pub mod reply;
 pub mod sealed;
 pub mod signature;
 pub mod simulate;
@@ -99,14 +100,32 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// Whether `sign(token)` equals `provided` for the current Token or, during a rotation, the
-    /// previous one. Each comparison is constant time.
-    pub fn signed_by(&self, provided: &str, sign: impl Fn(&str) -> Signature) -> bool {
-        sign(self.token.expose()).matches(provided)
-            || self
-                .previous_token
-                .as_ref()
-                .is_some_and(|t| sign(t.expose()).matches(provided))
+    /// Which Token `sign(token)` matches `provided` for: the current one or, during a rotation,
+    /// the previous one; `None` for neither. Each comparison is constant time.
+    pub fn signed_by(&self, provided: &str, sign: impl Fn(&str) -> Signature) -> Option<KeySlot> {
+        if sign(self.token.expose()).matches(provided) {
+            return Some(KeySlot::Current);
+        }
+        self.previous_token
+            .as_ref()
+            .filter(|t| sign(t.expose()).matches(provided))
+            .map(|_| KeySlot::Previous)
+    }
+
+    /// The Token in `slot` (the current one when there is no previous one).
+    pub fn token(&self, slot: KeySlot) -> &Secret {
+        match (slot, &self.previous_token) {
+            (KeySlot::Previous, Some(previous)) => previous,
+            _ => &self.token,
+        }
+    }
+
+    /// The EncodingAESKey in `slot` (the current one when there is no previous one).
+    pub fn key(&self, slot: KeySlot) -> &AesKey {
+        match (slot, &self.previous_key) {
+            (KeySlot::Previous, Some(previous)) => previous,
+            _ => &self.key,
+        }
     }
 }
 
@@ -148,6 +167,8 @@ pub struct Push {
     pub nonce: String,
     /// Which key opened it; `None` in plaintext mode.
     pub key_slot: Option<KeySlot>,
+    /// Which Token signed it (a reply is signed with the same one).
+    pub token_slot: KeySlot,
     /// The receive id found in the frame when the app's rule does not check it (to be reported);
     /// `None` when it was checked, and in plaintext mode.
     pub receive_id: Option<String>,
@@ -210,6 +231,8 @@ pub struct Opened {
     pub plaintext: String,
     /// Which key opened it.
     pub key_slot: KeySlot,
+    /// Which Token signed it.
+    pub token_slot: KeySlot,
     /// The id written after the message when the receive-id rule does not check it (to be
     /// reported); `None` when it was checked.
     pub receive_id: Option<String>,
@@ -224,14 +247,15 @@ pub fn open_signed(
     msg_signature: &str,
     encrypt: &str,
 ) -> Result<Opened, ProtocolError> {
-    if !creds.signed_by(msg_signature, |token| {
-        Signature::message(token, timestamp, nonce, encrypt)
-    }) {
-        return Err(ProtocolError::SignatureMismatch);
-    }
+    let token_slot = creds
+        .signed_by(msg_signature, |token| {
+            Signature::message(token, timestamp, nonce, encrypt)
+        })
+        .ok_or(ProtocolError::SignatureMismatch)?;
     let opened = |(plaintext, receive_id), key_slot| Opened {
         plaintext,
         key_slot,
+        token_slot,
         receive_id,
     };
     let first = open_with(creds, &creds.key, encrypt);
@@ -261,8 +285,11 @@ fn open_with(
     Ok((msg, receive_id))
 }
 
-/// Verifies the 3-part `signature` from a parameter source.
-pub(crate) fn verify_plain(creds: &Credentials, params: &Params<'_>) -> Result<(), ProtocolError> {
+/// Verifies the 3-part `signature` from a parameter source; returns the Token that signed it.
+pub(crate) fn verify_plain(
+    creds: &Credentials,
+    params: &Params<'_>,
+) -> Result<KeySlot, ProtocolError> {
     let signature = params
         .get("signature")
         .ok_or(ProtocolError::MissingParameter("signature"))?;
@@ -272,11 +299,9 @@ pub(crate) fn verify_plain(creds: &Credentials, params: &Params<'_>) -> Result<(
     let nonce = params
         .get("nonce")
         .ok_or(ProtocolError::MissingParameter("nonce"))?;
-    if creds.signed_by(signature, |token| Signature::plain(token, timestamp, nonce)) {
-        Ok(())
-    } else {
-        Err(ProtocolError::SignatureMismatch)
-    }
+    creds
+        .signed_by(signature, |token| Signature::plain(token, timestamp, nonce))
+        .ok_or(ProtocolError::SignatureMismatch)
 }
 
 /// Parses a timestamp leniently (digits only) for the replay guard.

@@ -45,6 +45,7 @@ pub fn read_callback(
                     let Opened {
                         plaintext,
                         key_slot: slot,
+                        token_slot,
                         receive_id,
                     } = open_signed(creds, timestamp, nonce_ref, msg_signature, &encrypt)?;
                     Ok(Callback::Push(Push {
@@ -58,12 +59,13 @@ pub fn read_callback(
                         timestamp: parse_timestamp(timestamp),
                         nonce,
                         key_slot: Some(slot),
+                        token_slot,
                         receive_id,
                     }))
                 }
                 None if safe_announced => Err(SealedBodyError::MissingEncrypt.into()),
                 None => {
-                    verify_plain(creds, query)?;
+                    let token_slot = verify_plain(creds, query)?;
                     Ok(Callback::Push(Push {
                         plaintext: body_text(req.body)?,
                         mode: Mode::Plaintext,
@@ -71,6 +73,7 @@ pub fn read_callback(
                         timestamp: query.get("timestamp").and_then(parse_timestamp),
                         nonce,
                         key_slot: None,
+                        token_slot,
                         receive_id: None,
                     }))
                 }

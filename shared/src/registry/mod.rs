@@ -119,6 +119,27 @@ impl AppMode {
     }
 }
 
+/// Where a WeChat app's user messages go besides kefu (`handoff`, docs/design.md §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Handoff {
+    /// Nowhere: pushes are answered `success` (the default).
+    #[default]
+    None,
+    /// `wechat_tool`: user messages are answered with `transfer_customer_service`, so WeChat also
+    /// delivers them to its web tool and 客服小助手.
+    WechatTool,
+}
+
+impl Handoff {
+    /// The registry document's name (`none`, `wechat_tool`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Handoff::None => "none",
+            Handoff::WechatTool => "wechat_tool",
+        }
+    }
+}
+
 impl std::str::FromStr for AppMode {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -151,6 +172,8 @@ pub struct AppConfig {
     pub default_user_type: Option<u8>,
     /// The 服务商 component that receives for this app, if any.
     pub component_app_id: Option<String>,
+    /// Where user messages are also handed (verify part; [`Handoff::None`] in a send part).
+    pub handoff: Handoff,
     /// Token, keys and receive-id rule used to authenticate and open its callbacks; `None` in a
     /// registry parsed for [`Purpose::Send`].
     pub credentials: Option<Credentials>,

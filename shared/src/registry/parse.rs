@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::{
-    AppConfig, AppMode, AppRegistry, ComponentConfig, InvalidEntry, Purpose, RegistryError,
+    AppConfig, AppMode, AppRegistry, ComponentConfig, Handoff, InvalidEntry, Purpose, RegistryError,
 };
 use crate::ids::Platform;
 use crate::protocol::{AesKey, Credentials, ReceiveIdRule};
@@ -122,6 +122,34 @@ impl<'a> Entry<'a> {
                 )
             }),
         }
+    }
+
+    /// `handoff`: only WeChat's web tool exists, and it cannot be reached through a 服务商
+    /// (WeChat then delivers every customer-service message to the component: docs/protocol.md §7).
+    fn handoff(&self, platform: Platform, component: bool) -> Result<Handoff, RegistryError> {
+        let handoff = match self.string("handoff")? {
+            None | Some("none") => return Ok(Handoff::None),
+            Some("wechat_tool") => Handoff::WechatTool,
+            Some(_) => {
+                return Err(invalid(
+                    self.field("handoff"),
+                    "must be \"none\" or \"wechat_tool\"",
+                ));
+            }
+        };
+        if platform != Platform::Wechat {
+            return Err(invalid(
+                self.field("handoff"),
+                "\"wechat_tool\" is for WeChat apps only",
+            ));
+        }
+        if component {
+            return Err(invalid(
+                self.field("handoff"),
+                "\"wechat_tool\" is not available to a component app (WeChat sends its messages to the 服务商)",
+            ));
+        }
+        Ok(handoff)
     }
 
     fn user_type(&self) -> Result<Option<u8>, RegistryError> {
@@ -325,9 +353,12 @@ fn app(
             }
         }
     };
-    let mode = match purpose {
-        Purpose::Send => AppMode::default(),
-        Purpose::Full | Purpose::Verify => entry.mode()?,
+    let (mode, handoff) = match purpose {
+        Purpose::Send => (AppMode::default(), Handoff::None),
+        Purpose::Full | Purpose::Verify => (
+            entry.mode()?,
+            entry.handoff(platform, component_app_id.is_some())?,
+        ),
     };
     // A 服务商's apps share the component's Token and key, so neither the signature nor the frame
     // says which app a push is for: only the encrypted message's ToUserName does.
@@ -376,6 +407,7 @@ fn app(
         app_key,
         default_user_type,
         component_app_id,
+        handoff,
         credentials,
     })
 }

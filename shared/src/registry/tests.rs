@@ -385,3 +385,49 @@ fn mode_defaults_to_safe_and_is_kept_in_the_verify_part_only() {
         "\"plaintext\""
     );
 }
+
+#[test]
+fn handoff_is_a_wechat_own_app_setting_of_the_verify_part() {
+    let json = doc(
+        &format!(
+            r#"{{"platform":"wechat","app_id":"wx1","handoff":"wechat_tool","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}},
+               {{"platform":"wechat","app_id":"wx2","handoff":"none","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}},
+               {{"platform":"wechat","app_id":"wx3","token":"t","encoding_aes_key":"{KEY}","app_secret":"s"}}"#
+        ),
+        "",
+    );
+    let handoffs = |r: &AppRegistry| -> Vec<Handoff> {
+        ["wx1", "wx2", "wx3"]
+            .iter()
+            .map(|id| r.app(Platform::Wechat, id).unwrap().handoff)
+            .collect()
+    };
+    let expected = [Handoff::WechatTool, Handoff::None, Handoff::None];
+    assert_eq!(handoffs(&AppRegistry::parse(&json).unwrap()), expected);
+    let parts = split(&json).unwrap();
+    let verify = AppRegistry::parse_for(&parts.verify, Purpose::Verify).unwrap();
+    assert_eq!(handoffs(&verify), expected);
+    assert!(!parts.send.contains("handoff"));
+    assert_eq!(Handoff::WechatTool.as_str(), "wechat_tool");
+
+    let refused = [
+        format!(
+            r#"{{"platform":"wechat","app_id":"a","handoff":"tool","token":"t","encoding_aes_key":"{KEY}"}}"#
+        ),
+        format!(
+            r#"{{"platform":"baidu","app_id":"a","handoff":"wechat_tool","token":"t","encoding_aes_key":"{KEY}"}}"#
+        ),
+        r#"{"platform":"wechat","app_id":"a","original_id":"gh_a","component_app_id":"c","handoff":"wechat_tool"}"#.to_owned(),
+    ];
+    let component = format!(
+        r#"{{"platform":"wechat","component_app_id":"c","token":"t","encoding_aes_key":"{KEY}"}}"#
+    );
+    for app in refused {
+        match AppRegistry::parse(&doc(&app, &component)) {
+            Err(RegistryError::Invalid { field, .. }) => {
+                assert_eq!(field, "apps[0].handoff", "{app}")
+            }
+            other => panic!("{app}: expected an error on handoff, got {other:?}"),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! the pushes that are hard to store in `storage`.
 
 mod admission;
+mod handoff;
 mod outcomes;
 mod storage;
 
