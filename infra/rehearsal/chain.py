@@ -2,6 +2,8 @@
 
   URL verification (WeChat GET)     -> ingress must echo
   signed push (WeChat, then Baidu)  -> ingress must answer 200 "success"
+  push to a hand-off app            -> 200 with a transfer_customer_service reply, opened here as
+                                       WeChat opens it (nonce, signature, receive id), and stored
   inbound queue                     -> received with the processor role's credentials, as Lambda's
                                        event source mapping does, and handed over as an SQS event
   processor                         -> no batch item failures (its first transaction is answered with
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import urllib.parse
 
-from pushes import http_api_event, iam_authorizer, safe_push, signature, sqs_event, text_message
+from pushes import http_api_event, iam_authorizer, open_reply, safe_push, signature, sqs_event, text_message
 from runtime import InvokeError
 
 
@@ -126,6 +128,32 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
             raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:200]!r} (want 200 'success')")
         passed.append(step)
 
+    # The hand-off: queued, then answered with a transfer that WeChat can open.
+    if ctx.handoff_app and "wechat" in ctx.routes:
+        step = "wechat hand-off push -> ingress (transfer_customer_service, opened)"
+        app = ctx.handoff_app
+        u = {"app": app, "open_id": f"oRehearsal{run_id}Handoff",
+             "text": f"rehearsal {run_id} hand-off 转人工 #{secrets.token_hex(3)}", "msg_id": secrets.randbits(62)}
+        msg = text_message(app["original_id"], u["open_id"], u["text"], now, u["msg_id"])
+        nonce = str(secrets.randbelow(10**10))
+        query, body = safe_push(app, msg, now, nonce)
+        route = ctx.routes["wechat"]
+        event = http_api_event("POST", route.replace("{app}", app["app_id"]), f"POST {route}", query, body, now,
+                               {"app": app["app_id"]})
+        resp = _invoke(step, procs["ingress"], event)
+        if resp.get("statusCode") != 200:
+            raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:200]!r} (want 200)")
+        try:
+            transfer = json.loads(open_reply(app, _body(resp), nonce))
+        except (ValueError, KeyError, TypeError) as e:
+            raise StepFailed(step, f"the reply cannot be opened as WeChat would: {e} ({_body(resp)[:200]!r})") from None
+        want_fields = {"ToUserName": u["open_id"], "FromUserName": app["original_id"],
+                       "MsgType": "transfer_customer_service"}
+        if {k: transfer.get(k) for k in want_fields} != want_fields or abs(transfer.get("CreateTime", 0) - now) > 60:
+            raise StepFailed(step, f"opened {transfer!r} (want {want_fields!r} and CreateTime now)")
+        passed.append(step)
+        users["handoff"] = u
+
     # 2. event source mapping: create (Lambda validates the queue), receive, invoke, delete
     es: EventSource = ctx.event_source
     step = "event source mapping: create"
@@ -196,6 +224,7 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
                                None, iam_authorizer(ctx.caller_arn))
         return _invoke(step, procs["sender"], event)
 
+    users.pop("handoff", None)  # stored above; nothing is sent to it
     for platform, u in users.items():
         if platform == "wechat":
             # A failed token request (e.g. a wrong AppSecret) must not send, and must leave the

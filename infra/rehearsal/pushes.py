@@ -51,14 +51,34 @@ def seal(encoding_aes_key: str, message: str, receive_id: str) -> str:
     return base64.b64encode(enc.update(frame) + enc.finalize()).decode()
 
 
+def open_reply(app: dict, body: str, nonce: str) -> str:
+    """The plaintext of a sealed reply, opened as WeChat opens it: the request's nonce echoed, the
+    4-part signature over the reply's TimeStamp, the frame's receive id; raises ValueError."""
+    doc = json.loads(body)
+    encrypt, ts = doc["Encrypt"], str(doc["TimeStamp"])
+    if str(doc["Nonce"]) != nonce:
+        raise ValueError(f"Nonce {doc['Nonce']!r} is not the request's {nonce!r}")
+    if doc["MsgSignature"] != _sha1(app["token"], ts, str(doc["Nonce"]), encrypt):
+        raise ValueError("MsgSignature does not match")
+    key = base64.b64decode(app["encoding_aes_key"] + "=")
+    dec = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+    frame = dec.update(base64.b64decode(encrypt)) + dec.finalize()
+    frame = frame[:-frame[-1]]
+    (length,) = struct.unpack(">I", frame[16:20])
+    msg, receive_id = frame[20:20 + length], frame[20 + length:].decode()
+    if receive_id != (app.get("receive_id") or app["app_id"]):
+        raise ValueError(f"framed for {receive_id!r}")
+    return msg.decode()
+
+
 def text_message(to_user: str, from_user: str, content: str, now: int, msg_id: int) -> str:
     return json.dumps({"ToUserName": to_user, "FromUserName": from_user, "CreateTime": now,
                        "MsgType": "text", "Content": content, "MsgId": msg_id}, ensure_ascii=False)
 
 
-def safe_push(app: dict, message: str, now: int) -> tuple[str, str]:
+def safe_push(app: dict, message: str, now: int, nonce: str | None = None) -> tuple[str, str]:
     """(raw query string, JSON body) of a safe-mode JSON push for `app` (a registry entry)."""
-    ts, nonce = str(now), str(secrets.randbelow(10**10))
+    ts, nonce = str(now), nonce or str(secrets.randbelow(10**10))
     receive_id = app.get("receive_id") or app["app_id"]
     encrypt = seal(app["encoding_aes_key"], message, receive_id)
     msg_signature = _sha1(app["token"], ts, nonce, encrypt)

@@ -500,6 +500,9 @@ class Rehearsal:
             app = next((a for a in self.apps_doc["apps"] if a["platform"] == platform), None)
             if app:
                 ctx.apps[platform] = app
+        # The app that hands user messages to WeChat's tool, when the registry has one.
+        ctx.handoff_app = next((a for a in self.apps_doc["apps"]
+                                if a["platform"] == "wechat" and a.get("handoff") == "wechat_tool"), None)
         ctx.routes = {}
         for ev in ((src.get(self.functions["ingress"].logical) or {}).get("Properties") or {}).get("Events", {}).values():
             p = ev.get("Properties") or {}
