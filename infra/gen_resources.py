@@ -7,7 +7,8 @@ shared::adapters::sqs (tests, `kefu serve`). For every AWS::DynamoDB::Table and 
 template order, named `!Sub '${AWS::StackName}-<name>'`:
 
 * table: name, hash_key / range_key ({name, type} from KeySchema + AttributeDefinitions, range_key null
-  when absent), ttl_attribute (TimeToLiveSpecification when Enabled, else null);
+  when absent), ttl_attribute (TimeToLiveSpecification when Enabled, else null), indexes (each global
+  secondary index: name, hash_key, range_key; only when the table has any; every one projects ALL);
 * queue: name, visibility_timeout (only when the template sets VisibilityTimeout), message_retention
   (MessageRetentionPeriod, SQS's default 345600 when unset), dlq + max_receive_count (RedrivePolicy).
 
@@ -96,12 +97,31 @@ def table_entry(rid: str, props: dict) -> dict:
         return {"name": name, "type": types[name]}
 
     ttl = props.get("TimeToLiveSpecification")
-    return {
+    entry = {
         "name": logical_name(rid, props, "TableName"),
         "hash_key": key("HASH"),
         "range_key": key("RANGE"),
         "ttl_attribute": ttl.get("AttributeName") if isinstance(ttl, dict) and enabled(ttl.get("Enabled")) else None,
     }
+    indexes = []
+    for gsi in props.get("GlobalSecondaryIndexes") or []:
+        name = gsi.get("IndexName")
+        if (gsi.get("Projection") or {}).get("ProjectionType") != "ALL":
+            raise ShapeError(f"{rid}: index {name} must project ALL (the store reads whole items from it)")
+        gkeys = {k.get("KeyType"): k.get("AttributeName") for k in gsi.get("KeySchema") or []}
+        if "HASH" not in gkeys:
+            raise ShapeError(f"{rid}: index {name} has no HASH key")
+        for attr in gkeys.values():
+            if attr not in types:
+                raise ShapeError(f"{rid}: index key attribute {attr} has no AttributeDefinitions entry")
+        indexes.append({
+            "name": name,
+            "hash_key": {"name": gkeys["HASH"], "type": types[gkeys["HASH"]]},
+            "range_key": {"name": gkeys["RANGE"], "type": types[gkeys["RANGE"]]} if "RANGE" in gkeys else None,
+        })
+    if indexes:
+        entry["indexes"] = indexes
+    return entry
 
 
 def queue_entry(rid: str, props: dict, names: dict) -> dict:
@@ -135,10 +155,10 @@ def resources_document(template: dict) -> dict:
 
 
 def render(value, depth: int = 0) -> str:
-    """JSON with 2-space indentation; objects nested three levels deep (key specs) stay on one line."""
+    """JSON with 2-space indentation; key specs (objects with "name" and "type") stay on one line."""
     pad, inner = "  " * depth, "  " * (depth + 1)
     if isinstance(value, dict):
-        if depth >= 3:
+        if depth >= 3 and set(value) == {"name", "type"}:
             return "{ " + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in value.items()) + " }"
         items = [f"{inner}{json.dumps(k)}: {render(v, depth + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"

@@ -140,6 +140,7 @@ pub fn render_text(view: &ConversationView, now: u64) -> String {
         let dir = match m.direction {
             Direction::In => "in ",
             Direction::Out => "out",
+            Direction::Desk => "desk",
         };
         let what = m
             .content

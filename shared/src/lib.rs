@@ -3,7 +3,8 @@
 //! Layers, dependencies pointing inward only:
 //! 1. pure core — [`protocol`] (signatures, cipher, per-platform request rules), [`message`]
 //!    (typed inbound model, dedupe key, queue envelope), [`quota`] (the send-window rule) and
-//!    [`registry`] (the app registry document);
+//!    [`registry`] (the app registry document), [`desk`] (the agents' desk: states, agents, send
+//!    readiness);
 //! 2. [`ports`] — the traits the functions depend on, moving the read models of [`records`];
 //! 3. [`adapters`] — SQS and DynamoDB, and (feature `platform-http`) `api`, the platforms' HTTP
 //!    clients, each behind a cargo feature so a function links only what it uses; plus
@@ -18,6 +19,7 @@ pub mod adapters;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod desk;
 mod flat_json;
 pub mod ids;
 #[cfg(feature = "secrets")]

@@ -16,6 +16,8 @@ pub enum Direction {
     In,
     /// To the user.
     Out,
+    /// A desk event in the conversation's timeline (accepted, released, closed).
+    Desk,
 }
 
 /// A conversation item: one user of one app, with its send window and (later) workspace state.
@@ -38,10 +40,20 @@ pub struct Conversation {
     pub last_in_at: Option<u64>,
     /// Preview of the newest inbound message.
     pub last_in_preview: Option<String>,
-    /// Status for the agent workspace (`open` until a workspace changes it).
+    /// Desk state: `waiting`, `active` or `closed` ([`crate::desk::DeskState`]; an item written
+    /// before the desk existed reads as `waiting`).
     pub status: String,
     /// The agent the conversation is assigned to, if any.
     pub assignee: Option<String>,
+    /// When it entered its desk list, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_at: Option<u64>,
+    /// The last message in or out, or assignment, Unix seconds (the idle rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_at: Option<u64>,
+    /// The agents' tags, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Inbound messages not yet read by an agent.
     pub unread: u64,
     /// Inbound messages stored so far.
@@ -72,6 +84,9 @@ pub struct StoredMessage {
     pub errcode: Option<i64>,
     /// The full inbound message as JSON (kept exact, including unknown fields).
     pub raw: Option<String>,
+    /// The agent of a desk event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// What became of an outbound send, as recorded and as answered.

@@ -117,8 +117,11 @@ fn empty(key: &ConversationKey) -> Conversation {
         spent_at: None,
         last_in_at: None,
         last_in_preview: None,
-        status: "open".into(),
+        status: "waiting".into(),
         assignee: None,
+        list_at: None,
+        active_at: None,
+        tags: Vec::new(),
         unread: 0,
         inbound_count: 0,
     }
@@ -175,6 +178,7 @@ impl MessageStore for InMemoryStore {
                 media,
                 status: None,
                 errcode: None,
+                agent: None,
                 raw: match &m.body {
                     // As DynamoDbStore: a long text's `raw` copy is left out.
                     shared::message::MessageBody::Text { content }
@@ -487,6 +491,7 @@ impl shared::ports::OutboundStore for InMemoryStore {
                 status: Some(record.status),
                 errcode: record.errcode,
                 raw: None,
+                agent: None,
             },
         );
         Ok(())

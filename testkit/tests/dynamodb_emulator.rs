@@ -337,7 +337,10 @@ async fn stores_a_new_text_message_exactly_and_opens_a_five_message_window() {
         c.last_in_preview.as_deref(),
         Some(" 你好，\n客服 \"quoted\" ")
     );
-    assert_eq!((c.status.as_str(), c.assignee.as_deref()), ("open", None));
+    assert_eq!(
+        (c.status.as_str(), c.assignee.as_deref()),
+        ("waiting", None)
+    );
 
     // The raw item carries the documented attributes.
     let item = fx
@@ -355,10 +358,12 @@ async fn stores_a_new_text_message_exactly_and_opens_a_five_message_window() {
         ("app_id", "wx_app_1"),
         ("open_id", "oUser1"),
         ("last_in_type", "text"),
+        ("status", "waiting"),
+        ("list", "wechat#wx_app_1#waiting"),
     ] {
         assert_eq!(item[name], AttributeValue::S(value.into()), "{name}");
     }
-    for name in ["created_at", "updated_at"] {
+    for name in ["created_at", "updated_at", "list_at", "active_at"] {
         assert!(matches!(&item[name], AttributeValue::N(_)), "{name}");
     }
 }

@@ -118,6 +118,7 @@ impl TestEnv {
             service: "kefu-test".into(),
             tables: Tables {
                 tokens: None,
+                desk: None,
                 ..self.store.tables().clone()
             },
             policy: QuotaPolicy::default(),

@@ -18,9 +18,11 @@ use std::collections::{BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::items::{self, ConversationState, n, s};
+use crate::desk::DeskList;
 use crate::ids::ConversationKey;
 use crate::quota::{Grant, Ledger, Window};
 
+pub mod desk;
 #[cfg(test)]
 mod tests;
 
@@ -52,10 +54,21 @@ pub fn messages_of(pk: &str) -> Expression {
     fixed("", MESSAGES_OF_CONVERSATION, [(":pk", s(pk))])
 }
 
-/// Always-written conversation attributes; `status` and `created_at` only when first created.
+/// Always-written conversation attributes; `created_at` only when first created; `active_at` for
+/// the desk's idle rule.
 pub const SET_COMMON: &str = "#platform = :platform, #app_id = :app_id, #open_id = :open_id, \
-     #status = if_not_exists(#status, :open), #created_at = if_not_exists(#created_at, :now), \
-     #updated_at = :now";
+     #created_at = if_not_exists(#created_at, :now), #updated_at = :now, #active_at = :now";
+
+/// The desk state of a conversation that is not closed: a new one goes on its app's waiting list
+/// (`:waiting_list`), a waiting or active one stays where it is.
+pub const SET_DESK_KEEP: &str = "#status = if_not_exists(#status, :waiting), \
+     #list = if_not_exists(#list, :waiting_list), #list_at = if_not_exists(#list_at, :now_ms)";
+
+/// The desk state of a closed conversation the user wrote to again: back on the waiting list.
+pub const SET_DESK_REOPEN: &str = "#status = :waiting, #list = :waiting_list, #list_at = :now_ms";
+
+/// The conversation is not closed (a closed one takes the compare-and-set, which reopens it).
+pub const NOT_CLOSED: &str = "(attribute_not_exists(#list) OR #list <> :closed_list)";
 
 /// The newest inbound message: written when this message is at least as new as the stored one.
 pub const SET_LAST_IN: &str =
@@ -86,11 +99,14 @@ pub const FAST_CONDITION_GRANT: &str = "attribute_not_exists(#pk) OR \
      (attribute_not_exists(#grant_at) OR #grant_at < :t) AND \
      (attribute_not_exists(#spent_at) OR #spent_at < :t) AND \
      (attribute_not_exists(#expires_at) OR #expires_at <= :t OR #remaining < :n OR \
-     (#remaining = :n AND #expires_at <= :exp)))";
+     (#remaining = :n AND #expires_at <= :exp)) AND \
+     (attribute_not_exists(#list) OR #list <> :closed_list))";
 
-/// Fast-path condition without a grant: the item is new, or this message is the newest.
-pub const FAST_CONDITION_NO_GRANT: &str =
-    "attribute_not_exists(#pk) OR attribute_not_exists(#last_in_at) OR #last_in_at <= :t";
+/// Fast-path condition without a grant: the item is new, or this message is the newest and the
+/// conversation is not closed.
+pub const FAST_CONDITION_NO_GRANT: &str = "attribute_not_exists(#pk) OR \
+     ((attribute_not_exists(#last_in_at) OR #last_in_at <= :t) AND \
+     (attribute_not_exists(#list) OR #list <> :closed_list))";
 
 /// Slow-path condition when the conversation was absent when read.
 pub const CAS_ABSENT: &str = "attribute_not_exists(#pk)";
@@ -153,7 +169,9 @@ impl InboundUpdate<'_> {
             (KEEP_WINDOW, "")
         };
         self.finish(
-            format!("SET {SET_COMMON}, {SET_LAST_IN}, {window} {ADD_COUNTERS}{generation}"),
+            format!(
+                "SET {SET_COMMON}, {SET_DESK_KEEP}, {SET_LAST_IN}, {window} {ADD_COUNTERS}{generation}"
+            ),
             condition.to_owned(),
             target,
             None,
@@ -174,7 +192,14 @@ impl InboundUpdate<'_> {
         let target = self
             .grant
             .and_then(|g| Ledger::apply_grant(old.ledger(), g, self.t));
-        let mut set = vec![SET_COMMON];
+        let mut set = vec![
+            SET_COMMON,
+            if old.closed {
+                SET_DESK_REOPEN
+            } else {
+                SET_DESK_KEEP
+            },
+        ];
         if newest {
             set.push(SET_LAST_IN);
         }
@@ -184,7 +209,14 @@ impl InboundUpdate<'_> {
             KEEP_WINDOW
         });
 
-        let mut condition = vec![CONVERSATION_EXISTS];
+        let mut condition = vec![
+            CONVERSATION_EXISTS,
+            if old.closed {
+                "#list = :closed_list"
+            } else {
+                NOT_CLOSED
+            },
+        ];
         let mut compared = Vec::new();
         if target.is_some() {
             compared.push((items::REMAINING, old.remaining.map(u64::from)));
@@ -224,8 +256,14 @@ impl InboundUpdate<'_> {
             (":platform", Some(s(self.key.platform.as_str()))),
             (":app_id", Some(s(self.key.app_id.as_str()))),
             (":open_id", Some(s(self.key.open_id.as_str()))),
-            (":open", Some(s(items::STATUS_OPEN))),
+            (":waiting", Some(s(items::STATUS_WAITING))),
+            (
+                ":waiting_list",
+                Some(s(DeskList::Waiting(self.key).value())),
+            ),
+            (":closed_list", Some(s(DeskList::Closed(self.key).value()))),
             (":now", Some(n(self.now))),
+            (":now_ms", Some(n(self.now.saturating_mul(1000)))),
             (":t", Some(n(self.t))),
             (":preview", Some(s(self.preview))),
             (":type", Some(s(self.msg_type))),

@@ -8,6 +8,7 @@
 //! | [`OutboundStore`](crate::ports::OutboundStore) | [`outbound`] | messages, conversations, tokens |
 //! | [`AccessTokenCache`](crate::ports::AccessTokenCache) | [`tokens`] | tokens |
 //! | [`MediaIdCache`](crate::ports::MediaIdCache) | [`media`] | tokens |
+//! | [`DeskStore`](crate::ports::desk::DeskStore) | [`desk`] | desk, conversations (list index), messages |
 //!
 //! Every expression they send is in [`expressions`], every attribute name and item mapping in
 //! [`items`]; [`provision`] creates the tables from `infra/local/resources.json`.
@@ -18,6 +19,7 @@
 //! adapters only encode it as conditional writes.
 
 mod conditional;
+pub mod desk;
 pub mod expressions;
 pub mod items;
 pub mod ledger;
@@ -49,6 +51,9 @@ pub struct Tables {
     /// Tokens table (`pk` S, TTL `ttl`): access tokens and leases, media ids, idempotency records.
     /// Only the sender has one; the processor's store has none.
     pub tokens: Option<String>,
+    /// Desk table (`pk` S, `sk` S): agents, memberships, quick replies, settings. Only the desk
+    /// has one.
+    pub desk: Option<String>,
 }
 
 impl Tables {
@@ -68,6 +73,7 @@ impl Tables {
             conversations: env.required(CONVERSATIONS_TABLE)?,
             messages: env.required(MESSAGES_TABLE)?,
             tokens: None,
+            desk: None,
         })
     }
 }
@@ -219,6 +225,7 @@ mod tests {
                 conversations: "t-CONVERSATIONS_TABLE".into(),
                 messages: "t-MESSAGES_TABLE".into(),
                 tokens: Some("t-TOKENS_TABLE".into()),
+                desk: None,
             }
         );
         let inbound =

@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use serde::Deserialize;
 
@@ -39,6 +39,20 @@ pub struct TableSpec {
     pub range_key: Option<KeySpec>,
     /// Attribute DynamoDB expires items by, if any.
     pub ttl_attribute: Option<String>,
+    /// Global secondary indexes (each projects the whole item).
+    #[serde(default)]
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A global secondary index: name and key schema.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IndexSpec {
+    /// Index name.
+    pub name: String,
+    /// Partition key.
+    pub hash_key: KeySpec,
+    /// Sort key, if any.
+    pub range_key: Option<KeySpec>,
 }
 
 /// A key attribute: name and scalar type (`S`, `N` or `B`).
@@ -100,6 +114,7 @@ impl Resources {
             conversations: name("conversations")?,
             messages: name("messages")?,
             tokens: Some(name("tokens")?),
+            desk: name("desk").ok(),
         })
     }
 }
@@ -148,30 +163,58 @@ async fn create_table(
     spec: &TableSpec,
     table: &str,
 ) -> Result<(), ProvisionError> {
-    let mut keys = vec![(&spec.hash_key, KeyType::Hash)];
-    if let Some(range) = &spec.range_key {
-        keys.push((range, KeyType::Range));
-    }
-    let mut request = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest);
-    for (key, key_type) in keys {
-        request = request
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(&key.name)
-                    .attribute_type(scalar(&spec.name, key)?)
-                    .build()
-                    .map_err(sdk_error("CreateTable", table))?,
-            )
-            .key_schema(
+    let key_schema = |hash: &KeySpec, range: &Option<KeySpec>| {
+        let mut keys = vec![(hash.clone(), KeyType::Hash)];
+        if let Some(range) = range {
+            keys.push((range.clone(), KeyType::Range));
+        }
+        keys.into_iter()
+            .map(|(key, key_type)| {
                 KeySchemaElement::builder()
                     .attribute_name(&key.name)
                     .key_type(key_type)
                     .build()
-                    .map_err(sdk_error("CreateTable", table))?,
-            );
+                    .map_err(sdk_error("CreateTable", table))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let mut defined = Vec::new();
+    let all_keys = std::iter::once((&spec.hash_key, &spec.range_key))
+        .chain(spec.indexes.iter().map(|i| (&i.hash_key, &i.range_key)));
+    for (hash, range) in all_keys {
+        for key in std::iter::once(hash).chain(range.as_ref()) {
+            if !defined.iter().any(|d: &KeySpec| d.name == key.name) {
+                defined.push(key.clone());
+            }
+        }
+    }
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_key_schema(Some(key_schema(&spec.hash_key, &spec.range_key)?));
+    for key in &defined {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(&key.name)
+                .attribute_type(scalar(&spec.name, key)?)
+                .build()
+                .map_err(sdk_error("CreateTable", table))?,
+        );
+    }
+    for index in &spec.indexes {
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .set_key_schema(Some(key_schema(&index.hash_key, &index.range_key)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(sdk_error("CreateTable", table))?,
+        );
     }
     match request.send().await {
         Ok(_) => {}
@@ -245,6 +288,7 @@ mod tests {
                 conversations: "t1-conversations".into(),
                 messages: "t1-messages".into(),
                 tokens: Some("t1-tokens".into()),
+                desk: Some("t1-desk".into()),
             }
         );
     }

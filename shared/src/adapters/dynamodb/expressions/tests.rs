@@ -52,8 +52,9 @@ fn fast_path_sets_the_granted_window_under_the_documented_condition() {
     assert_eq!(
         e.update,
         "SET #platform = :platform, #app_id = :app_id, #open_id = :open_id, \
-         #status = if_not_exists(#status, :open), #created_at = if_not_exists(#created_at, :now), \
-         #updated_at = :now, #last_in_at = :t, #last_in_preview = :preview, #last_in_type = :type, \
+         #created_at = if_not_exists(#created_at, :now), #updated_at = :now, #active_at = :now, \
+         #status = if_not_exists(#status, :waiting), #list = if_not_exists(#list, :waiting_list), \
+         #list_at = if_not_exists(#list_at, :now_ms), #last_in_at = :t, #last_in_preview = :preview, #last_in_type = :type, \
          #remaining = :n, #expires_at = :exp, #grant_at = :t, #spent = :spent \
          ADD #unread :one, #inbound_count :one, #grant_gen :one"
     );
@@ -85,6 +86,7 @@ fn compare_and_set_targets_apply_grant_and_compares_what_it_read() {
         generation: Some(4),
         spent: Some(2),
         spent_at: Some(950),
+        closed: false,
     };
     let e = update(&k, Some(Grant::new(1, 60))).compare_and_set(Some(&old));
     assert_complete(&e);
@@ -95,7 +97,7 @@ fn compare_and_set_targets_apply_grant_and_compares_what_it_read() {
     assert_eq!(e.values[":spent"], n(0));
     assert_eq!(
         e.condition,
-        "attribute_exists(#pk) AND #remaining = :old_remaining AND \
+        "attribute_exists(#pk) AND (attribute_not_exists(#list) OR #list <> :closed_list) AND #remaining = :old_remaining AND \
          #expires_at = :old_expires_at AND #grant_at = :old_grant_at AND \
          #grant_gen = :old_grant_gen AND #spent = :old_spent AND #spent_at = :old_spent_at AND \
          #last_in_at = :old_last_in_at"
@@ -116,13 +118,14 @@ fn compare_and_set_keeps_newer_last_in_and_checks_absent_attributes() {
         generation: None,
         spent: None,
         spent_at: None,
+        closed: false,
     };
     let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(Some(&old));
     assert_complete(&e);
     assert!(!e.update.contains("#last_in_preview"), "{}", e.update);
     assert_eq!(
         e.condition,
-        "attribute_exists(#pk) AND attribute_not_exists(#remaining) AND \
+        "attribute_exists(#pk) AND (attribute_not_exists(#list) OR #list <> :closed_list) AND attribute_not_exists(#remaining) AND \
          attribute_not_exists(#expires_at) AND attribute_not_exists(#grant_at) AND \
          attribute_not_exists(#grant_gen) AND attribute_not_exists(#spent) AND \
          attribute_not_exists(#spent_at) AND #last_in_at = :old_last_in_at"
@@ -134,7 +137,7 @@ fn compare_and_set_keeps_newer_last_in_and_checks_absent_attributes() {
     assert_complete(&e);
     assert_eq!(
         e.condition,
-        "attribute_exists(#pk) AND #last_in_at = :old_last_in_at"
+        "attribute_exists(#pk) AND (attribute_not_exists(#list) OR #list <> :closed_list) AND #last_in_at = :old_last_in_at"
     );
     assert!(e.update.contains(KEEP_WINDOW));
 
@@ -156,6 +159,7 @@ fn a_grant_not_newer_than_the_stored_one_leaves_the_window_alone() {
         generation: Some(1),
         spent: Some(5),
         spent_at: Some(2001),
+        closed: false,
     };
     let e = update(&k, Some(Grant::new(5, H48))).compare_and_set(Some(&old));
     assert_complete(&e);
@@ -164,7 +168,7 @@ fn a_grant_not_newer_than_the_stored_one_leaves_the_window_alone() {
     assert!(!e.update.contains("#grant_gen"), "{}", e.update);
     assert_eq!(
         e.condition,
-        "attribute_exists(#pk) AND #last_in_at = :old_last_in_at"
+        "attribute_exists(#pk) AND (attribute_not_exists(#list) OR #list <> :closed_list) AND #last_in_at = :old_last_in_at"
     );
 }
 
@@ -248,6 +252,11 @@ fn every_name_placeholder_is_an_attribute_of_the_schema() {
         LAST_IN_PREVIEW,
         LAST_IN_TYPE,
         ASSIGNEE,
+        ASSIGNED_AT,
+        LIST,
+        LIST_AT,
+        ACTIVE_AT,
+        TAGS,
         CREATED_AT,
         UPDATED_AT,
         UNREAD,

@@ -29,6 +29,8 @@ pub struct ConversationState {
     pub spent: Option<u32>,
     /// `spent_at`.
     pub spent_at: Option<u64>,
+    /// Whether the desk closed it (`status` = `closed`): the next message reopens it.
+    pub closed: bool,
 }
 
 impl ConversationState {
@@ -43,6 +45,7 @@ impl ConversationState {
             generation: r.opt_n(GENERATION)?,
             spent: r.opt_n(SPENT)?,
             spent_at: r.opt_n(SPENT_AT)?,
+            closed: r.opt_s(STATUS)? == Some(STATUS_CLOSED),
         })
     }
 
@@ -84,8 +87,14 @@ pub fn conversation_from_item(item: &Item) -> Result<Conversation, StoreError> {
         spent_at: state.spent_at,
         last_in_at: state.last_in_at,
         last_in_preview: r.opt_s(LAST_IN_PREVIEW)?.map(str::to_owned),
-        status: r.opt_s(STATUS)?.unwrap_or(STATUS_OPEN).to_owned(),
+        status: crate::desk::DeskState::from_status(r.opt_s(STATUS)?.unwrap_or(STATUS_WAITING))
+            .unwrap_or(crate::desk::DeskState::Waiting)
+            .as_str()
+            .to_owned(),
         assignee: r.opt_s(ASSIGNEE)?.map(str::to_owned),
+        list_at: r.opt_n(LIST_AT)?,
+        active_at: r.opt_n(ACTIVE_AT)?,
+        tags: r.opt_ss(TAGS)?,
         unread: r.opt_n(UNREAD)?.unwrap_or(0),
         inbound_count: r.opt_n(INBOUND_COUNT)?.unwrap_or(0),
     })
@@ -141,7 +150,7 @@ mod tests {
         assert_eq!(c.window, Window::default());
         assert_eq!(
             (c.last_in_at, c.status.as_str(), c.unread),
-            (None, "open", 0)
+            (None, "waiting", 0)
         );
         assert_eq!(
             ConversationState::from_item(&bare, "k").unwrap().window(),

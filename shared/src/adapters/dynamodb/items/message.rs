@@ -126,9 +126,10 @@ pub fn stored_message_from_item(item: &Item) -> Result<StoredMessage, StoreError
     let direction = match r.req_s(DIRECTION)? {
         DIRECTION_IN => Direction::In,
         DIRECTION_OUT => Direction::Out,
+        DIRECTION_DESK => Direction::Desk,
         other => {
             return Err(r.corrupt(format!(
-                "attribute {DIRECTION} is {other:?}, expected \"in\" or \"out\""
+                "attribute {DIRECTION} is {other:?}, expected \"in\", \"out\" or \"desk\""
             )));
         }
     };
@@ -151,6 +152,7 @@ pub fn stored_message_from_item(item: &Item) -> Result<StoredMessage, StoreError
         },
         errcode: r.opt_n(ERRCODE)?,
         raw: owned(r.opt_s(RAW)?),
+        agent: owned(r.opt_s(AGENT)?),
     })
 }
 

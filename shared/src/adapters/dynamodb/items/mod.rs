@@ -46,12 +46,22 @@
 //! | `last_in_at` | N | action time ([`action_time`](crate::quota::action_time)) of the newest inbound message |
 //! | `last_in_preview` | S | its preview, at most [`PREVIEW_CHARS`] characters |
 //! | `last_in_type` | S | its `MsgType` |
-//! | `status` | S | workspace status, `open` when created |
-//! | `assignee` | S | the assigned agent (written by the workspace, later) |
+//! | `status` | S | desk state: `waiting` (a new conversation, and on the next message after `closed`), `active`, `closed`; `open` before the desk existed, read as `waiting` |
+//! | `list`, `list_at` | S, N | the desk list it is in and since when (ms): `platform#app_id#waiting`, `agent#<id>`, `platform#app_id#closed` — the `by_list` index |
+//! | `assignee`, `assigned_at` | S, N | the agent holding it and since when (while active) |
+//! | `active_at` | N | last message in or out, or assignment (the 30-minute idle rule) |
+//! | `tags` | SS | the agents' tags |
 //! | `created_at`, `updated_at` | N | Unix seconds, wall clock of the writer |
 //! | `last_out_at` | N | time of the last outbound send that may have reached the user (written by the sender) |
 //! | `unread` | N | inbound messages not yet read by an agent (+1 per new inbound) |
 //! | `inbound_count` | N | inbound messages stored (+1 per new inbound) |
+//!
+//! Desk events (accepted, released, closed) are messages-table items of the conversation with
+//! `direction` `desk`, `msg_type` the event, `agent` the agent, `sk` `<secs %010d>#d#<ms>`.
+//!
+//! **desk** (`pk` S hash, `sk` S range): `agent#<id>` / `profile` — `name`, `apps` (M: app →
+//! role), `capacity`, `active`, `auto_accept`, `agent_status`, `heartbeat_at`; `app#platform#app_id`
+//! / `agent#<id>` — the membership, `role`.
 //!
 //! **tokens** (`pk` S hash, TTL attribute `ttl`), three kinds of items told apart by the key prefix:
 //!
@@ -149,8 +159,42 @@ pub const LAST_IN_AT: &str = "last_in_at";
 pub const LAST_IN_PREVIEW: &str = "last_in_preview";
 /// conversations: `MsgType` of the newest inbound message (S).
 pub const LAST_IN_TYPE: &str = "last_in_type";
-/// conversations: the assigned agent (S), written by the workspace.
+/// conversations: the assigned agent's id (S), while active.
 pub const ASSIGNEE: &str = "assignee";
+/// conversations: the desk list it is in (S, the list index's partition key,
+/// [`DeskList`](crate::desk::DeskList)).
+pub const LIST: &str = "list";
+/// conversations: when it entered that list, Unix milliseconds (N, the list index's sort key).
+pub const LIST_AT: &str = "list_at";
+/// conversations: the last message in or out, or assignment, Unix seconds (N; the idle rule).
+pub const ACTIVE_AT: &str = "active_at";
+/// conversations: when the assignee accepted it, Unix seconds (N).
+pub const ASSIGNED_AT: &str = "assigned_at";
+/// conversations: the agents' tags (SS).
+pub const TAGS: &str = "tags";
+/// The conversations table's list index.
+pub const BY_LIST_INDEX: &str = "by_list";
+
+/// desk: sort key (S).
+pub const DESK_SK: &str = "sk";
+/// desk (agent): the name shown (S).
+pub const NAME: &str = "name";
+/// desk (agent): app (`platform#app_id`) → role (M of S).
+pub const APPS: &str = "apps";
+/// desk (agent): most conversations held at once (N).
+pub const CAPACITY: &str = "capacity";
+/// desk (agent): conversations held now (N).
+pub const ACTIVE: &str = "active";
+/// desk (agent): auto-accept on (BOOL).
+pub const AUTO_ACCEPT: &str = "auto_accept";
+/// desk (agent): the chosen status (S).
+pub const AGENT_STATUS: &str = "agent_status";
+/// desk (agent): last heartbeat, Unix seconds (N).
+pub const HEARTBEAT_AT: &str = "heartbeat_at";
+/// desk (membership) and messages (desk event): the agent's id (S).
+pub const AGENT: &str = "agent";
+/// desk (membership): the role in the app (S).
+pub const ROLE: &str = "role";
 /// conversations: creation time, Unix seconds (N).
 pub const CREATED_AT: &str = "created_at";
 /// conversations: last write, Unix seconds (N).
@@ -179,8 +223,18 @@ pub const RESPONSE: &str = "response";
 pub const DIRECTION_IN: &str = "in";
 /// `direction` of an outbound message.
 pub const DIRECTION_OUT: &str = "out";
-/// `status` of a new conversation.
+/// `status` of a conversation before the desk existed (read as waiting).
 pub const STATUS_OPEN: &str = "open";
+/// `status` of a waiting conversation (and of a new one).
+pub const STATUS_WAITING: &str = "waiting";
+/// `status` of an active conversation.
+pub const STATUS_ACTIVE: &str = "active";
+/// `status` of a closed conversation.
+pub const STATUS_CLOSED: &str = "closed";
+/// `direction` of a desk event in a conversation's timeline.
+pub const DIRECTION_DESK: &str = "desk";
+/// desk: sort key of an agent's profile item (its `pk` is `agent#<id>`).
+pub const SK_PROFILE: &str = "profile";
 /// `state` of a claimed key whose request has not called the platform yet.
 pub const STATE_PENDING: &str = "pending";
 /// `state` of a claimed key whose request may have reached the platform.

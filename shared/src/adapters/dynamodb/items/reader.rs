@@ -67,6 +67,39 @@ impl<'a> ItemReader<'a> {
         }
     }
 
+    /// An optional SS attribute, sorted (absent: empty).
+    pub fn opt_ss(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::Ss(v)) => {
+                let mut v = v.clone();
+                v.sort();
+                Ok(v)
+            }
+            Some(other) => Err(self.corrupt(format!(
+                "attribute {name} is not a string set (SS): {}",
+                type_name(other)
+            ))),
+        }
+    }
+
+    /// An optional BOOL attribute.
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::Bool(v)) => Ok(Some(*v)),
+            Some(other) => Err(self.corrupt(format!(
+                "attribute {name} is not a boolean (BOOL): {}",
+                type_name(other)
+            ))),
+        }
+    }
+
+    /// The item itself (maps and other shapes the typed readers do not cover).
+    pub fn item(&self) -> &'a Item {
+        self.item
+    }
+
     /// A required N attribute parsed as `T`.
     pub fn req_n<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
         self.opt_n(name)?

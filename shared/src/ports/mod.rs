@@ -1,7 +1,9 @@
 //! The traits the functions depend on; adapters (SQS, DynamoDB; in-memory fakes in `testkit`) implement them.
 //!
 //! Contracts are documented here, not in the adapters. No logic lives in this file, and no data
-//! model: what the ports move is in `records`.
+//! model: what the ports move is in `records`. The desk's port is in [`desk`].
+
+pub mod desk;
 
 use async_trait::async_trait;
 
