@@ -57,18 +57,33 @@ def key_schema(table: dict):
     return schema, attrs
 
 
+def indexes(table: dict, attrs: list):
+    """The table's global secondary indexes (projection ALL), adding their key attributes to `attrs`."""
+    out = []
+    for index in table.get("indexes") or []:
+        schema, index_attrs = key_schema(index)
+        for a in index_attrs:
+            if a not in attrs:
+                attrs.append(a)
+        out.append({"IndexName": index["name"], "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}})
+    return out
+
+
 def ensure_table(ddb, table: dict, name: str) -> None:
     schema, attrs = key_schema(table)
+    gsis = indexes(table, attrs)
     try:
         desc = ddb.describe_table(TableName=name)["Table"]
     except ClientError as e:
         if e.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
+        extra = {"GlobalSecondaryIndexes": gsis} if gsis else {}
         ddb.create_table(
             TableName=name,
             BillingMode="PAY_PER_REQUEST",
             KeySchema=schema,
             AttributeDefinitions=attrs,
+            **extra,
         )
         ddb.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
