@@ -50,6 +50,9 @@ pub struct Settings {
     pub processor: processor::Config,
     /// The sender's configuration (tables, send registry, platform origins).
     pub sender: sender::Config,
+    /// The desk's configuration (tables, user pool), when the environment names a user pool;
+    /// without it the desk routes answer 404.
+    pub desk: Option<desk::Config>,
     /// Bearer token required on `POST /messages` and `POST /typing`.
     pub local_token: String,
     /// Long-poll wait of the queue poller, seconds (1–20).
@@ -59,10 +62,12 @@ pub struct Settings {
 type IngressApp = ingress::App<SqsQueue, SystemClock>;
 type SenderApp = sender::App<DynamoDbStore, DynamoDbStore, DynamoDbStore, SystemClock>;
 type ProcessorApp = processor::App<DynamoDbStore>;
+type DeskApp = desk::App<DynamoDbStore, SystemClock>;
 
 struct Apps {
     ingress: IngressApp,
     sender: SenderApp,
+    desk: Option<DeskApp>,
     token: String,
 }
 
@@ -105,6 +110,10 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     let apps = Arc::new(Apps {
         ingress: ingress::App::build(settings.ingress, &settings.sdk).await?,
         sender: sender::App::build(settings.sender, &dynamodb_sdk).await?,
+        desk: match settings.desk {
+            Some(config) => Some(desk::App::build(config, &dynamodb_sdk).await?),
+            None => None,
+        },
         token: settings.local_token,
     });
     let processor = processor::App::build(settings.processor, &dynamodb_sdk);
@@ -174,8 +183,8 @@ fn authorized(token: &str, req: &hyper::Request<Incoming>) -> bool {
     bool::from(value.as_bytes().ct_eq(want.as_bytes()))
 }
 
-/// Routes one request: health check, sender routes (bearer token), everything else to ingress
-/// (which answers `unknown_route` itself).
+/// Routes one request: health check, sender routes (bearer token), the desk's routes (its own
+/// token checks), everything else to ingress (which answers `unknown_route` itself).
 async fn route(apps: &Apps, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     if req.method() == Method::GET && path == "/healthz" {
@@ -196,6 +205,11 @@ async fn route(apps: &Apps, req: hyper::Request<Incoming>) -> hyper::Response<Fu
     };
     let result = if send_route {
         sender::handle(&apps.sender, req).await
+    } else if path.starts_with("/desk/") {
+        match &apps.desk {
+            Some(desk) => desk::handle(desk, req).await,
+            None => return text(StatusCode::NOT_FOUND, "desk_not_configured"),
+        }
     } else {
         ingress::handle(&apps.ingress, req).await
     };

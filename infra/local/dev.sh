@@ -8,6 +8,7 @@
 # The registry file is checked and pushed into the emulator's Secrets Manager (kefu-dev/registry/verify and
 # kefu-dev/registry/send, as `kefu registry push` does for a stack), and `kefu serve` reads it from there,
 # re-reading every REGISTRY_TTL_SECS (default 10 here): re-run the printed `kefu registry push` to rotate.
+# The desk's sign-in: a user pool in the emulator and a demo agent (desk_demo.py), printed with its password.
 # Env: KEFU_APPS_FILE (default infra/local/apps.json), KEFU_PORT, KEFU_LOCAL_TOKEN (generated if unset),
 #      REGISTRY_TTL_SECS, KEFU_VENV, CARGO.
 set -euo pipefail
@@ -86,6 +87,7 @@ wait_for() {
 KEFU_STATE_DIR=$STATE/moto env -u MOTO_PORT "$LOCAL/moto.sh" start
 eval "$(KEFU_STATE_DIR=$STATE/moto "$LOCAL/moto.sh" env)"
 eval "$("$VENV/bin/python" "$LOCAL/seed.py" --prefix kefu-dev-)"
+eval "$("$VENV/bin/python" "$LOCAL/desk_demo.py" --apps "$APPS")"
 
 # 2. build kefu
 say "building kefu"
@@ -132,7 +134,8 @@ wait_for "$SERVE_PID" "$STATE/serve.log" "kefu serve: listening" 30
 # 6. what to try
 {
   for v in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_DEFAULT_REGION \
-    CONVERSATIONS_TABLE MESSAGES_TABLE TOKENS_TABLE INBOUND_QUEUE_URL INBOUND_DLQ_URL \
+    CONVERSATIONS_TABLE MESSAGES_TABLE TOKENS_TABLE DESK_TABLE INBOUND_QUEUE_URL INBOUND_DLQ_URL \
+    DESK_USER_POOL_ID DESK_CLIENT_ID DESK_ISSUER DESK_JWKS_URL DESK_DEMO_USER DESK_DEMO_PASSWORD \
     VERIFY_REGISTRY_SECRET_ID SEND_REGISTRY_SECRET_ID REGISTRY_TTL_SECS KEFU_SERVICE \
     KEFU_PORT KEFU_APPS_FILE KEFU_LOCAL_TOKEN WECHAT_API_BASE BAIDU_API_BASE; do
     printf 'export %s=%q\n' "$v" "${!v}"
@@ -153,6 +156,7 @@ kefu local loop is up (state $STATE)
   kefu serve     http://127.0.0.1:$PORT   (pid $SERVE_PID)
                  ingress  http://127.0.0.1:$PORT/wechat/{app}  http://127.0.0.1:$PORT/baidu/{app}
                  sender   POST http://127.0.0.1:$PORT/messages  /typing   (Authorization: Bearer $KEFU_LOCAL_TOKEN)
+                 desk     http://127.0.0.1:$PORT/desk/api/   (sign in as $DESK_DEMO_USER / $DESK_DEMO_PASSWORD)
   fake platform  $FAKE_URL   (pid $FAKE_PID; WECHAT_API_BASE / BAIDU_API_BASE)
   emulator       $AWS_ENDPOINT_URL   (moto; tables and queues kefu-dev-*)
   app registry   $APPS
@@ -163,6 +167,10 @@ Try it (in another terminal; the env file sets the endpoint, tables, queues, por
   . $STATE/env && cargo run -q -p kefu -- conversation show --platform $PLATFORM --app $WX_APP --open-id $FROM
 Reply as an agent, then look again:
   . $STATE/env && curl -s -H "Authorization: Bearer \$KEFU_LOCAL_TOKEN" -d '{"app_id":"$WX_APP","open_id":"$FROM","msg_type":"text","content":"hi, how can I help?"}' http://127.0.0.1:$PORT/messages
+As the demo agent (the desk API; signed in with the user pool's token):
+  . $STATE/env && TOKEN=\$(curl -s -d '{"username":"$DESK_DEMO_USER","password":"$DESK_DEMO_PASSWORD"}' http://127.0.0.1:$PORT/desk/api/session | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$PORT/desk/api/apps/$PLATFORM/$WX_APP/waiting
+  curl -s -X POST -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$PORT/desk/api/conversations/$PLATFORM/$WX_APP/$FROM/accept
 Rotate a Token or key: edit $APPS, then (taken within $REGISTRY_TTL_SECS s, no restart)
   . $STATE/env && cargo run -q -p kefu -- registry push $APPS --verify-secret \$VERIFY_REGISTRY_SECRET_ID --send-secret \$SEND_REGISTRY_SECRET_ID
 Also: kefu queues, kefu dlq redrive, kefu simulate verify $PLATFORM --app $WX_APP (prefix with the same '. $STATE/env && cargo run -q -p kefu --').

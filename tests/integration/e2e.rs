@@ -26,6 +26,7 @@ async fn start(env: &TestEnv, fake: &FakePlatform) -> Running {
         ingress: env.ingress_config(),
         processor: env.processor_config(),
         sender: env.sender_config(&fake.base_url()),
+        desk: None,
         local_token: TOKEN.into(),
         poll_wait_secs: 1,
     })

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod desk;
 mod e2e;
 mod events;
 mod helpers;

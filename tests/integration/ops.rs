@@ -503,6 +503,7 @@ async fn smoke_passes_against_kefu_serve_and_fails_on_a_wrong_token() {
         ingress: env.ingress_config(),
         processor: env.processor_config(),
         sender: env.sender_config("http://127.0.0.1:9"),
+        desk: None,
         local_token: "smoke-local-token".into(),
         poll_wait_secs: 1,
     })

@@ -78,6 +78,11 @@ pub async fn settings(args: &ServeArgs, endpoint: Option<&str>) -> Result<serve:
         ingress: ingress::Config::from_env(&env).map_err(hint)?,
         processor: processor::Config::from_env(&env).map_err(hint)?,
         sender: sender::Config::from_env(&env).map_err(hint)?,
+        // The desk runs when the environment names its user pool (make dev creates one).
+        desk: match env.optional(desk::config::DESK_USER_POOL_ID) {
+            Some(_) => Some(desk::Config::from_env(&env).map_err(hint)?),
+            None => None,
+        },
         local_token,
         poll_wait_secs: args.poll_wait,
     })

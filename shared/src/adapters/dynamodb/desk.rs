@@ -80,7 +80,7 @@ impl DynamoDbStore {
             (
                 items::SK,
                 s(format!(
-                    "{:010}#d#{}-{}",
+                    "{:010}#~d#{}-{}",
                     by.now_secs(),
                     by.now_ms,
                     by.agent

@@ -57,7 +57,8 @@
 //! | `inbound_count` | N | inbound messages stored (+1 per new inbound) |
 //!
 //! Desk events (accepted, released, closed) are messages-table items of the conversation with
-//! `direction` `desk`, `msg_type` the event, `agent` the agent, `sk` `<secs %010d>#d#<ms>`.
+//! `direction` `desk`, `msg_type` the event, `agent` the agent, `sk` `<secs %010d>#~d#<ms>-<agent>`
+//! (`~` sorts after every other kind, so an event follows the messages of its second).
 //!
 //! **desk** (`pk` S hash, `sk` S range): `agent#<id>` / `profile` — `name`, `apps` (M: app →
 //! role), `capacity`, `active`, `auto_accept`, `agent_status`, `heartbeat_at`; `app#platform#app_id`

@@ -1,0 +1,153 @@
+//! The route table: `/desk/api/…` paths to their handlers, the request body reader, and each
+//! route's name for the log line (never a path with ids in it).
+
+mod agents;
+mod conversations;
+mod session;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde::de::DeserializeOwned;
+use shared::clock::Clock;
+use shared::ids::{ConversationKey, Platform};
+use shared::ports::MessageStore;
+use shared::ports::desk::DeskStore;
+
+use crate::{App, DeskError};
+
+/// The API's path prefix.
+pub const PREFIX: &str = "/desk/api/";
+
+fn segments(path: &str) -> Option<Vec<&str>> {
+    let rest = path.split_once(PREFIX).map(|(_, rest)| rest)?;
+    Some(rest.trim_end_matches('/').split('/').collect())
+}
+
+/// The route's name for logs: the path with ids replaced.
+pub fn route_name(method: &Method, path: &str) -> String {
+    let Some(segs) = segments(path) else {
+        return format!("{method} unknown");
+    };
+    let named: Vec<&str> = match segs.as_slice() {
+        ["apps", _, _, rest @ ..] => ["apps", "{platform}", "{app}"]
+            .into_iter()
+            .chain(rest.iter().map(|s| {
+                if s.starts_with("agent") || *s == "waiting" || *s == "closed" {
+                    *s
+                } else {
+                    "{id}"
+                }
+            }))
+            .collect(),
+        ["conversations", _, _, _, rest @ ..] => ["conversations", "{key}"]
+            .into_iter()
+            .chain(rest.iter().copied())
+            .collect(),
+        other => other.to_vec(),
+    };
+    format!("{method} {PREFIX}{}", named.join("/"))
+}
+
+/// `platform#app_id` from the two path segments, or 404.
+fn app_of(platform: &str, app_id: &str) -> Result<(Platform, String), DeskError> {
+    let platform: Platform = platform.parse().map_err(|_| DeskError::NotFound)?;
+    if app_id.is_empty() || app_id.contains('#') {
+        return Err(DeskError::NotFound);
+    }
+    Ok((platform, app_id.to_owned()))
+}
+
+/// The membership key of an app.
+fn app_key(platform: Platform, app_id: &str) -> String {
+    format!("{platform}#{app_id}")
+}
+
+fn conversation_of(
+    platform: &str,
+    app_id: &str,
+    open_id: &str,
+) -> Result<ConversationKey, DeskError> {
+    let (platform, app_id) = app_of(platform, app_id)?;
+    if open_id.is_empty() || open_id.contains('#') {
+        return Err(DeskError::NotFound);
+    }
+    Ok(ConversationKey {
+        platform,
+        app_id,
+        open_id: open_id.to_owned(),
+    })
+}
+
+/// The JSON body as `T`, or 400 `body_invalid`.
+fn body<T: DeserializeOwned>(req: &Request) -> Result<T, DeskError> {
+    serde_json::from_slice(req.body().as_ref()).map_err(|_| DeskError::BadRequest("body_invalid"))
+}
+
+/// Routes one request.
+pub async fn dispatch<S: DeskStore + MessageStore, C: Clock>(
+    app: &App<S, C>,
+    method: &Method,
+    path: &str,
+    req: Request,
+) -> Result<Response<Body>, DeskError> {
+    let segs = segments(path).ok_or(DeskError::UnknownRoute)?;
+    match (method.clone(), segs.as_slice()) {
+        (Method::POST, ["session"]) => session::password(app, &req).await,
+        (Method::POST, ["session", "password"]) => session::new_password(app, &req).await,
+        (Method::POST, ["session", "refresh"]) => session::refresh(app, &req).await,
+        (Method::GET, ["me"]) => agents::me(app, &req).await,
+        (Method::POST, ["me", "status"]) => agents::status(app, &req).await,
+        (Method::GET, ["me", "conversations"]) => conversations::mine(app, &req).await,
+        (Method::GET, ["apps", p, a, list @ ("waiting" | "closed")]) => {
+            conversations::app_list(app, &req, app_of(p, a)?, list).await
+        }
+        (Method::GET, ["apps", p, a, "agents"]) => agents::members(app, &req, app_of(p, a)?).await,
+        (Method::PUT, ["apps", p, a, "agents", id]) => {
+            agents::put_member(app, &req, app_of(p, a)?, id).await
+        }
+        (Method::GET, ["conversations", p, a, o]) => {
+            conversations::view(app, &req, conversation_of(p, a, o)?).await
+        }
+        (
+            Method::POST,
+            [
+                "conversations",
+                p,
+                a,
+                o,
+                action @ ("accept" | "release" | "close"),
+            ],
+        ) => conversations::act(app, &req, conversation_of(p, a, o)?, action).await,
+        _ => Err(DeskError::UnknownRoute),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_names_carry_no_ids() {
+        assert_eq!(
+            route_name(
+                &Method::POST,
+                "/desk/api/conversations/wechat/wx1/oUser/accept"
+            ),
+            "POST /desk/api/conversations/{key}/accept"
+        );
+        assert_eq!(
+            route_name(&Method::PUT, "/desk/api/apps/wechat/wx1/agents/sub-1"),
+            "PUT /desk/api/apps/{platform}/{app}/agents/{id}"
+        );
+        assert_eq!(route_name(&Method::GET, "/desk/api/me"), "GET /desk/api/me");
+        assert_eq!(route_name(&Method::GET, "/other"), "GET unknown");
+    }
+
+    #[test]
+    fn ids_with_separators_are_not_found() {
+        assert!(conversation_of("wechat", "wx#1", "o").is_err());
+        assert!(conversation_of("qq", "wx1", "o").is_err());
+        assert!(conversation_of("wechat", "wx1", "").is_err());
+        assert_eq!(app_key(Platform::Baidu, "1"), "baidu#1");
+    }
+}
