@@ -43,7 +43,7 @@ test: lint validate ## lint, template checks, all tests against a private moto, 
 
 rehearse: ## stack rehearsal: template.yaml + the built binaries on a private IAM-enforcing moto; each permission removal must fail the chain (~35 s)
 	$(LOCAL)/setup.sh >/dev/null
-	$(CARGO) build --locked -q -p ingress -p processor -p sender -p kefu --bins
+	$(CARGO) build --locked -q -p ingress -p processor -p sender -p desk -p kefu --bins
 	CARGO="$(CARGO)" "$(VENV)/bin/python" infra/rehearsal/rehearse.py
 
 validate: ## offline template checks: cfn-lint, sam validate --lint, stack rules, metrics/alarms, environment, generated files
@@ -51,10 +51,10 @@ validate: ## offline template checks: cfn-lint, sam validate --lint, stack rules
 
 cost: ## cost per message, measured: the load path as deployed (template + built release binaries + moto), priced by infra/cost/prices.json
 	$(LOCAL)/setup.sh >/dev/null
-	$(CARGO) build --release --locked -q -p ingress -p processor -p sender -p kefu --bins
+	$(CARGO) build --release --locked -q -p ingress -p processor -p sender -p desk -p kefu --bins
 	CARGO="$(CARGO)" "$(VENV)/bin/python" infra/cost/cost.py --profile release $(COST_ARGS)
 
-build: ## sam build: the three arm64 bootstrap binaries (~8 min), sizes printed
+build: ## sam build: the four arm64 bootstrap binaries (~8 min), sizes printed
 	$(LOCAL)/setup.sh
 	PATH="$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
 	@ls -l .aws-sam/build/*/bootstrap

@@ -37,7 +37,7 @@ an invocation error, a push not answered `success`, a record not stored, a send 
 Usage: cost.py [--pushes N] [--sends M] [--users U] [--profile release|debug | --bin-dir DIR] [--json]
                [--timeout S] [--keep]
 Needs the venv of infra/local/setup.sh (moto[server], samtranslator, cfn-lint) and the built binaries
-(`cargo build --release --locked -p ingress -p processor -p sender -p kefu --bins`).
+(`cargo build --release --locked -p ingress -p processor -p sender -p desk -p kefu --bins`).
 """
 
 from __future__ import annotations
@@ -1104,7 +1104,7 @@ def default_bin_dir() -> tuple[str, str]:
     target = rehearse.target_dir()
     for profile in ("release", "debug"):
         d = os.path.join(target, profile)
-        if all(os.path.exists(os.path.join(d, b)) for b in ("ingress", "processor", "sender", "kefu")):
+        if all(os.path.exists(os.path.join(d, b)) for b in ("ingress", "processor", "sender", "desk", "kefu")):
             return d, profile
     return os.path.join(target, "release"), "release"
 
@@ -1142,10 +1142,10 @@ def main() -> int:
     args.timeout = args.timeout or 175 * max(1.0, args.pushes / 300) ** 2 + max(0, args.sends - 100)
     if args.pushes < 1 or args.sends < 1 or args.users < args.sends:
         ap.error("need --pushes >= 1, --sends >= 1 and --users >= --sends (one send per user's window)")
-    for b in ("ingress", "processor", "sender", "kefu"):
+    for b in ("ingress", "processor", "sender", "desk", "kefu"):
         if not os.path.exists(os.path.join(args.bin_dir, b)):
             print(f"cost: {os.path.join(args.bin_dir, b)} is missing; build with "
-                  f"`cargo build --release --locked -p ingress -p processor -p sender -p kefu --bins`",
+                  f"`cargo build --release --locked -p ingress -p processor -p sender -p desk -p kefu --bins`",
                   file=sys.stderr)
             return 1
     for k in [k for k in os.environ if k.startswith("AWS_")]:

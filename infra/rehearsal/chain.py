@@ -13,6 +13,10 @@
   POST /messages (IAM-authorised)   -> with the WeChat token endpoint failing once, the sender must
                                        answer 5xx and send nothing; the retry with the same
                                        client_msg_id, and the Baidu send, must answer 200
+  desk (sign-in, list, view, accept,
+        add an agent)               -> the first agent (created as an operator does) signs in through
+                                       the desk, finds the WeChat user's conversation waiting, opens it
+                                       and accepts it, and adds a second agent
   fake platform                     -> must have received each text
 """
 
@@ -216,7 +220,10 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
                                    f"the stack ({u['text']!r})")
         passed.append(step, f"in {where}")
 
-    # 4. sends -> sender -> fake platform
+    # 4. the desk: an operator creates the first agent; the agent signs in and accepts the conversation
+    desk_steps(ctx, procs, run_id, users, now, passed)
+
+    # 5. sends -> sender -> fake platform
     def send(step: str, u: dict) -> dict:
         payload = {"app_id": u["app"]["app_id"], "open_id": u["open_id"], "msg_type": "text",
                    "content": u["reply"], "client_msg_id": f"rehearsal-{run_id}-{u['app']['platform']}"}
@@ -267,3 +274,87 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
                                    f"(calls: {seen})")
         passed.append(step)
     return passed
+
+
+def desk_steps(ctx, procs: dict, run_id: str, users: dict, now: int, passed: Steps) -> None:
+    """The desk as an agent uses it, through the built desk binary with its role."""
+    d = ctx.desk
+    if "wechat" not in users or not d.get("pool"):
+        return
+    app = users["wechat"]["app"]
+    app_key = f"wechat#{app['app_id']}"
+    user, password = f"agent-{run_id}", f"Rehearsal-{secrets.token_hex(6)}A1"
+    step = "desk: operator creates the first agent (user pool + desk table)"
+    try:
+        d["cognito"].admin_create_user(UserPoolId=d["pool"], Username=user, MessageAction="SUPPRESS")
+        d["cognito"].admin_set_user_password(UserPoolId=d["pool"], Username=user, Password=password,
+                                             Permanent=True)
+        sub = next(a["Value"] for a in d["cognito"].admin_get_user(UserPoolId=d["pool"], Username=user)
+                   ["UserAttributes"] if a["Name"] == "sub")
+        d["ddb"].put_item(TableName=d["table"], Item={
+            "pk": {"S": f"agent#{sub}"}, "sk": {"S": "profile"}, "name": {"S": "Rehearsal admin"},
+            "apps": {"M": {app_key: {"S": "admin"}}}, "capacity": {"N": "2"}, "active": {"N": "0"},
+            "auto_accept": {"BOOL": False}, "agent_status": {"S": "offline"}, "heartbeat_at": {"N": "0"}})
+        d["ddb"].put_item(TableName=d["table"], Item={
+            "pk": {"S": f"app#{app_key}"}, "sk": {"S": f"agent#{sub}"}, "agent": {"S": sub},
+            "role": {"S": "admin"}})
+    except Exception as e:  # botocore errors of the operator's own calls
+        raise StepFailed(step, f"{e}") from None
+    passed.append(step)
+
+    def call(step: str, method: str, path: str, body: dict | None, token: str | None, want: int) -> dict:
+        route = "/desk/api/session" if path == "/desk/api/session" else "/desk/api/{proxy+}"
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        event = http_api_event(method, path, f"{'POST' if route.endswith('session') else 'ANY'} {route}", "",
+                               json.dumps(body) if body is not None else "", now, None)
+        event["headers"].update(headers)
+        resp = _invoke(step, procs["desk"], event)
+        if resp.get("statusCode") != want:
+            raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:300]!r} (want {want})"
+                                   + procs["desk"]._tail_suffix())
+        try:
+            return json.loads(_body(resp) or "{}")
+        except ValueError:
+            raise StepFailed(step, f"not JSON: {_body(resp)[:200]!r}") from None
+
+    step = "desk: sign in (user pool, unsigned)"
+    signed = call(step, "POST", "/desk/api/session", {"username": user, "password": password}, None, 200)
+    token = signed.get("access_token")
+    if not token:
+        raise StepFailed(step, f"no access token in {signed!r}")
+    passed.append(step)
+
+    step = "desk: the agent (token checked against the pool's JWKS)"
+    me = call(step, "GET", "/desk/api/me", None, token, 200)
+    if me.get("id") != sub:
+        raise StepFailed(step, f"answered {me!r} (want the agent {sub})")
+    passed.append(step)
+
+    step = "desk: waiting list (list index)"
+    open_id = users["wechat"]["open_id"]
+    waiting = call(step, "GET", f"/desk/api/apps/wechat/{app['app_id']}/waiting", None, token, 200)
+    if not any((c.get("key") or {}).get("open_id") == open_id for c in waiting.get("conversations", [])):
+        raise StepFailed(step, f"the pushed user's conversation is not waiting: {waiting!r}")
+    passed.append(step)
+
+    conv = f"/desk/api/conversations/wechat/{app['app_id']}/{open_id}"
+    step = "desk: open the conversation (messages, send readiness)"
+    view = call(step, "GET", conv, None, token, 200)
+    if not any(m.get("content") == users["wechat"]["text"] for m in view.get("messages", [])) \
+            or view.get("refusal") is not None:
+        raise StepFailed(step, f"the view lacks the pushed text or refuses sends: {view!r}")
+    passed.append(step)
+
+    step = "desk: accept (one transaction: conversation, agent count, timeline)"
+    accepted = call(step, "POST", f"{conv}/accept", None, token, 200)
+    if accepted.get("assignee") != sub or accepted.get("status") != "active":
+        raise StepFailed(step, f"answered {accepted!r}")
+    passed.append(step)
+
+    step = "desk: the admin adds a second agent"
+    added = call(step, "PUT", f"/desk/api/apps/wechat/{app['app_id']}/agents/second-{run_id}",
+                 {"name": "Second agent", "role": "agent", "capacity": 3}, token, 200)
+    members = call(step, "GET", f"/desk/api/apps/wechat/{app['app_id']}/agents", None, token, 200)
+    if added.get("capacity") != 3 or len(members.get("agents", [])) != 2:
+        raise StepFailed(step, f"answered {added!r}, members {members!r}")
+    passed.append(step)

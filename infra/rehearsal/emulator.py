@@ -385,6 +385,16 @@ QUEUE_ATTRS = ["DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "
                "KmsDataKeyReusePeriodSeconds"]
 
 
+# What the emulator creates itself (everything else gets a placeholder physical id).
+CREATED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret",
+                 "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient")
+USER_POOL_KEYS = ["Policies", "AdminCreateUserConfig", "UsernameConfiguration", "AccountRecoverySetting",
+                  "MfaConfiguration", "UsernameAttributes", "AutoVerifiedAttributes"]
+USER_POOL_CLIENT_KEYS = ["GenerateSecret", "ExplicitAuthFlows", "PreventUserExistenceErrors",
+                         "EnableTokenRevocation", "AccessTokenValidity", "IdTokenValidity",
+                         "RefreshTokenValidity", "TokenValidityUnits"]
+
+
 @dataclass
 class Resources:
     """Physical ids of the rehearsal stack, filled as the emulator creates resources."""
@@ -398,6 +408,7 @@ class Resources:
     queues: dict[str, dict] = field(default_factory=dict)
     secrets: dict[str, dict] = field(default_factory=dict)
     roles: list[str] = field(default_factory=list)  # the execution roles the emulator creates
+    pools: dict[str, str] = field(default_factory=dict)  # user pool logical -> pool id
 
     def lookup(self, logical: str, attr: str | None) -> Any:
         if logical in self.phys:
@@ -414,7 +425,7 @@ class Resources:
     def _default(self, logical: str) -> dict | None:
         res = self.stack.resources[logical]
         typ = res["Type"]
-        if typ in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret") or logical in self.roles:
+        if typ in CREATED_TYPES or logical in self.roles:
             return None  # created by the emulator
         props = res.get("Properties") or {}
         a = f"{REGION}:{ACCOUNT_ID}"
@@ -450,7 +461,7 @@ class Resources:
         """Creates tables, queues, secrets and the given roles, each once what it refers to exists."""
         st = self.stack
         self.roles = list(roles)
-        todo = [k for k in st.of_type("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret")]
+        todo = [k for k in st.of_type(*CREATED_TYPES)]
         todo += roles
         while todo:
             progressed = False
@@ -466,6 +477,10 @@ class Resources:
                     self._queue(logical, props)
                 elif typ == "AWS::SecretsManager::Secret":
                     self._secret(logical, props)
+                elif typ == "AWS::Cognito::UserPool":
+                    self._user_pool(logical, props)
+                elif typ == "AWS::Cognito::UserPoolClient":
+                    self._user_pool_client(logical, props)
                 else:
                     self._role(logical, props)
                 todo.remove(logical)
@@ -536,6 +551,26 @@ class Resources:
         self.secrets[logical] = {"name": name, "arn": arn, "initial": value}
         self.moto.proxy.secret_arns[name] = arn
         self.phys[logical] = {"Ref": arn, "Id": arn}
+
+    def _user_pool(self, logical: str, props: dict) -> None:
+        kw = {"PoolName": props.get("UserPoolName") or f"{STACK_NAME}-{logical}"}
+        for k in USER_POOL_KEYS:
+            if k in props:
+                kw[k] = props[k]
+        pool = self.moto.client("cognito-idp").create_user_pool(**kw)["UserPool"]
+        self.pools[logical] = pool["Id"]
+        self.phys[logical] = {"Ref": pool["Id"], "Arn": pool["Arn"], "UserPoolId": pool["Id"],
+                              "ProviderURL": f"cognito-idp.{REGION}.amazonaws.com/{pool['Id']}"}
+
+    def _user_pool_client(self, logical: str, props: dict) -> None:
+        kw = {"UserPoolId": props["UserPoolId"], "ClientName": props.get("ClientName") or logical}
+        for k in USER_POOL_CLIENT_KEYS:
+            if k in props:
+                v = props[k]
+                kw[k] = int(v) if k.endswith("Validity") else (str(v).lower() == "true" if k in (
+                    "GenerateSecret", "EnableTokenRevocation") else v)
+        client = self.moto.client("cognito-idp").create_user_pool_client(**kw)["UserPoolClient"]
+        self.phys[logical] = {"Ref": client["ClientId"], "ClientId": client["ClientId"]}
 
     def _role(self, logical: str, props: dict) -> None:
         name = props.get("RoleName") or f"{STACK_NAME}-{logical}"[:64]

@@ -93,7 +93,7 @@ def say(msg: str = "") -> None:
 @dataclass
 class Function:
     logical: str
-    kind: str  # ingress / processor / sender
+    kind: str  # ingress / processor / sender / desk
     binary: str
     role: str
     name: str = ""
@@ -185,6 +185,8 @@ class Rehearsal:
                     kind = "ingress"
                 elif typ == "HttpApi" and path == "/messages":
                     kind = "sender"
+                elif typ == "HttpApi" and path.startswith("/desk/api/"):
+                    kind = "desk"
             role = self.stack.resources[logical]["Properties"].get("Role")
             if not (isinstance(role, dict) and "Fn::GetAtt" in role):
                 raise TemplateError(f"{logical}: Role {role!r} is not a role of the stack")
@@ -199,7 +201,7 @@ class Rehearsal:
                 say(f"  note: {logical} is not a kefu function (no ingress/SQS/send events or no Cargo package); skipped")
                 continue
             self.functions[kind] = Function(logical=logical, kind=kind, binary=binary, role=role_logical)
-        for kind in ("ingress", "processor", "sender"):
+        for kind in ("ingress", "processor", "sender", "desk"):
             if kind not in self.functions:
                 raise TemplateError(f"no {kind} function found in the template")
 
@@ -225,6 +227,10 @@ class Rehearsal:
             elif typ == "AWS::SecretsManager::Secret":
                 s = self.res.secrets[logical]
                 say(f"  secret {s['arn']}  (initial {self.mask(s['initial'] or '')!r})")
+            elif typ == "AWS::Cognito::UserPool":
+                say(f"  pool   {self.res.phys[logical]['Ref']}  (Cognito user pool)")
+            elif typ == "AWS::Cognito::UserPoolClient":
+                say(f"  client {self.res.phys[logical]['Ref']}  (its app client)")
             else:
                 say(f"  role   {self.res.phys[logical]['Arn']}")
         for note in self.res.notes:
@@ -341,6 +347,12 @@ class Rehearsal:
             if fn.kind == "sender":
                 for v in ("WECHAT_API_BASE", "BAIDU_API_BASE"):
                     redirect[v] = (self.fake.url, "the fake platform instead of the real send APIs")
+            if fn.kind == "desk":
+                pools = list(self.res.pools.values())
+                if len(pools) != 1:
+                    raise TemplateError(f"expected one Cognito user pool for the desk, found {len(pools)}")
+                redirect["DESK_JWKS_URL"] = (f"http://127.0.0.1:{self.moto.port}/{pools[0]}/.well-known/jwks.json",
+                                             "the emulator's JWKS of the pool instead of the issuer's")
             # Credentials come from the assumed role (assume_roles).
             fn.env = {**fn.template_env, **lam, **{k: v for k, (v, _) in redirect.items()}}
             for k, (_, why) in redirect.items():
@@ -382,6 +394,9 @@ class Rehearsal:
                 arns.add(arn)
                 if typ == "AWS::DynamoDB::Table":
                     arns.add(f"{arn}/index/*")
+                    for index in (self.res.tables.get(logical, {}).get("create") or {}).get(
+                            "GlobalSecondaryIndexes") or []:
+                        arns.add(f"{arn}/index/{index['IndexName']}")
         for logical in self.stack.of_type("AWS::Lambda::EventSourceMapping"):
             p = self.stack.properties(logical)
             if p.get("FunctionName") in (fn.name, self.res.lookup(fn.logical, "Arn")):
@@ -514,6 +529,14 @@ class Rehearsal:
                 self.problem(f"no POST /{platform}/{{app}} route on {self.functions['ingress'].logical}")
                 del ctx.apps[platform]
         ctx.send_route = "/messages"
+        # The desk: its user pool and client as created from the template, and the admin clients an
+        # operator uses to create the first agent (a user in the pool, a profile in the desk table).
+        desk_env = self.functions["desk"].template_env
+        ctx.desk = {"pool": desk_env.get("DESK_USER_POOL_ID"), "client": desk_env.get("DESK_CLIENT_ID"),
+                    "table": desk_env.get("DESK_TABLE"), "cognito": self.moto.client("cognito-idp"),
+                    "ddb": self.moto.client("dynamodb")}
+        if not ctx.desk["table"] or not ctx.desk["pool"] or not ctx.desk["client"]:
+            self.problem(f"the desk function's table, user pool or client is missing ({ctx.desk})")
         ctx.caller_arn = f"arn:{PARTITION}:sts::{ACCOUNT_ID}:assumed-role/kefu-agent/rehearsal"
         ctx.fake = self.fake
         ctx.aws = self.moto.proxy

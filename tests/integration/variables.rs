@@ -9,6 +9,7 @@ fn document() -> String {
         "IngressFunction": ingress::config::VARIABLES,
         "ProcessorFunction": processor::config::VARIABLES,
         "SenderFunction": sender::config::VARIABLES,
+        "DeskFunction": desk::config::VARIABLES,
     });
     let mut out = serde_json::to_string_pretty(&doc).unwrap();
     out.push('\n');

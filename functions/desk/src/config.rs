@@ -139,8 +139,13 @@ impl App<DynamoDbStore, SystemClock> {
                 client: http,
             }),
         );
+        // Sign-in is a public API of the pool: its requests go unsigned, never with the
+        // function's credentials (so the role needs no Cognito permission at all).
+        let mut cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(sdk);
+        cognito.set_credentials_provider(None);
+        let cognito = cognito.build();
         let signin = CognitoSignIn::new(
-            aws_sdk_cognitoidentityprovider::Client::new(sdk),
+            aws_sdk_cognitoidentityprovider::Client::from_conf(cognito),
             config.audience.client_id,
         );
         Ok(App {
