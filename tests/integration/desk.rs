@@ -165,6 +165,25 @@ impl Api {
         )
     }
 
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("POST", path, Some(token), None).await
+    }
+
+    /// `PUT apps/wechat/{app}/agents/{id}` with `body`, as `token`.
+    async fn put_member(&self, app: &str, id: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(
+            "PUT",
+            &format!("apps/wechat/{app}/agents/{id}"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
     /// Signs in with the temporary password, sets a new one, returns the access token.
     async fn sign_in(&self, user: &str) -> String {
         let (status, first) = self
@@ -259,49 +278,32 @@ async fn agents_sign_in_see_only_their_apps_and_one_of_them_wins_an_accept() {
     assert_eq!(api.call("GET", "me", None, None).await.0, 401);
     let mut forged = ann_t.clone();
     forged.insert(forged.len() - 2, 'x');
-    let (status, v) = api.call("GET", "me", Some(&forged), None).await;
+    let (status, v) = api.get("me", &forged).await;
     assert_eq!(status, 401, "{v}");
     // Signed in but no agent: 403.
-    let (status, v) = api.call("GET", "me", Some(&dan_t), None).await;
+    let (status, v) = api.get("me", &dan_t).await;
     assert_eq!((status, v["error"].as_str()), (403, Some("not_an_agent")));
 
     // Ann (admin of app 1) adds Bob to app 1 and Cat to app 1 as well, then Bob tries to manage.
     let (status, v) = api
-        .call(
-            "PUT",
-            &format!("apps/wechat/{APP1}/agents/{bob}"),
-            Some(&ann_t),
-            Some(json!({"name": "Bob", "role": "agent", "capacity": 1})),
+        .put_member(
+            APP1,
+            &bob,
+            &ann_t,
+            json!({"name": "Bob", "role": "agent", "capacity": 1}),
         )
         .await;
     assert_eq!(status, 200, "{v}");
     let (status, v) = api
-        .call(
-            "PUT",
-            &format!("apps/wechat/{APP1}/agents/{cat}"),
-            Some(&bob_t),
-            Some(json!({"name": "Cat", "role": "agent"})),
-        )
+        .put_member(APP1, &cat, &bob_t, json!({"name": "Cat", "role": "agent"}))
         .await;
     assert_eq!((status, v["error"].as_str()), (403, Some("admin_only")));
     // An admin of app 1 is nobody in app 2: 404, as if app 2 did not exist.
     let (status, _) = api
-        .call(
-            "PUT",
-            &format!("apps/wechat/{APP2}/agents/{cat}"),
-            Some(&ann_t),
-            Some(json!({"name": "Cat", "role": "agent"})),
-        )
+        .put_member(APP2, &cat, &ann_t, json!({"name": "Cat", "role": "agent"}))
         .await;
     assert_eq!(status, 404);
-    let (status, v) = api
-        .call(
-            "GET",
-            &format!("apps/wechat/{APP1}/agents"),
-            Some(&ann_t),
-            None,
-        )
-        .await;
+    let (status, v) = api.get(&format!("apps/wechat/{APP1}/agents"), &ann_t).await;
     assert_eq!(status, 200);
     assert_eq!(v["agents"].as_array().unwrap().len(), 2, "{v}");
 
@@ -322,12 +324,7 @@ async fn agents_sign_in_see_only_their_apps_and_one_of_them_wins_an_accept() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let waiting = loop {
         let (status, v) = api
-            .call(
-                "GET",
-                &format!("apps/wechat/{APP1}/waiting"),
-                Some(&bob_t),
-                None,
-            )
+            .get(&format!("apps/wechat/{APP1}/waiting"), &bob_t)
             .await;
         assert_eq!(status, 200, "{v}");
         if v["count"] == 1 {
@@ -346,48 +343,27 @@ async fn agents_sign_in_see_only_their_apps_and_one_of_them_wins_an_accept() {
     let conv = format!("conversations/wechat/{APP1}/oDeskUser1");
     // Another app's agent cannot read it, nor learn it exists.
     let (status, _) = api
-        .call(
-            "GET",
-            &format!("conversations/wechat/{APP2}/oDeskUser1"),
-            Some(&bob_t),
-            None,
-        )
+        .get(&format!("conversations/wechat/{APP2}/oDeskUser1"), &bob_t)
         .await;
     assert_eq!(status, 404);
     let (status, _) = api
-        .call(
-            "GET",
-            &format!("apps/wechat/{APP2}/waiting"),
-            Some(&bob_t),
-            None,
-        )
+        .get(&format!("apps/wechat/{APP2}/waiting"), &bob_t)
         .await;
     assert_eq!(status, 404);
 
     // Bob accepts; Ann's accept is refused with 409 taken; Bob is at capacity for the next one.
-    let (status, v) = api
-        .call("POST", &format!("{conv}/accept"), Some(&bob_t), None)
-        .await;
+    let (status, v) = api.post(&format!("{conv}/accept"), &bob_t).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         (v["status"].as_str(), v["assignee"].as_str()),
         (Some("active"), Some(bob.as_str()))
     );
-    let (status, v) = api
-        .call("POST", &format!("{conv}/accept"), Some(&ann_t), None)
-        .await;
+    let (status, v) = api.post(&format!("{conv}/accept"), &ann_t).await;
     assert_eq!((status, v["error"].as_str()), (409, Some("taken")));
-    let (status, v) = api
-        .call("GET", "me/conversations", Some(&bob_t), None)
-        .await;
+    let (status, v) = api.get("me/conversations", &bob_t).await;
     assert_eq!((status, v["count"].as_u64()), (200, Some(1)), "{v}");
     let (status, v) = api
-        .call(
-            "GET",
-            &format!("apps/wechat/{APP1}/waiting"),
-            Some(&ann_t),
-            None,
-        )
+        .get(&format!("apps/wechat/{APP1}/waiting"), &ann_t)
         .await;
     assert_eq!(
         (status, v["count"].as_u64()),
@@ -396,7 +372,7 @@ async fn agents_sign_in_see_only_their_apps_and_one_of_them_wins_an_accept() {
     );
 
     // The opened conversation: the message, the acceptance, the readiness.
-    let (status, v) = api.call("GET", &conv, Some(&bob_t), None).await;
+    let (status, v) = api.get(&conv, &bob_t).await;
     assert_eq!(status, 200, "{v}");
     let kinds: Vec<&str> = v["messages"]
         .as_array()
@@ -409,24 +385,20 @@ async fn agents_sign_in_see_only_their_apps_and_one_of_them_wins_an_accept() {
     assert_eq!(v["remaining"], 5);
 
     // Ann (admin) may close a conversation Bob holds; Bob's slot is free again.
-    let (status, v) = api
-        .call("POST", &format!("{conv}/close"), Some(&ann_t), None)
-        .await;
+    let (status, v) = api.post(&format!("{conv}/close"), &ann_t).await;
     assert_eq!((status, v["status"].as_str()), (200, Some("closed")), "{v}");
-    let (_, me) = api.call("GET", "me", Some(&bob_t), None).await;
+    let (_, me) = api.get("me", &bob_t).await;
     assert_eq!(me["active"], 0, "{me}");
-    let (status, v) = api
-        .call("POST", &format!("{conv}/close"), Some(&bob_t), None)
-        .await;
+    let (status, v) = api.post(&format!("{conv}/close"), &bob_t).await;
     assert_eq!((status, v["error"].as_str()), (409, Some("already_closed")));
 
     // Going online with auto-accept takes the next waiting conversation by itself.
     let (status, _) = api
-        .call(
-            "PUT",
-            &format!("apps/wechat/{APP1}/agents/{bob}"),
-            Some(&ann_t),
-            Some(json!({"name": "Bob", "role": "agent", "capacity": 1, "auto_accept": true})),
+        .put_member(
+            APP1,
+            &bob,
+            &ann_t,
+            json!({"name": "Bob", "role": "agent", "capacity": 1, "auto_accept": true}),
         )
         .await;
     assert_eq!(status, 200);
@@ -465,12 +437,7 @@ async fn agents_sign_in_see_only_their_apps_and_one_of_them_wins_an_accept() {
         .await;
     assert_eq!((status, v["active"].as_u64()), (200, Some(0)), "{v}");
     let (_, v) = api
-        .call(
-            "GET",
-            &format!("apps/wechat/{APP1}/waiting"),
-            Some(&ann_t),
-            None,
-        )
+        .get(&format!("apps/wechat/{APP1}/waiting"), &ann_t)
         .await;
     assert_eq!(v["count"], 1, "{v}");
     server.stop().await;

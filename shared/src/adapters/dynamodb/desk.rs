@@ -392,35 +392,25 @@ impl DeskStore for DynamoDbStore {
     ) -> Result<bool, StoreError> {
         let to = DeskList::Closed(key).value();
         let item = self.event_item(key, DeskEvent::Closed, by);
-        let moved = match assignee {
-            Some(assignee) => {
-                let from = DeskList::Agent(assignee).value();
-                let conversation = Move {
-                    from: &from,
-                    to: &to,
-                    state: DeskState::Closed.as_str(),
-                    now_ms: by.now_ms,
-                    agent: None,
-                    idle_before: None,
-                }
-                .expression(UNASSIGN_UPDATE);
-                self.apply_move(key, conversation, Some((assignee, ex::release_one())), item)
-                    .await?
-            }
-            None => {
-                let from = DeskList::Waiting(key).value();
-                let conversation = Move {
-                    from: &from,
-                    to: &to,
-                    state: DeskState::Closed.as_str(),
-                    now_ms: by.now_ms,
-                    agent: None,
-                    idle_before: None,
-                }
-                .expression(MOVE_UPDATE);
-                self.apply_move(key, conversation, None, item).await?
-            }
+        // From the holder's list (their count goes down), or from the waiting list.
+        let (from, update, agent) = match assignee {
+            Some(assignee) => (
+                DeskList::Agent(assignee).value(),
+                UNASSIGN_UPDATE,
+                Some((assignee, ex::release_one())),
+            ),
+            None => (DeskList::Waiting(key).value(), MOVE_UPDATE, None),
         };
+        let conversation = Move {
+            from: &from,
+            to: &to,
+            state: DeskState::Closed.as_str(),
+            now_ms: by.now_ms,
+            agent: None,
+            idle_before: None,
+        }
+        .expression(update);
+        let moved = self.apply_move(key, conversation, agent, item).await?;
         moved_or_refused(moved)
     }
 
