@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use shared::desk::{self, Agent, AgentStatus, DeskEvent, DeskList, Role};
 use shared::ids::ConversationKey;
-use shared::ports::MessageStore;
 use shared::ports::desk::{AcceptOutcome, Actor, DeskStore};
+use shared::ports::{MessageStore, StoreError};
 use shared::records::Direction;
 
 mod common;
@@ -275,16 +275,36 @@ async fn memberships_follow_the_profile() {
     assert_eq!(read.apps, a.apps);
     assert_eq!((read.status, read.heartbeat_at), (AgentStatus::Away, T0));
     assert_eq!(store.members("wechat#wx_other").await.unwrap().len(), 1);
-    a.apps.remove("wechat#wx_other");
     a.capacity = 4;
     store.put_agent(&a).await.unwrap();
-    assert!(store.members("wechat#wx_other").await.unwrap().is_empty());
     let read = store.agent(&a.id).await.unwrap().unwrap();
     assert_eq!(
         (read.capacity, read.status),
         (4, AgentStatus::Away),
         "status kept"
     );
+    // Taking an app away is refused, and the membership stays.
+    let mut fewer = a.clone();
+    fewer.apps.remove("wechat#wx_other");
+    assert!(matches!(
+        store.put_agent(&fewer).await,
+        Err(StoreError::Contention(_))
+    ));
+    assert_eq!(store.members("wechat#wx_other").await.unwrap().len(), 1);
+    // Two admins adding the same agent from one read: the second is refused, nothing is lost.
+    let stale = store.agent(&a.id).await.unwrap().unwrap();
+    let mut first = stale.clone();
+    first.apps.insert("wechat#wx_x".into(), Role::Agent);
+    store.put_agent(&first).await.unwrap();
+    let mut second = stale;
+    second.apps.insert("wechat#wx_z".into(), Role::Agent);
+    assert!(matches!(
+        store.put_agent(&second).await,
+        Err(StoreError::Contention(_))
+    ));
+    let read = store.agent(&a.id).await.unwrap().unwrap();
+    assert!(read.apps.contains_key("wechat#wx_x") && !read.apps.contains_key("wechat#wx_z"));
+    assert!(store.members("wechat#wx_z").await.unwrap().is_empty());
     assert!(
         store
             .heartbeat("nobody", AgentStatus::Online, T0)

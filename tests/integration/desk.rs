@@ -307,6 +307,45 @@ async fn agents_sign_in_see_only_their_apps_and_one_of_them_wins_an_accept() {
     assert_eq!(status, 200);
     assert_eq!(v["agents"].as_array().unwrap().len(), 2, "{v}");
 
+    // Cat already serves app 2 (put there by an operator). Ann may add her to app 1, but not
+    // change what Cat is everywhere, nor learn about app 2.
+    env.store
+        .put_agent(&Agent {
+            id: cat.clone(),
+            name: "Cat".into(),
+            apps: [(format!("wechat#{APP2}"), Role::Agent)].into(),
+            capacity: 4,
+            active: 0,
+            auto_accept: false,
+            status: AgentStatus::Offline,
+            heartbeat_at: 0,
+        })
+        .await
+        .unwrap();
+    let (status, v) = api
+        .put_member(
+            APP1,
+            &cat,
+            &ann_t,
+            json!({"name": "Cat", "role": "agent", "capacity": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (403, Some("shared_agent")),
+        "{v}"
+    );
+    let (status, v) = api
+        .put_member(APP1, &cat, &ann_t, json!({"name": "Cat", "role": "agent"}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["apps"],
+        json!([{"app": format!("wechat#{APP1}"), "role": "agent"}]),
+        "app 2 not shown"
+    );
+    assert_eq!(v["capacity"], 4);
+
     // A user writes; the conversation appears on app 1's waiting list.
     let push = Push {
         platform: Platform::Wechat,

@@ -22,6 +22,10 @@ pub enum DeskError {
     /// Only an admin of the app may do this (403 `admin_only`).
     #[error("admin_only")]
     AdminOnly,
+    /// Allowed to others only (403 with the label), e.g. `shared_agent`: changing an agent who
+    /// also serves apps the caller does not administer.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// The request is malformed; the label names what (400).
     #[error("{0}")]
     BadRequest(&'static str),
@@ -45,7 +49,9 @@ impl DeskError {
     pub fn status(&self) -> StatusCode {
         match self {
             DeskError::Unauthenticated(_) | DeskError::SignInRefused => StatusCode::UNAUTHORIZED,
-            DeskError::NotAnAgent | DeskError::AdminOnly => StatusCode::FORBIDDEN,
+            DeskError::NotAnAgent | DeskError::AdminOnly | DeskError::Forbidden(_) => {
+                StatusCode::FORBIDDEN
+            }
             DeskError::NotFound | DeskError::UnknownRoute => StatusCode::NOT_FOUND,
             DeskError::BadRequest(_) => StatusCode::BAD_REQUEST,
             DeskError::Conflict(_) => StatusCode::CONFLICT,
@@ -60,7 +66,7 @@ impl DeskError {
             DeskError::NotAnAgent => "not_an_agent",
             DeskError::NotFound => "not_found",
             DeskError::AdminOnly => "admin_only",
-            DeskError::BadRequest(r) | DeskError::Conflict(r) => r,
+            DeskError::BadRequest(r) | DeskError::Conflict(r) | DeskError::Forbidden(r) => r,
             DeskError::SignInRefused => "sign_in_refused",
             DeskError::UnknownRoute => "unknown_route",
             DeskError::Unavailable(_) => "unavailable",

@@ -9,10 +9,20 @@ use shared::records::{Conversation, StoredMessage};
 /// An agent: id, name, apps and roles, capacity, held conversations, auto-accept, chosen status
 /// and presence at `now`.
 pub fn agent(a: &Agent, now: u64) -> Value {
+    agent_seen_by(a, now, |_| true)
+}
+
+/// [`agent`] with only the apps `visible` keeps: what another app's admin sees of a shared agent.
+pub fn agent_seen_by(a: &Agent, now: u64, visible: impl Fn(&str) -> bool) -> Value {
     json!({
         "id": a.id,
         "name": a.name,
-        "apps": a.apps.iter().map(|(app, role)| json!({ "app": app, "role": role.as_str() })).collect::<Vec<_>>(),
+        "apps": a
+            .apps
+            .iter()
+            .filter(|(app, _)| visible(app))
+            .map(|(app, role)| json!({ "app": app, "role": role.as_str() }))
+            .collect::<Vec<_>>(),
         "capacity": a.capacity,
         "active": a.active,
         "auto_accept": a.auto_accept,

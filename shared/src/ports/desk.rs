@@ -51,7 +51,9 @@ pub trait DeskStore: Send + Sync {
     async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError>;
 
     /// Creates the agent or replaces its profile and memberships (name, apps, capacity,
-    /// auto-accept); `active`, `status` and `heartbeat_at` are kept when it exists.
+    /// auto-accept); `active`, `status` and `heartbeat_at` are kept when it exists. Apps are only
+    /// added or changed, never taken away, and only while the stored memberships are still the
+    /// ones read (else [`StoreError::Contention`]: two admins adding the same agent at once).
     async fn put_agent(&self, agent: &Agent) -> Result<(), StoreError>;
 
     /// The agents of `app` (`platform#app_id`), at most [`crate::desk::MAX_AGENTS_PER_APP`].

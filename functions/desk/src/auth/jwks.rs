@@ -12,8 +12,12 @@ use tokio::sync::RwLock;
 
 use super::jwt::{self, Audience, Claims, KeySet, TokenError};
 
-/// The shortest time between two fetches of the key set.
+/// The shortest time between two fetches of the key set after one succeeded.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The shortest time between two attempts after one failed (a cold start's fetch that failed must
+/// not lock every agent out for a minute).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Where the key set comes from.
 #[async_trait]
@@ -50,7 +54,8 @@ impl KeySource for HttpKeySource {
 
 struct Cached {
     keys: KeySet,
-    fetched: Option<Instant>,
+    /// When the last attempt was made and whether it succeeded.
+    attempt: Option<(Instant, bool)>,
 }
 
 /// Verifies bearer tokens against the pool's keys.
@@ -58,6 +63,8 @@ pub struct Verifier {
     audience: Audience,
     source: Arc<dyn KeySource>,
     cache: RwLock<Cached>,
+    /// [`REFETCH_INTERVAL`] and [`RETRY_INTERVAL`] (shorter in tests).
+    intervals: (Duration, Duration),
 }
 
 impl Verifier {
@@ -68,9 +75,17 @@ impl Verifier {
             source,
             cache: RwLock::new(Cached {
                 keys: KeySet::default(),
-                fetched: None,
+                attempt: None,
             }),
+            intervals: (REFETCH_INTERVAL, RETRY_INTERVAL),
         }
+    }
+
+    /// The same verifier waiting `refetch` after a fetch and `retry` after a failed one.
+    #[must_use]
+    pub fn with_intervals(mut self, refetch: Duration, retry: Duration) -> Self {
+        self.intervals = (refetch, retry);
+        self
     }
 
     /// The claims of the `Authorization` header's bearer token at `now` (Unix seconds).
@@ -96,26 +111,36 @@ impl Verifier {
         jwt::verify(token, &cache.keys, &self.audience, now)
     }
 
-    /// Fetches the key set unless it was fetched less than [`REFETCH_INTERVAL`] ago; a failed
-    /// fetch keeps the keys held (and is logged).
+    /// Fetches the key set unless it was fetched less than [`REFETCH_INTERVAL`] ago (or an
+    /// attempt failed less than [`RETRY_INTERVAL`] ago); a failed fetch keeps the keys held (and
+    /// is logged).
     async fn refresh(&self) {
         let mut cache = self.cache.write().await;
+        let (refetch, retry) = self.intervals;
+        let wait = |ok: bool| if ok { refetch } else { retry };
         if cache
-            .fetched
-            .is_some_and(|at| at.elapsed() < REFETCH_INTERVAL)
+            .attempt
+            .is_some_and(|(at, ok)| at.elapsed() < wait(ok))
         {
             return;
         }
-        cache.fetched = Some(Instant::now());
-        match self.source.fetch().await {
+        let ok = match self.source.fetch().await {
             Ok(doc) => match KeySet::parse(&doc) {
-                Some(keys) => cache.keys = keys,
-                None => tracing::error!(outcome = "jwks_invalid", "the JWKS is not a key set"),
+                Some(keys) => {
+                    cache.keys = keys;
+                    true
+                }
+                None => {
+                    tracing::error!(outcome = "jwks_invalid", "the JWKS is not a key set");
+                    false
+                }
             },
             Err(e) => {
-                tracing::error!(outcome = "jwks_unavailable", error.message = %e, "cannot fetch the JWKS")
+                tracing::error!(outcome = "jwks_unavailable", error.message = %e, "cannot fetch the JWKS");
+                false
             }
-        }
+        };
+        cache.attempt = Some((Instant::now(), ok));
     }
 }
 
@@ -140,6 +165,48 @@ mod tests {
             self.calls.fetch_add(1, Ordering::SeqCst);
             Ok(self.doc.clone())
         }
+    }
+
+    /// Fails its first fetch, then serves `doc`.
+    struct FlakyOnce {
+        doc: String,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl KeySource for FlakyOnce {
+        async fn fetch(&self) -> Result<String, String> {
+            match self.calls.fetch_add(1, Ordering::SeqCst) {
+                0 => Err("connection refused".into()),
+                _ => Ok(self.doc.clone()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_retried_sooner_than_a_successful_one() {
+        let s = TestSigner::new();
+        let v = Verifier::new(
+            audience(),
+            Arc::new(FlakyOnce {
+                doc: jwks(&s),
+                calls: AtomicUsize::new(0),
+            }),
+        )
+        .with_intervals(Duration::from_secs(3600), Duration::from_millis(20));
+        let bearer = format!(
+            "Bearer {}",
+            s.token(r#"{"kid":"test","alg":"RS256"}"#, &claims(2000))
+        );
+        assert_eq!(
+            v.verify_header(Some(&bearer), 1000).await,
+            Err(TokenError::UnknownKey)
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(
+            v.verify_header(Some(&bearer), 1000).await.unwrap().sub,
+            "agent-1"
+        );
     }
 
     fn jwks(s: &TestSigner) -> String {

@@ -123,7 +123,7 @@ pub(super) async fn members<S: DeskStore + MessageStore, C: Clock>(
         .members(&key)
         .await?
         .iter()
-        .map(|a| views::agent(a, now))
+        .map(|a| views::agent_seen_by(a, now, |app| caller.member(app).is_ok()))
         .collect();
     Ok(respond(StatusCode::OK, &json!({ "agents": agents })))
 }
@@ -150,10 +150,27 @@ pub(super) async fn put_member<S: DeskStore + MessageStore, C: Clock>(
     let m: Member = body(req)?;
     let role = Role::parse(&m.role).ok_or(DeskError::BadRequest("role_invalid"))?;
     let name = m.name.trim();
-    if name.is_empty() || name.chars().count() > 40 || id.is_empty() || id.contains('#') {
+    // `system` names the desk's own moves (the idle sweep) in timelines.
+    if name.is_empty()
+        || name.chars().count() > 40
+        || id.is_empty()
+        || id.contains('#')
+        || id == "system"
+    {
         return Err(DeskError::BadRequest("name_or_id_invalid"));
     }
     let existing = app.store.agent(id).await?;
+    // What belongs to the agent as a whole (name, capacity, auto-accept) is changed only by an
+    // admin of every app the agent serves; another app's admin may only add the agent here.
+    if let Some(a) = &existing {
+        let shared = a.apps.keys().any(|other| caller.admin(other).is_err());
+        let changes = a.name != name
+            || m.capacity.is_some_and(|c| c != a.capacity)
+            || m.auto_accept.is_some_and(|v| v != a.auto_accept);
+        if shared && changes {
+            return Err(DeskError::Forbidden("shared_agent"));
+        }
+    }
     if existing.is_none() || !existing.as_ref().is_some_and(|a| a.apps.contains_key(&key)) {
         let members = app.store.members(&key).await?;
         if members.len() >= shared::desk::MAX_AGENTS_PER_APP {
@@ -178,9 +195,14 @@ pub(super) async fn put_member<S: DeskStore + MessageStore, C: Clock>(
     if let Some(a) = m.auto_accept {
         agent.auto_accept = a;
     }
-    app.store.put_agent(&agent).await?;
+    app.store.put_agent(&agent).await.map_err(|e| match e {
+        shared::ports::StoreError::Contention(_) => DeskError::Conflict("changed"),
+        other => other.into(),
+    })?;
     Ok(respond(
         StatusCode::OK,
-        &views::agent(&agent, app.clock.now_secs()),
+        &views::agent_seen_by(&agent, app.clock.now_secs(), |app| {
+            caller.member(app).is_ok()
+        }),
     ))
 }

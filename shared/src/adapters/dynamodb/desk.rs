@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 
@@ -226,18 +226,33 @@ impl DeskStore for DynamoDbStore {
     async fn put_agent(&self, agent: &Agent) -> Result<(), StoreError> {
         let table = self.desk_table()?;
         let old = self.agent(&agent.id).await?;
-        let apps: HashMap<String, AttributeValue> = agent
-            .apps
-            .iter()
-            .map(|(app, role)| (app.clone(), s(role.as_str())))
-            .collect();
+        let map = |apps: &BTreeMap<String, Role>| -> AttributeValue {
+            AttributeValue::M(
+                apps.iter()
+                    .map(|(app, role)| (app.clone(), s(role.as_str())))
+                    .collect::<HashMap<_, _>>(),
+            )
+        };
+        if let Some(old) = &old
+            && old.apps.keys().any(|app| !agent.apps.contains_key(app))
+        {
+            return Err(StoreError::Contention(format!(
+                "agent {}: an app cannot be taken from an agent through the desk",
+                agent.id
+            )));
+        }
+        let old_apps = old
+            .as_ref()
+            .map(|o| map(&o.apps))
+            .unwrap_or_else(|| map(&BTreeMap::new()));
         let profile = Update::builder()
             .table_name(table)
             .key(items::PK, s(agent_pk(&agent.id)))
             .key(items::DESK_SK, s(items::SK_PROFILE))
             .expression(ex::profile(
                 &agent.name,
-                AttributeValue::M(apps),
+                map(&agent.apps),
+                old_apps,
                 agent.capacity,
                 agent.auto_accept,
             ))
@@ -261,23 +276,20 @@ impl DeskStore for DynamoDbStore {
                 .map_err(unavailable)?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
-        for app in old.iter().flat_map(|o| o.apps.keys()) {
-            if !agent.apps.contains_key(app) {
-                let delete = Delete::builder()
-                    .table_name(table)
-                    .key(items::PK, s(app_pk(app)))
-                    .key(items::DESK_SK, s(agent_pk(&agent.id)))
-                    .build()
-                    .map_err(unavailable)?;
-                writes.push(TransactWriteItem::builder().delete(delete).build());
-            }
-        }
         self.client
             .transact_write_items()
             .set_transact_items(Some(writes))
             .send()
             .await
-            .map_err(unavailable)?;
+            .map_err(|err| match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(_)) => {
+                    StoreError::Contention(format!(
+                        "agent {} changed while it was being written; read it again",
+                        agent.id
+                    ))
+                }
+                _ => unavailable(err),
+            })?;
         Ok(())
     }
 

@@ -105,12 +105,24 @@ pub fn list_is(list: &str) -> Expression {
     fixed("", LIST_IS, [(":list", s(list))])
 }
 
-/// [`PROFILE_UPDATE`] with the profile's values (`apps`: the M of app → role).
-pub fn profile(name: &str, apps: AttributeValue, capacity: u32, auto_accept: bool) -> Expression {
+/// Profile update: the memberships are as read (`:old_apps`), or the agent is new — so two
+/// admins adding the same agent at once cannot drop each other's app.
+pub const APPS_AS_READ: &str = "attribute_not_exists(#pk) OR #apps = :old_apps";
+
+/// [`PROFILE_UPDATE`] with the profile's values (`apps`: the M of app → role) under
+/// [`APPS_AS_READ`] (`old_apps`: the map read, empty for a new agent).
+pub fn profile(
+    name: &str,
+    apps: AttributeValue,
+    old_apps: AttributeValue,
+    capacity: u32,
+    auto_accept: bool,
+) -> Expression {
     fixed(
         PROFILE_UPDATE,
-        "",
+        APPS_AS_READ,
         [
+            (":old_apps", old_apps),
             (":name", s(name)),
             (":apps", apps),
             (":capacity", n(capacity)),
@@ -184,7 +196,13 @@ mod tests {
                 list_is("x"),
                 heartbeat("online", 1),
             ])
-            .chain([profile("A", AttributeValue::M(Default::default()), 3, true)]);
+            .chain([profile(
+                "A",
+                AttributeValue::M(Default::default()),
+                AttributeValue::M(Default::default()),
+                3,
+                true,
+            )]);
         for e in all {
             for p in placeholders(&e.update)
                 .into_iter()
