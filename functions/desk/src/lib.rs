@@ -16,7 +16,6 @@ mod views;
 
 use std::sync::Arc;
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use shared::clock::Clock;
 use shared::desk::{Agent, Role};
@@ -128,9 +127,4 @@ pub async fn handle<S: DeskStore + MessageStore, C: Clock>(
             e.into_response()
         }
     })
-}
-
-/// Whether `method` is one the desk answers at all.
-pub fn is_desk_method(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::POST | Method::PUT)
 }

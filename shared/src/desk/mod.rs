@@ -129,30 +129,11 @@ impl DeskEvent {
             DeskEvent::Closed => "closed",
         }
     }
-
-    /// Reads a stored name.
-    pub fn parse(s: &str) -> Option<DeskEvent> {
-        [
-            DeskEvent::Accepted,
-            DeskEvent::Released,
-            DeskEvent::IdleReleased,
-            DeskEvent::Closed,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == s)
-    }
 }
 
 /// Whether a conversation last active at `active_at` is idle at `now`.
 pub fn is_idle(active_at: u64, now: u64) -> bool {
     now.saturating_sub(active_at) >= IDLE_SECS
-}
-
-/// A tag: 1–20 characters, no control characters or `#`, trimmed.
-pub fn valid_tag(tag: &str) -> Option<&str> {
-    let tag = tag.trim();
-    let chars = tag.chars().count();
-    ((1..=20).contains(&chars) && !tag.chars().any(|c| c.is_control() || c == '#')).then_some(tag)
 }
 
 #[cfg(test)]
@@ -192,14 +173,6 @@ mod tests {
             assert_eq!(DeskState::from_status(s.as_str()), Some(s));
         }
         assert_eq!(DeskState::from_status("x"), None);
-        for e in [
-            DeskEvent::Accepted,
-            DeskEvent::Released,
-            DeskEvent::IdleReleased,
-            DeskEvent::Closed,
-        ] {
-            assert_eq!(DeskEvent::parse(e.as_str()), Some(e));
-        }
     }
 
     #[test]
@@ -207,14 +180,5 @@ mod tests {
         assert!(!is_idle(1000, 1000 + IDLE_SECS - 1));
         assert!(is_idle(1000, 1000 + IDLE_SECS));
         assert!(!is_idle(2000, 1000), "a clock behind is not idle");
-    }
-
-    #[test]
-    fn tags_are_short_and_plain() {
-        assert_eq!(valid_tag(" 退款 "), Some("退款"));
-        assert_eq!(valid_tag(""), None);
-        assert_eq!(valid_tag("a#b"), None);
-        assert_eq!(valid_tag(&"x".repeat(21)), None);
-        assert_eq!(valid_tag("line\nbreak"), None);
     }
 }

@@ -23,28 +23,33 @@ fn segments(path: &str) -> Option<Vec<&str>> {
     Some(rest.trim_end_matches('/').split('/').collect())
 }
 
-/// The route's name for logs: the path with ids replaced.
+/// The words of the API's paths; every other segment is an id.
+const WORDS: &[&str] = &[
+    "session",
+    "password",
+    "refresh",
+    "me",
+    "status",
+    "conversations",
+    "apps",
+    "waiting",
+    "closed",
+    "agents",
+    "accept",
+    "release",
+    "close",
+];
+
+/// The route's name for logs: the path with every segment that is not a word of the API shown as
+/// `{id}` (ids — app ids, open ids, agent ids — are never logged from paths).
 pub fn route_name(method: &Method, path: &str) -> String {
     let Some(segs) = segments(path) else {
         return format!("{method} unknown");
     };
-    let named: Vec<&str> = match segs.as_slice() {
-        ["apps", _, _, rest @ ..] => ["apps", "{platform}", "{app}"]
-            .into_iter()
-            .chain(rest.iter().map(|s| {
-                if s.starts_with("agent") || *s == "waiting" || *s == "closed" {
-                    *s
-                } else {
-                    "{id}"
-                }
-            }))
-            .collect(),
-        ["conversations", _, _, _, rest @ ..] => ["conversations", "{key}"]
-            .into_iter()
-            .chain(rest.iter().copied())
-            .collect(),
-        other => other.to_vec(),
-    };
+    let named: Vec<&str> = segs
+        .iter()
+        .map(|s| if WORDS.contains(s) { *s } else { "{id}" })
+        .collect();
     format!("{method} {PREFIX}{}", named.join("/"))
 }
 
@@ -133,14 +138,19 @@ mod tests {
                 &Method::POST,
                 "/desk/api/conversations/wechat/wx1/oUser/accept"
             ),
-            "POST /desk/api/conversations/{key}/accept"
+            "POST /desk/api/conversations/{id}/{id}/{id}/accept"
         );
         assert_eq!(
             route_name(&Method::PUT, "/desk/api/apps/wechat/wx1/agents/sub-1"),
-            "PUT /desk/api/apps/{platform}/{app}/agents/{id}"
+            "PUT /desk/api/apps/{id}/{id}/agents/{id}"
         );
         assert_eq!(route_name(&Method::GET, "/desk/api/me"), "GET /desk/api/me");
         assert_eq!(route_name(&Method::GET, "/other"), "GET unknown");
+        assert_eq!(
+            route_name(&Method::GET, "/desk/api/oSomeOpenId/agent-7"),
+            "GET /desk/api/{id}/{id}",
+            "an unknown path may hold ids"
+        );
     }
 
     #[test]

@@ -158,7 +158,7 @@ impl DynamoDbStore {
                 }
                 Cancelled::Conflict => {
                     return Err(StoreError::Contention(format!(
-                        "desk move on {key} conflicted {attempt} times"
+                        "a desk move conflicted with other writes {attempt} times"
                     )));
                 }
                 Cancelled::Other => return Err(unavailable(err)),
@@ -365,7 +365,7 @@ impl DeskStore for DynamoDbStore {
                 Some(_) => Ok(AcceptOutcome::AtCapacity),
                 None => Ok(AcceptOutcome::NotFound),
             },
-            Err(other) => Err(StoreError::Unavailable(format!("accept: {other:?}").into())),
+            Err(other) => Err(StoreError::Unavailable(unexpected(&other).into())),
         }
     }
 
@@ -442,12 +442,22 @@ impl DeskStore for DynamoDbStore {
     }
 }
 
+/// A cancellation `apply_move` does not hand back, named without the item (it
+/// would carry message content).
+fn unexpected(c: &Cancelled) -> String {
+    let what = match c {
+        Cancelled::Conversation(_) => "the conversation's condition",
+        Cancelled::Agent => "the agent's condition",
+        Cancelled::Conflict => "a conflict",
+        Cancelled::Other => "an unknown reason",
+    };
+    format!("desk move cancelled by {what}")
+}
+
 fn moved_or_refused(moved: Result<(), Cancelled>) -> Result<bool, StoreError> {
     match moved {
         Ok(()) => Ok(true),
         Err(Cancelled::Conversation(_)) | Err(Cancelled::Agent) => Ok(false),
-        Err(other) => Err(StoreError::Unavailable(
-            format!("desk move: {other:?}").into(),
-        )),
+        Err(other) => Err(StoreError::Unavailable(unexpected(&other).into())),
     }
 }
