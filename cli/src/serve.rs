@@ -205,7 +205,7 @@ async fn route(apps: &Apps, req: hyper::Request<Incoming>) -> hyper::Response<Fu
     };
     let result = if send_route {
         sender::handle(&apps.sender, req).await
-    } else if path.starts_with("/desk/") {
+    } else if path == "/desk" || path.starts_with("/desk/") {
         match &apps.desk {
             Some(desk) => desk::handle(desk, req).await,
             None => return text(StatusCode::NOT_FOUND, "desk_not_configured"),

@@ -42,6 +42,7 @@ TRANSACTION_CONFLICT = {
                             {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}],
 }
 TOKEN_PATHS = ("/cgi-bin/stable_token", "/cgi-bin/token")
+SEND_PATH = "/cgi-bin/message/custom/send"
 
 
 class StepFailed(Exception):
@@ -220,8 +221,6 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
                                    f"the stack ({u['text']!r})")
         passed.append(step, f"in {where}")
 
-    # 4. the desk: an operator creates the first agent; the agent signs in and accepts the conversation
-    desk_steps(ctx, procs, run_id, users, now, passed)
 
     # 5. sends -> sender -> fake platform
     def send(step: str, u: dict) -> dict:
@@ -273,6 +272,10 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
             raise StepFailed(step, f"the fake platform got no send of {u['reply']!r} to {u['open_id']} "
                                    f"(calls: {seen})")
         passed.append(step)
+
+    # 6. the desk: an operator creates the first agent; the agent signs in, accepts the
+    # conversation and answers it (after the sender's steps: the desk's reply shares its token cache)
+    desk_steps(ctx, procs, run_id, users, now, passed)
     return passed
 
 
@@ -302,16 +305,24 @@ def desk_steps(ctx, procs: dict, run_id: str, users: dict, now: int, passed: Ste
         raise StepFailed(step, f"{e}") from None
     passed.append(step)
 
-    def call(step: str, method: str, path: str, body: dict | None, token: str | None, want: int) -> dict:
-        route = "/desk/api/session" if path == "/desk/api/session" else "/desk/api/{proxy+}"
+    def call(step: str, method: str, path: str, body: dict | None, token: str | None, want) -> dict:
+        """Invokes the desk with an HTTP API event of its route; `want` is a status or a test of it."""
+        if path == "/desk/api/session":
+            route = "POST /desk/api/session"
+        elif path.startswith("/desk/api/"):
+            route = "ANY /desk/api/{proxy+}"
+        else:
+            route = "GET /desk" if path == "/desk" else "GET /desk/{asset}"
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        event = http_api_event(method, path, f"{'POST' if route.endswith('session') else 'ANY'} {route}", "",
-                               json.dumps(body) if body is not None else "", now, None)
+        event = http_api_event(method, path, route, "", json.dumps(body) if body is not None else "", now, None)
         event["headers"].update(headers)
         resp = _invoke(step, procs["desk"], event)
-        if resp.get("statusCode") != want:
+        ok = want(resp.get("statusCode", 0)) if callable(want) else resp.get("statusCode") == want
+        if not ok:
             raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:300]!r} (want {want})"
                                    + procs["desk"]._tail_suffix())
+        if not path.startswith("/desk/api/"):
+            return {"body": _body(resp), "headers": resp.get("headers") or {}}
         try:
             return json.loads(_body(resp) or "{}")
         except ValueError:
@@ -357,4 +368,55 @@ def desk_steps(ctx, procs: dict, run_id: str, users: dict, now: int, passed: Ste
     members = call(step, "GET", f"/desk/api/apps/wechat/{app['app_id']}/agents", None, token, 200)
     if added.get("capacity") != 3 or len(members.get("agents", [])) != 2:
         raise StepFailed(step, f"answered {added!r}, members {members!r}")
+    passed.append(step)
+
+    step = "desk: the page (same origin, its own assets only)"
+    page = call(step, "GET", "/desk", None, None, 200)
+    script = call(step, "GET", "/desk/desk.js", None, None, 200)
+    csp = {k.lower(): v for k, v in page["headers"].items()}.get("content-security-policy", "")
+    if "/desk/desk.js" not in page["body"] or "default-src 'none'" not in csp or not script["body"]:
+        raise StepFailed(step, f"the page {page['body'][:120]!r} (policy {csp!r}) or its script is not served")
+    passed.append(step)
+
+    # A reply through the sender's code: the platform refuses the cached token and the token
+    # endpoint fails, so nothing is sent and the request stays retryable under its key (the claim
+    # abandoned); the retry is sent and recorded with the agent.
+    step = "desk: reply while the token is refused and the token endpoint fails"
+    reply_text = f"desk reply {run_id}"
+    reply = {"msg_type": "text", "content": reply_text, "client_msg_id": f"rehearsal-{run_id}"}
+    ctx.fake.inject(SEND_PATH, {"errcode": 40001, "errmsg": "invalid credential (injected)"})
+    for path in TOKEN_PATHS:
+        ctx.fake.inject(path, {"errcode": 40125, "errmsg": "invalid appsecret (injected)"})
+    call(step, "POST", f"{conv}/messages", reply, token, lambda status: status >= 500)
+    unused = ctx.fake.clear_faults()
+    if unused > len(TOKEN_PATHS):
+        raise StepFailed(step, "the reply never reached the platform with the cached token")
+    passed.append(step)
+
+    step = "desk: reply (retry, same client_msg_id)"
+    sent = call(step, "POST", f"{conv}/messages", reply, token, 200)
+    if sent.get("status") != "sent" or not isinstance(sent.get("remaining"), int):
+        raise StepFailed(step, f"answered {sent!r}")
+    where = ctx.find_item(reply_text, sub)
+    if not where:
+        raise StepFailed(step, f"no outbound record of {reply_text!r} naming the agent {sub}")
+    passed.append(step, f"in {where}")
+
+    step = "desk: quick replies (admin writes, lists, deletes)"
+    quick = f"/desk/api/apps/wechat/{app['app_id']}/quick-replies"
+    call(step, "PUT", f"{quick}/greet", {"shortcut": "hi", "text": "您好！"}, token, 200)
+    listed = call(step, "GET", quick, None, token, 200)
+    if [q.get("shortcut") for q in listed.get("quick_replies", [])] != ["hi"]:
+        raise StepFailed(step, f"listed {listed!r}")
+    call(step, "DELETE", f"{quick}/greet", None, token, 204)
+    passed.append(step)
+
+    step = "desk: tags (conversation and tag list in one transaction) and the tag's list"
+    call(step, "PUT", f"{conv}/tags", {"tags": ["vip"]}, token, 200)
+    tagged = call(step, "GET", f"/desk/api/apps/wechat/{app['app_id']}/tags/vip", None, token, 200)
+    if tagged.get("count") != 1:
+        raise StepFailed(step, f"the tag's list is {tagged!r}")
+    untagged = call(step, "PUT", f"{conv}/tags", {"tags": []}, token, 200)
+    if untagged.get("tags") != []:
+        raise StepFailed(step, f"answered {untagged!r}")
     passed.append(step)

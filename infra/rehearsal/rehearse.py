@@ -344,7 +344,7 @@ class Rehearsal:
                            _AWS_XRAY_DAEMON_ADDRESS="169.254.79.129", _AWS_XRAY_DAEMON_PORT="2000")
             redirect = {"AWS_ENDPOINT_URL": (self.moto.proxy.url, "the emulator (moto behind the recording "
                                                                   "proxy) instead of the AWS endpoints")}
-            if fn.kind == "sender":
+            if fn.kind in ("sender", "desk"):  # the desk's replies go through the sender's code
                 for v in ("WECHAT_API_BASE", "BAIDU_API_BASE"):
                     redirect[v] = (self.fake.url, "the fake platform instead of the real send APIs")
             if fn.kind == "desk":

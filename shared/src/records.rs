@@ -149,4 +149,6 @@ pub struct OutboundRecord {
     pub parts: u32,
     /// Parts that reached the platform.
     pub parts_sent: u32,
+    /// The desk agent who sent it (`None`: an API caller or an auto reply).
+    pub agent: Option<String>,
 }

@@ -491,7 +491,7 @@ impl shared::ports::OutboundStore for InMemoryStore {
                 status: Some(record.status),
                 errcode: record.errcode,
                 raw: None,
-                agent: None,
+                agent: record.agent.clone(),
             },
         );
         Ok(())

@@ -14,23 +14,22 @@ use shared::desk::{Agent, AgentStatus, Role};
 use shared::ids::Platform;
 use shared::ports::desk::DeskStore;
 use shared::protocol::{DataFormat, Mode};
-use shared::registry::{Refresh, RegistryLocation};
 use testkit::fake_platform::FakePlatform;
 
-use crate::helpers::{APPS, TestEnv};
+use crate::helpers::TestEnv;
 
-const APP1: &str = "wxkefu0000000001";
-const APP2: &str = "wxkefu0000000002";
+pub(crate) const APP1: &str = "wxkefu0000000001";
+pub(crate) const APP2: &str = "wxkefu0000000002";
 const TEMP: &str = "Temp-pass-123";
 
-struct Pool {
+pub(crate) struct Pool {
     id: String,
     client_id: String,
     cognito: aws_sdk_cognitoidentityprovider::Client,
 }
 
 impl Pool {
-    async fn new(env: &TestEnv) -> Pool {
+    pub(crate) async fn new(env: &TestEnv) -> Pool {
         let cognito = aws_sdk_cognitoidentityprovider::Client::new(&env.sdk);
         let id = cognito
             .create_user_pool()
@@ -63,7 +62,7 @@ impl Pool {
     }
 
     /// Creates the user with a temporary password; returns its `sub`.
-    async fn user(&self, name: &str) -> String {
+    pub(crate) async fn user(&self, name: &str) -> String {
         self.cognito
             .admin_create_user()
             .user_pool_id(&self.id)
@@ -96,13 +95,11 @@ impl Pool {
     }
 }
 
-async fn start(env: &TestEnv, pool: &Pool, fake: &FakePlatform) -> Running {
+pub(crate) async fn start(env: &TestEnv, pool: &Pool, fake: &FakePlatform) -> Running {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
     let desk = desk::Config {
-        service: "kefu-test".into(),
+        send: env.sender_config(&fake.base_url()),
         tables: env.store.tables().clone(),
-        registry: RegistryLocation::Inline(APPS.into()),
-        refresh: Refresh::default(),
         user_pool_id: pool.id.clone(),
         audience: desk::auth::jwt::Audience {
             issuer: format!("https://cognito-idp.us-east-1.amazonaws.com/{}", pool.id),
@@ -113,7 +110,6 @@ async fn start(env: &TestEnv, pool: &Pool, fake: &FakePlatform) -> Running {
             endpoint.trim_end_matches('/'),
             pool.id
         ),
-        retention_days: 0,
     };
     serve::start(Settings {
         port: 0,
@@ -129,13 +125,13 @@ async fn start(env: &TestEnv, pool: &Pool, fake: &FakePlatform) -> Running {
     .unwrap()
 }
 
-struct Api {
-    http: reqwest::Client,
-    url: String,
+pub(crate) struct Api {
+    pub(crate) http: reqwest::Client,
+    pub(crate) url: String,
 }
 
 impl Api {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -146,6 +142,7 @@ impl Api {
         let mut req = match method {
             "GET" => self.http.get(url),
             "PUT" => self.http.put(url),
+            "DELETE" => self.http.delete(url),
             _ => self.http.post(url),
         };
         if let Some(t) = token {
@@ -165,16 +162,22 @@ impl Api {
         )
     }
 
-    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("GET", path, Some(token), None).await
     }
 
-    async fn post(&self, path: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("POST", path, Some(token), None).await
     }
 
     /// `PUT apps/wechat/{app}/agents/{id}` with `body`, as `token`.
-    async fn put_member(&self, app: &str, id: &str, token: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn put_member(
+        &self,
+        app: &str,
+        id: &str,
+        token: &str,
+        body: Value,
+    ) -> (u16, Value) {
         self.call(
             "PUT",
             &format!("apps/wechat/{app}/agents/{id}"),
@@ -185,7 +188,7 @@ impl Api {
     }
 
     /// Signs in with the temporary password, sets a new one, returns the access token.
-    async fn sign_in(&self, user: &str) -> String {
+    pub(crate) async fn sign_in(&self, user: &str) -> String {
         let (status, first) = self
             .call(
                 "POST",

@@ -9,11 +9,10 @@ use aws_config::SdkConfig;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables};
 use shared::clock::SystemClock;
 use shared::config::{
-    self, CONVERSATIONS_TABLE, ConfigError, Env, KEFU_SERVICE, MESSAGE_RETENTION_DAYS,
-    MESSAGES_TABLE, REGISTRY_TTL_SECS, SEND_REGISTRY_SECRET_ID,
+    CONVERSATIONS_TABLE, ConfigError, Env, KEFU_SERVICE, MESSAGE_RETENTION_DAYS, MESSAGES_TABLE,
+    REGISTRY_TTL_SECS, SEND_REGISTRY_SECRET_ID,
 };
-use shared::registry::{Purpose, Refresh, RegistryLocation};
-use shared::registry_source::{LiveRegistry, SourceError};
+use shared::registry_source::SourceError;
 
 use crate::App;
 use crate::auth::jwks::{HttpKeySource, Verifier};
@@ -32,39 +31,38 @@ pub const DESK_ISSUER: &str = "DESK_ISSUER";
 /// deployed, it is the issuer's `/.well-known/jwks.json`.
 pub const DESK_JWKS_URL: &str = "DESK_JWKS_URL";
 
-/// Every variable the template must give the desk function.
+/// Every variable the template must give the desk function: the sender's (a reply goes through
+/// the sender's code, in process) and the desk's own.
 pub const VARIABLES: &[&str] = &[
     KEFU_SERVICE,
+    shared::config::LOG_HASH_KEY_SECRET_ID,
     CONVERSATIONS_TABLE,
     MESSAGES_TABLE,
-    DESK_TABLE,
+    shared::config::TOKENS_TABLE,
     SEND_REGISTRY_SECRET_ID,
     REGISTRY_TTL_SECS,
+    shared::config::WECHAT_TOKEN_MODE,
+    shared::config::PLATFORM_TIMEOUT_MS,
+    MESSAGE_RETENTION_DAYS,
+    DESK_TABLE,
     DESK_USER_POOL_ID,
     DESK_CLIENT_ID,
     DESK_ISSUER,
-    MESSAGE_RETENTION_DAYS,
 ];
 
 /// Everything the desk reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `KEFU_SERVICE`.
-    pub service: String,
-    /// The conversations, messages and desk tables.
+    /// The sender's configuration: replies are sent by its code with its settings.
+    pub send: sender::Config,
+    /// The conversations, messages, tokens and desk tables.
     pub tables: Tables,
-    /// Where the registry's send part is (which apps may send: a view's refusal reason).
-    pub registry: RegistryLocation,
-    /// How often the registry is re-read.
-    pub refresh: Refresh,
     /// The user pool.
     pub user_pool_id: String,
     /// Issuer and client the tokens must carry.
     pub audience: Audience,
     /// The JWKS URL.
     pub jwks_url: String,
-    /// `MESSAGE_RETENTION_DAYS` (desk events expire with the messages).
-    pub retention_days: u64,
 }
 
 /// Why the desk could not be assembled.
@@ -76,6 +74,9 @@ pub enum BuildError {
     /// The registry could not be read.
     #[error(transparent)]
     Registry(#[from] SourceError),
+    /// The sender could not be assembled.
+    #[error(transparent)]
+    Sender(#[from] sender::BuildError),
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Http(String),
@@ -92,14 +93,13 @@ impl Config {
             });
         }
         let issuer = issuer.trim_end_matches('/').to_owned();
+        let send = sender::Config::from_env(env)?;
         Ok(Self {
-            service: config::service(env),
             tables: Tables {
                 desk: Some(env.required(DESK_TABLE)?),
-                ..Tables::inbound_from_env(env)?
+                ..send.tables.clone()
             },
-            registry: config::registry_location(env, SEND_REGISTRY_SECRET_ID)?,
-            refresh: config::registry_refresh(env)?,
+            send,
             user_pool_id: env.required(DESK_USER_POOL_ID)?,
             jwks_url: env
                 .optional(DESK_JWKS_URL)
@@ -108,7 +108,6 @@ impl Config {
                 issuer,
                 client_id: env.required(DESK_CLIENT_ID)?,
             },
-            retention_days: env.parsed(MESSAGE_RETENTION_DAYS, 0)?,
         })
     }
 }
@@ -117,16 +116,10 @@ impl App<DynamoDbStore, SystemClock> {
     /// Assembles the desk: the DynamoDB store, the registry's send part kept fresh, the token
     /// verifier on the pool's JWKS, and sign-in against the pool.
     pub async fn build(config: Config, sdk: &SdkConfig) -> Result<Self, BuildError> {
-        shared::metrics::set_service(&config.service);
         let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.tables)
-            .with_message_retention_days(config.retention_days);
-        let registry = LiveRegistry::load(
-            config.registry.source(sdk),
-            Purpose::Send,
-            config.refresh,
-            "desk",
-        )
-        .await?;
+            .with_message_retention_days(config.send.retention_days);
+        // The sender reads the registry's send part and sets the metrics' service.
+        let sender = sender::App::build(config.send, sdk).await?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
@@ -150,7 +143,7 @@ impl App<DynamoDbStore, SystemClock> {
         );
         Ok(App {
             store,
-            registry,
+            sender: Arc::new(sender),
             verifier,
             signin: Arc::new(signin),
             clock: SystemClock,
@@ -171,6 +164,10 @@ mod tests {
                 DESK_ISSUER => Some("https://cognito-idp.cn-north-1.amazonaws.com.cn/pool/".into()),
                 SEND_REGISTRY_SECRET_ID => Some("arn:send".into()),
                 KEFU_SERVICE | REGISTRY_TTL_SECS | MESSAGE_RETENTION_DAYS | DESK_JWKS_URL => None,
+                shared::config::WECHAT_TOKEN_MODE | shared::config::PLATFORM_TIMEOUT_MS => None,
+                shared::config::KEFU_APPS_JSON | shared::config::KEFU_APPS_FILE => None,
+                shared::config::WECHAT_API_BASE | shared::config::BAIDU_API_BASE => None,
+                sender::config::IMAGE_FETCH_LOCAL => None,
                 n => Some(format!("v-{n}")),
             }
         });
@@ -187,8 +184,11 @@ mod tests {
         assert_eq!(c.audience.client_id, "v-DESK_CLIENT_ID");
         for name in seen.lock().unwrap().iter() {
             let local = [
-                config::KEFU_APPS_JSON,
-                config::KEFU_APPS_FILE,
+                shared::config::KEFU_APPS_JSON,
+                shared::config::KEFU_APPS_FILE,
+                shared::config::WECHAT_API_BASE,
+                shared::config::BAIDU_API_BASE,
+                sender::config::IMAGE_FETCH_LOCAL,
                 DESK_JWKS_URL,
             ];
             assert!(
@@ -197,8 +197,8 @@ mod tests {
             );
         }
         let missing = Env(|n: &str| match n {
-            DESK_CLIENT_ID | KEFU_SERVICE | REGISTRY_TTL_SECS | MESSAGE_RETENTION_DAYS => None,
-            _ => Some("https://x".to_owned()),
+            DESK_CLIENT_ID => None,
+            n => (env.0)(n),
         });
         assert!(matches!(
             Config::from_env(&missing),

@@ -10,6 +10,8 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod page;
+pub mod reply;
 mod routes;
 pub mod signin;
 mod views;
@@ -21,7 +23,7 @@ use shared::clock::Clock;
 use shared::desk::{Agent, Role};
 use shared::ports::MessageStore;
 use shared::ports::desk::DeskStore;
-use shared::registry_source::LiveRegistry;
+use shared::ports::desk_notes::DeskNotes;
 use tracing::{error, info, warn};
 
 pub use config::{BuildError, Config};
@@ -29,14 +31,20 @@ pub use error::DeskError;
 
 use auth::jwks::Verifier;
 use auth::jwt::Claims;
+use reply::Replier;
 use signin::SignIn;
+
+/// The ports the desk uses, as one bound.
+pub trait Store: DeskStore + DeskNotes + MessageStore {}
+
+impl<T: DeskStore + DeskNotes + MessageStore> Store for T {}
 
 /// Everything a request needs, built once per cold start.
 pub struct App<S, C> {
     /// Agents, conversations and their messages.
     pub store: S,
-    /// The registry's send part: which apps may send.
-    pub registry: LiveRegistry,
+    /// The sender's code, for replies and for which apps may send.
+    pub sender: Arc<dyn Replier>,
     /// Checks bearer tokens.
     pub verifier: Verifier,
     /// Signs agents in.
@@ -69,7 +77,7 @@ impl Caller {
     }
 }
 
-impl<S: DeskStore + MessageStore, C: Clock> App<S, C> {
+impl<S: Store, C: Clock> App<S, C> {
     /// The agent behind the request's bearer token.
     pub async fn caller(&self, req: &Request) -> Result<Caller, DeskError> {
         let header = req
@@ -92,13 +100,18 @@ impl<S: DeskStore + MessageStore, C: Clock> App<S, C> {
 
 /// The Lambda handler: one call into the route, one JSON response, one log line. Outcomes never
 /// become `Err`; an `Err` to the runtime would mean a bug.
-pub async fn handle<S: DeskStore + MessageStore, C: Clock>(
+pub async fn handle<S: Store, C: Clock>(
     app: &App<S, C>,
     req: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    if method == lambda_http::http::Method::GET
+        && let Some(page) = page::serve(&path)
+    {
+        return Ok(page);
+    }
     let route = routes::route_name(&method, &path);
     let outcome = routes::dispatch(app, &method, &path, req).await;
     let elapsed_ms = started.elapsed().as_millis() as u64;

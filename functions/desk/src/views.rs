@@ -1,10 +1,10 @@
-//! The JSON the desk answers: an agent as others see them, a conversation in a list, and a
-//! conversation opened with its messages and its send readiness.
+//! The JSON the desk answers: an agent as others see them, and a conversation in a list with its
+//! send readiness.
 
 use serde_json::{Value, json};
 use shared::desk::{Agent, Readiness};
 use shared::ids::ConversationKey;
-use shared::records::{Conversation, StoredMessage};
+use shared::records::Conversation;
 
 /// An agent: id, name, apps and roles, capacity, held conversations, auto-accept, chosen status
 /// and presence at `now`.
@@ -52,19 +52,4 @@ pub fn summary(c: &Conversation, now: u64, authorized: bool) -> Value {
         "expires_at": readiness.expires_at,
         "refusal": readiness.refusal.map(|r| r.as_str()),
     })
-}
-
-/// A conversation opened: its summary and its latest `messages`, oldest first; `more` when older
-/// ones were left out.
-pub fn opened(
-    c: &Conversation,
-    messages: &[StoredMessage],
-    more: bool,
-    now: u64,
-    authorized: bool,
-) -> Value {
-    let mut v = summary(c, now, authorized);
-    v["messages"] = serde_json::to_value(messages).unwrap_or(Value::Null);
-    v["more"] = Value::Bool(more);
-    v
 }

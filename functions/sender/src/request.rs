@@ -27,6 +27,9 @@ pub struct SendRequest {
     pub client_msg_id: Option<String>,
     /// Baidu `user_type` (1 guest, 2 Baidu account); defaults to the app's `default_user_type`, else 2.
     pub user_type: Option<u8>,
+    /// The desk agent sending it, recorded on the outbound message. Never read from a
+    /// `POST /messages` body: only the desk sets it, for the agent its token names.
+    pub agent: Option<String>,
     /// Digest of everything above but the key: what `client_msg_id` is bound to.
     pub fingerprint: String,
 }
@@ -208,6 +211,7 @@ impl SendRequest {
             message,
             client_msg_id,
             user_type,
+            agent: None,
             fingerprint: fingerprint(obj),
         })
     }

@@ -272,6 +272,7 @@ where
             },
             parts: delivery.parts,
             parts_sent: delivery.parts_sent,
+            agent: req.agent.clone(),
         };
         let recorded = best_effort("record_outbound", || self.store.record_outbound(&record)).await;
         delivery.recorded = recorded.is_ok();

@@ -5,6 +5,7 @@
 //! `DeskStore` port (`ports::desk`); the HTTP routes are the desk function's.
 
 pub mod agent;
+pub mod notes;
 pub mod readiness;
 
 use serde::{Deserialize, Serialize};

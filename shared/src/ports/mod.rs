@@ -1,9 +1,10 @@
 //! The traits the functions depend on; adapters (SQS, DynamoDB; in-memory fakes in `testkit`) implement them.
 //!
 //! Contracts are documented here, not in the adapters. No logic lives in this file, and no data
-//! model: what the ports move is in `records`. The desk's port is in [`desk`].
+//! model: what the ports move is in `records`. The desk's ports are [`desk`] and [`desk_notes`].
 
 pub mod desk;
+pub mod desk_notes;
 
 use async_trait::async_trait;
 

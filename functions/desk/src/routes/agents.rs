@@ -10,14 +10,13 @@ use shared::clock::Clock;
 use shared::desk::agent::{DEFAULT_CAPACITY, valid_capacity};
 use shared::desk::{Agent, AgentStatus, DeskEvent, DeskList, Role};
 use shared::ids::Platform;
-use shared::ports::MessageStore;
-use shared::ports::desk::{AcceptOutcome, Actor, DeskStore};
+use shared::ports::desk::{AcceptOutcome, Actor};
 
 use super::{app_key, body};
 use crate::error::json as respond;
-use crate::{App, DeskError, views};
+use crate::{App, DeskError, Store, views};
 
-pub(super) async fn me<S: DeskStore + MessageStore, C: Clock>(
+pub(super) async fn me<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
 ) -> Result<Response<Body>, DeskError> {
@@ -31,9 +30,12 @@ pub(super) async fn me<S: DeskStore + MessageStore, C: Clock>(
 #[derive(Deserialize)]
 struct Status {
     status: String,
+    /// The agent's own auto-accept choice, when changed.
+    #[serde(default)]
+    auto_accept: Option<bool>,
 }
 
-pub(super) async fn status<S: DeskStore + MessageStore, C: Clock>(
+pub(super) async fn status<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
 ) -> Result<Response<Body>, DeskError> {
@@ -44,6 +46,11 @@ pub(super) async fn status<S: DeskStore + MessageStore, C: Clock>(
     let now = now_ms / 1000;
     let id = caller.agent.id.as_str();
     app.store.heartbeat(id, status, now).await?;
+    let mut caller = caller.clone();
+    if let Some(on) = s.auto_accept.filter(|on| *on != caller.agent.auto_accept) {
+        app.store.set_auto_accept(id, on).await?;
+        caller.agent.auto_accept = on;
+    }
     let by = Actor { agent: id, now_ms };
     let mut accepted = Vec::new();
     match status {
@@ -76,7 +83,7 @@ pub(super) async fn status<S: DeskStore + MessageStore, C: Clock>(
 
 /// Takes up to `room` of the longest-waiting conversations of the agent's apps; returns the keys
 /// (`platform#app_id#open_id`) it won. Another agent winning one is simply skipped.
-async fn auto_accept<S: DeskStore + MessageStore, C: Clock>(
+async fn auto_accept<S: Store, C: Clock>(
     app: &App<S, C>,
     agent: &Agent,
     room: u32,
@@ -109,7 +116,7 @@ async fn auto_accept<S: DeskStore + MessageStore, C: Clock>(
     Ok(won)
 }
 
-pub(super) async fn members<S: DeskStore + MessageStore, C: Clock>(
+pub(super) async fn members<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
     (platform, app_id): (Platform, String),
@@ -138,7 +145,7 @@ struct Member {
     auto_accept: Option<bool>,
 }
 
-pub(super) async fn put_member<S: DeskStore + MessageStore, C: Clock>(
+pub(super) async fn put_member<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
     (platform, app_id): (Platform, String),

@@ -1,181 +1,177 @@
-//! The lists (`GET /desk/api/me/conversations`, `GET …/apps/{platform}/{app}/waiting|closed`), a
-//! conversation opened with its messages (`GET /desk/api/conversations/{platform}/{app}/{open_id}`)
-//! and the moves (`POST …/accept|release|close`). Each answers with the send readiness of the
-//! conversations it returns.
+//! The lists: one poll for everything the page shows beside the open conversation (`GET
+//! /desk/api/inbox`: the apps served, each app's waiting list, the agent's own), my conversations
+//! (`GET /desk/api/me/conversations`), an app's waiting, closed and tagged lists (`GET
+//! …/apps/{platform}/{app}/waiting|closed|tags/{tag}`). Every conversation answered carries its
+//! send readiness.
+
+use std::collections::HashMap;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::clock::Clock;
-use shared::desk::{DeskEvent, DeskList, DeskState, Role};
+use shared::desk::DeskList;
 use shared::ids::{ConversationKey, Platform};
-use shared::ports::MessageStore;
-use shared::ports::desk::{AcceptOutcome, Actor, DeskStore};
+use shared::records::Conversation;
 
 use super::app_key;
 use crate::error::json as respond;
-use crate::{App, Caller, DeskError, views};
-
-/// The most messages a conversation view carries (the newest).
-pub const VIEW_MESSAGES: usize = 200;
+use crate::{App, Caller, DeskError, Store, views};
 
 /// The most conversations a list answers.
 pub const LIST_LIMIT: u32 = 200;
 
-async fn authorized<S, C>(app: &App<S, C>, platform: Platform, app_id: &str) -> bool {
-    app.registry.current().await.app(platform, app_id).is_some()
-}
+/// The most apps one inbox poll reads the waiting lists of.
+pub const INBOX_APPS: usize = 20;
 
-async fn answer_list<S: DeskStore + MessageStore, C: Clock>(
+/// Summaries of `conversations` at `now`, asking the sender once per app whether it may send.
+pub(super) async fn summaries<S: Store, C: Clock>(
     app: &App<S, C>,
-    caller: Option<&Caller>,
-    list: &str,
-) -> Result<Response<Body>, DeskError> {
+    conversations: &[Conversation],
+) -> Vec<Value> {
     let now = app.clock.now_secs();
-    let registry = app.registry.current().await;
-    let conversations: Vec<_> = app
-        .store
-        .list(list, LIST_LIMIT)
-        .await?
-        .iter()
-        // An agent's own list spans apps: keep those the agent still serves.
-        .filter(|c| {
-            caller.is_none_or(|caller| {
-                c.key
-                    .as_ref()
-                    .is_some_and(|k| caller.member(&app_key(k.platform, &k.app_id)).is_ok())
-            })
-        })
-        .map(|c| {
-            let ok = c
-                .key
-                .as_ref()
-                .is_some_and(|k| registry.app(k.platform, &k.app_id).is_some());
-            views::summary(c, now, ok)
-        })
-        .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &json!({ "count": conversations.len(), "conversations": conversations }),
-    ))
+    let mut authorized: HashMap<(Platform, String), bool> = HashMap::new();
+    let mut out = Vec::with_capacity(conversations.len());
+    for c in conversations {
+        let ok = match &c.key {
+            Some(k) => match authorized.get(&(k.platform, k.app_id.clone())) {
+                Some(ok) => *ok,
+                None => {
+                    let ok = app.sender.authorized(k.platform, &k.app_id).await;
+                    authorized.insert((k.platform, k.app_id.clone()), ok);
+                    ok
+                }
+            },
+            None => false,
+        };
+        out.push(views::summary(c, now, ok));
+    }
+    out
 }
 
-pub(super) async fn mine<S: DeskStore + MessageStore, C: Clock>(
+/// The conversations of the agent's own list that belong to apps they still serve.
+async fn held<S: Store, C: Clock>(
+    app: &App<S, C>,
+    caller: &Caller,
+) -> Result<Vec<Conversation>, DeskError> {
+    let mine = app
+        .store
+        .list(&DeskList::Agent(&caller.agent.id).value(), LIST_LIMIT)
+        .await?;
+    Ok(mine
+        .into_iter()
+        .filter(|c| {
+            c.key
+                .as_ref()
+                .is_some_and(|k| caller.member(&app_key(k.platform, &k.app_id)).is_ok())
+        })
+        .collect())
+}
+
+fn listed(conversations: Vec<Value>) -> Value {
+    json!({ "count": conversations.len(), "conversations": conversations })
+}
+
+pub(super) async fn mine<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
 ) -> Result<Response<Body>, DeskError> {
     let caller = app.caller(req).await?;
-    answer_list(
-        app,
-        Some(&caller),
-        &DeskList::Agent(&caller.agent.id).value(),
-    )
-    .await
+    let mine = held(app, &caller).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &listed(summaries(app, &mine).await),
+    ))
 }
 
-pub(super) async fn app_list<S: DeskStore + MessageStore, C: Clock>(
+pub(super) async fn inbox<S: Store, C: Clock>(
+    app: &App<S, C>,
+    req: &Request,
+) -> Result<Response<Body>, DeskError> {
+    let caller = app.caller(req).await?;
+    let served: Vec<(Platform, &str, &str)> = caller
+        .agent
+        .apps
+        .iter()
+        .filter_map(|(key, role)| {
+            let (platform, app_id) = key.split_once('#')?;
+            Some((platform.parse().ok()?, app_id, role.as_str()))
+        })
+        .take(INBOX_APPS)
+        .collect();
+    let lists = futures_util::future::try_join_all(served.iter().map(|(p, a, _)| {
+        let list = shared::desk::waiting_list_of(*p, a);
+        async move { app.store.list(&list, LIST_LIMIT).await }
+    }))
+    .await?;
+    let apps: Vec<Value> = served
+        .iter()
+        .zip(&lists)
+        .map(|((p, a, role), waiting)| {
+            json!({ "platform": p.as_str(), "app_id": a, "role": role,
+                    "waiting_count": waiting.len() })
+        })
+        .collect();
+    let mut waiting: Vec<Conversation> = lists.into_iter().flatten().collect();
+    waiting.sort_by_key(|c| c.list_at);
+    let mine = held(app, &caller).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &json!({
+            "now": app.clock.now_secs(),
+            "apps": apps,
+            "waiting": summaries(app, &waiting).await,
+            "mine": summaries(app, &mine).await,
+        }),
+    ))
+}
+
+/// Which of an app's lists.
+pub(super) enum AppList<'a> {
+    /// Waiting for an agent.
+    Waiting,
+    /// Recently closed.
+    Closed,
+    /// Carrying a tag.
+    Tagged(&'a str),
+}
+
+pub(super) async fn app_list<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
     (platform, app_id): (Platform, String),
-    which: &str,
+    which: AppList<'_>,
 ) -> Result<Response<Body>, DeskError> {
     let caller = app.caller(req).await?;
-    caller.member(&app_key(platform, &app_id))?;
-    let list = match which {
-        "waiting" => shared::desk::waiting_list_of(platform, &app_id),
-        _ => shared::desk::closed_list_of(platform, &app_id),
+    let key = app_key(platform, &app_id);
+    caller.member(&key)?;
+    let conversations = match which {
+        AppList::Waiting => {
+            let list = shared::desk::waiting_list_of(platform, &app_id);
+            app.store.list(&list, LIST_LIMIT).await?
+        }
+        AppList::Closed => {
+            let list = shared::desk::closed_list_of(platform, &app_id);
+            app.store.list(&list, LIST_LIMIT).await?
+        }
+        AppList::Tagged(tag) => {
+            let open_ids = app.store.tagged(&key, tag, LIST_LIMIT).await?;
+            let found = futures_util::future::try_join_all(open_ids.into_iter().map(|open_id| {
+                let k = ConversationKey {
+                    platform,
+                    app_id: app_id.clone(),
+                    open_id,
+                };
+                async move { app.store.conversation(&k).await }
+            }))
+            .await?;
+            let mut found: Vec<Conversation> = found.into_iter().flatten().collect();
+            found.sort_by_key(|c| std::cmp::Reverse(c.last_in_at));
+            found
+        }
     };
-    answer_list(app, None, &list).await
-}
-
-/// The conversation, if it exists and the caller serves its app.
-async fn conversation_for<S: DeskStore + MessageStore, C: Clock>(
-    app: &App<S, C>,
-    caller: &Caller,
-    key: &ConversationKey,
-) -> Result<(Role, shared::records::Conversation), DeskError> {
-    let role = caller.member(&app_key(key.platform, &key.app_id))?;
-    let c = app
-        .store
-        .conversation(key)
-        .await?
-        .ok_or(DeskError::NotFound)?;
-    Ok((role, c))
-}
-
-pub(super) async fn view<S: DeskStore + MessageStore, C: Clock>(
-    app: &App<S, C>,
-    req: &Request,
-    key: ConversationKey,
-) -> Result<Response<Body>, DeskError> {
-    let caller = app.caller(req).await?;
-    let (_, c) = conversation_for(app, &caller, &key).await?;
-    let messages = app.store.messages(&key, None).await?;
-    let more = messages.len() > VIEW_MESSAGES;
-    let latest = &messages[messages.len().saturating_sub(VIEW_MESSAGES)..];
-    let ok = authorized(app, key.platform, &key.app_id).await;
     Ok(respond(
         StatusCode::OK,
-        &views::opened(&c, latest, more, app.clock.now_secs(), ok),
-    ))
-}
-
-pub(super) async fn act<S: DeskStore + MessageStore, C: Clock>(
-    app: &App<S, C>,
-    req: &Request,
-    key: ConversationKey,
-    action: &str,
-) -> Result<Response<Body>, DeskError> {
-    let caller = app.caller(req).await?;
-    let (role, c) = conversation_for(app, &caller, &key).await?;
-    let me = caller.agent.id.as_str();
-    let by = Actor {
-        agent: me,
-        now_ms: app.clock.now_ms(),
-    };
-    let state = shared::desk::DeskState::from_status(&c.status);
-    // An admin may release or close a conversation another agent holds.
-    let holder = c.assignee.as_deref();
-    let may_move_held = |holder: &str| holder == me || role == Role::Admin;
-    match action {
-        "accept" => match app.store.accept(&key, by).await? {
-            AcceptOutcome::Accepted => {}
-            AcceptOutcome::Taken { .. } => return Err(DeskError::Conflict("taken")),
-            AcceptOutcome::AtCapacity => return Err(DeskError::Conflict("at_capacity")),
-            AcceptOutcome::NotFound => return Err(DeskError::NotFound),
-        },
-        "release" => {
-            let holder = holder
-                .filter(|h| may_move_held(h))
-                .ok_or(DeskError::Conflict("not_yours"))?;
-            if !app
-                .store
-                .release(&key, holder, DeskEvent::Released, by)
-                .await?
-            {
-                return Err(DeskError::Conflict("not_yours"));
-            }
-        }
-        _ => {
-            let assignee = match (state, holder) {
-                (Some(DeskState::Active), Some(h)) if may_move_held(h) => Some(h),
-                (Some(DeskState::Active), _) => return Err(DeskError::Conflict("not_yours")),
-                (Some(DeskState::Waiting), _) => None,
-                _ => return Err(DeskError::Conflict("already_closed")),
-            };
-            if !app.store.close(&key, assignee, by).await? {
-                return Err(DeskError::Conflict("changed"));
-            }
-        }
-    }
-    let c = app
-        .store
-        .conversation(&key)
-        .await?
-        .ok_or(DeskError::NotFound)?;
-    let ok = authorized(app, key.platform, &key.app_id).await;
-    Ok(respond(
-        StatusCode::OK,
-        &views::summary(&c, app.clock.now_secs(), ok),
+        &listed(summaries(app, &conversations).await),
     ))
 }

@@ -2,7 +2,9 @@
 //! route's name for the log line (never a path with ids in it).
 
 mod agents;
+mod conversation;
 mod conversations;
+mod notes;
 mod session;
 
 use lambda_http::http::Method;
@@ -10,10 +12,9 @@ use lambda_http::{Body, Request, Response};
 use serde::de::DeserializeOwned;
 use shared::clock::Clock;
 use shared::ids::{ConversationKey, Platform};
-use shared::ports::MessageStore;
-use shared::ports::desk::DeskStore;
 
-use crate::{App, DeskError};
+use crate::{App, DeskError, Store};
+use conversations::AppList;
 
 /// The API's path prefix.
 pub const PREFIX: &str = "/desk/api/";
@@ -38,6 +39,12 @@ const WORDS: &[&str] = &[
     "accept",
     "release",
     "close",
+    "inbox",
+    "messages",
+    "tags",
+    "quick-replies",
+    "settings",
+    "stats",
 ];
 
 /// The route's name for logs: the path with every segment that is not a word of the API shown as
@@ -83,13 +90,23 @@ fn conversation_of(
     })
 }
 
+/// The query parameter `name`, as given (the page sends only URL-safe values: cursors, numbers).
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.uri()
+        .query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
 /// The JSON body as `T`, or 400 `body_invalid`.
 fn body<T: DeserializeOwned>(req: &Request) -> Result<T, DeskError> {
     serde_json::from_slice(req.body().as_ref()).map_err(|_| DeskError::BadRequest("body_invalid"))
 }
 
 /// Routes one request.
-pub async fn dispatch<S: DeskStore + MessageStore, C: Clock>(
+pub async fn dispatch<S: Store, C: Clock>(
     app: &App<S, C>,
     method: &Method,
     path: &str,
@@ -103,15 +120,43 @@ pub async fn dispatch<S: DeskStore + MessageStore, C: Clock>(
         (Method::GET, ["me"]) => agents::me(app, &req).await,
         (Method::POST, ["me", "status"]) => agents::status(app, &req).await,
         (Method::GET, ["me", "conversations"]) => conversations::mine(app, &req).await,
-        (Method::GET, ["apps", p, a, list @ ("waiting" | "closed")]) => {
-            conversations::app_list(app, &req, app_of(p, a)?, list).await
+        (Method::GET, ["inbox"]) => conversations::inbox(app, &req).await,
+        (Method::GET, ["apps", p, a, "waiting"]) => {
+            conversations::app_list(app, &req, app_of(p, a)?, AppList::Waiting).await
+        }
+        (Method::GET, ["apps", p, a, "closed"]) => {
+            conversations::app_list(app, &req, app_of(p, a)?, AppList::Closed).await
+        }
+        (Method::GET, ["apps", p, a, "tags", tag]) => {
+            conversations::app_list(app, &req, app_of(p, a)?, AppList::Tagged(tag)).await
         }
         (Method::GET, ["apps", p, a, "agents"]) => agents::members(app, &req, app_of(p, a)?).await,
         (Method::PUT, ["apps", p, a, "agents", id]) => {
             agents::put_member(app, &req, app_of(p, a)?, id).await
         }
+        (Method::GET, ["apps", p, a, "quick-replies"]) => {
+            notes::quick_replies(app, &req, app_of(p, a)?).await
+        }
+        (Method::PUT, ["apps", p, a, "quick-replies", id]) => {
+            notes::put_quick_reply(app, &req, app_of(p, a)?, id).await
+        }
+        (Method::DELETE, ["apps", p, a, "quick-replies", id]) => {
+            notes::delete_quick_reply(app, &req, app_of(p, a)?, id).await
+        }
+        (Method::GET, ["apps", p, a, "settings"]) => {
+            notes::settings(app, &req, app_of(p, a)?).await
+        }
+        (Method::PUT, ["apps", p, a, "settings"]) => {
+            notes::put_settings(app, &req, app_of(p, a)?).await
+        }
         (Method::GET, ["conversations", p, a, o]) => {
-            conversations::view(app, &req, conversation_of(p, a, o)?).await
+            conversation::view(app, &req, conversation_of(p, a, o)?).await
+        }
+        (Method::PUT, ["conversations", p, a, o, "tags"]) => {
+            conversation::tags(app, &req, conversation_of(p, a, o)?).await
+        }
+        (Method::POST, ["conversations", p, a, o, "messages"]) => {
+            conversation::reply(app, &req, conversation_of(p, a, o)?).await
         }
         (
             Method::POST,
@@ -122,7 +167,7 @@ pub async fn dispatch<S: DeskStore + MessageStore, C: Clock>(
                 o,
                 action @ ("accept" | "release" | "close"),
             ],
-        ) => conversations::act(app, &req, conversation_of(p, a, o)?, action).await,
+        ) => conversation::act(app, &req, conversation_of(p, a, o)?, action).await,
         _ => Err(DeskError::UnknownRoute),
     }
 }

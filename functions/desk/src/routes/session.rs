@@ -5,13 +5,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use shared::clock::Clock;
-use shared::ports::MessageStore;
-use shared::ports::desk::DeskStore;
 
 use super::body;
 use crate::error::json;
 use crate::signin::SignedIn;
-use crate::{App, DeskError};
+use crate::{App, DeskError, Store};
 
 #[derive(Deserialize)]
 struct Password {
@@ -41,7 +39,7 @@ fn answer(signed: Result<SignedIn, String>) -> Result<Response<Body>, DeskError>
     }
 }
 
-pub(super) async fn password<S: DeskStore + MessageStore, C: Clock>(
+pub(super) async fn password<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
 ) -> Result<Response<Body>, DeskError> {
@@ -52,7 +50,7 @@ pub(super) async fn password<S: DeskStore + MessageStore, C: Clock>(
     answer(app.signin.password(&p.username, &p.password).await)
 }
 
-pub(super) async fn new_password<S: DeskStore + MessageStore, C: Clock>(
+pub(super) async fn new_password<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
 ) -> Result<Response<Body>, DeskError> {
@@ -64,7 +62,7 @@ pub(super) async fn new_password<S: DeskStore + MessageStore, C: Clock>(
     )
 }
 
-pub(super) async fn refresh<S: DeskStore + MessageStore, C: Clock>(
+pub(super) async fn refresh<S: Store, C: Clock>(
     app: &App<S, C>,
     req: &Request,
 ) -> Result<Response<Body>, DeskError> {

@@ -66,7 +66,8 @@ fn classify(reasons: &[CancellationReason]) -> Cancelled {
 }
 
 impl DynamoDbStore {
-    fn desk_table(&self) -> Result<&str, StoreError> {
+    /// The desk table's name, or an error for a store built without one.
+    pub(super) fn desk_table(&self) -> Result<&str, StoreError> {
         self.tables
             .desk
             .as_deref()

@@ -20,6 +20,7 @@
 
 mod conditional;
 pub mod desk;
+pub mod desk_notes;
 pub mod expressions;
 pub mod items;
 pub mod ledger;

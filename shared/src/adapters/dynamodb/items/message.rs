@@ -107,6 +107,9 @@ pub fn outbound_message_item(record: &OutboundRecord, retention_secs: Option<u64
     if let Some(m) = &record.media {
         item.insert(MEDIA.into(), s(m));
     }
+    if let Some(a) = &record.agent {
+        item.insert(AGENT.into(), s(a));
+    }
     if let Some(e) = record.errcode {
         item.insert(ERRCODE.into(), n(e));
     }
@@ -354,6 +357,7 @@ mod tests {
             errcode: Some(-1),
             parts: 2,
             parts_sent: 1,
+            agent: Some("sub-1".into()),
         };
         let item = outbound_message_item(&record, Some(50));
         assert_eq!(item[SK], s("0000000100#o#abc"));
@@ -363,6 +367,7 @@ mod tests {
         assert_eq!(stored.direction, Direction::Out);
         assert_eq!(stored.status, Some(OutboundStatus::Partial));
         assert_eq!(stored.content.as_deref(), Some("hello"));
+        assert_eq!(stored.agent.as_deref(), Some("sub-1"));
         assert!(!outbound_message_item(&record, None).contains_key(TTL));
     }
 }

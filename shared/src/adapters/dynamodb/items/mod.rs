@@ -62,7 +62,10 @@
 //!
 //! **desk** (`pk` S hash, `sk` S range): `agent#<id>` / `profile` — `name`, `apps` (M: app →
 //! role), `capacity`, `active`, `auto_accept`, `agent_status`, `heartbeat_at`; `app#platform#app_id`
-//! / `agent#<id>` — the membership, `role`.
+//! / `agent#<id>` — the membership, `role`; `quick#platform#app_id` / `<id>` — a quick reply,
+//! `shortcut`, `content`; `settings#platform#app_id` / `auto_replies` — `greeting_on`,
+//! `greeting_text`, `away_on`, `away_text`; `tag#platform#app_id#<tag>` / `<open_id>` — a
+//! conversation in a tag's list.
 //!
 //! **tokens** (`pk` S hash, TTL attribute `ttl`), three kinds of items told apart by the key prefix:
 //!
@@ -196,6 +199,16 @@ pub const HEARTBEAT_AT: &str = "heartbeat_at";
 pub const AGENT: &str = "agent";
 /// desk (membership): the role in the app (S).
 pub const ROLE: &str = "role";
+/// desk (quick reply): the shortcut (S); its text is [`CONTENT`].
+pub const SHORTCUT: &str = "shortcut";
+/// desk (auto replies): the greeting is on (BOOL).
+pub const GREETING_ON: &str = "greeting_on";
+/// desk (auto replies): the greeting's text (S).
+pub const GREETING_TEXT: &str = "greeting_text";
+/// desk (auto replies): the away message is on (BOOL).
+pub const AWAY_ON: &str = "away_on";
+/// desk (auto replies): the away message's text (S).
+pub const AWAY_TEXT: &str = "away_text";
 /// conversations: creation time, Unix seconds (N).
 pub const CREATED_AT: &str = "created_at";
 /// conversations: last write, Unix seconds (N).
