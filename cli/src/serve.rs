@@ -33,6 +33,9 @@ use crate::Error;
 /// Largest request body read (API Gateway's own payload limit); ingress applies its smaller
 /// `MAX_BODY_BYTES` itself.
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+
+/// How often `kefu serve` runs the desk's idle sweep (the stack's schedule: once a minute).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// After a record is reported as failed, it becomes visible again after this long (Lambda would
 /// wait for the queue's visibility timeout; locally a short retry keeps the loop lively).
 const RETRY_VISIBILITY_SECS: i32 = 5;
@@ -121,6 +124,9 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    if apps.desk.is_some() {
+        tasks.spawn(sweep_loop(apps.clone(), stopped.clone()));
+    }
     tasks.spawn(accept_loop(listener, apps, stopped.clone()));
     tasks.spawn(poll_loop(
         sqs,
@@ -256,6 +262,20 @@ fn from_lambda(resp: lambda_http::Response<lambda_http::Body>) -> hyper::Respons
 /// The event source mapping: long-poll up to 10 records, hand them to the processor, delete the
 /// ones not reported as failures (failures come back after [`RETRY_VISIBILITY_SECS`]; the queue's
 /// redrive policy moves poison records to the DLQ).
+/// The desk's idle sweep once a minute, as the stack's schedule runs it.
+async fn sweep_loop(apps: Arc<Apps>, mut stopped: watch::Receiver<bool>) {
+    let Some(desk) = &apps.desk else { return };
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        if let Err(e) = desk::sweep::sweep(&desk.store, &desk.clock).await {
+            warn!(error.message = %e, "idle sweep failed; next in a minute");
+        }
+    }
+}
+
 async fn poll_loop(
     sqs: aws_sdk_sqs::Client,
     queue_url: String,

@@ -420,3 +420,20 @@ def desk_steps(ctx, procs: dict, run_id: str, users: dict, now: int, passed: Ste
     if untagged.get("tags") != []:
         raise StepFailed(step, f"answered {untagged!r}")
     passed.append(step)
+
+    # The schedule's event, as the rule delivers its Input, after the conversation has been idle
+    # for an hour (the operator moves its last activity back).
+    step = "desk: idle sweep (the schedule's direct invocation) hands the idle conversation back"
+    try:
+        d["ddb"].update_item(TableName=d["conversations"], Key={"pk": {"S": f"wechat#{app['app_id']}#{open_id}"}},
+                             UpdateExpression="SET active_at = :t", ExpressionAttributeValues={":t": {"N": str(now - 3600)}})
+    except Exception as e:  # botocore errors of the operator's own call
+        raise StepFailed(step, f"{e}") from None
+    # A direct invocation is answered with the body itself (no HTTP envelope).
+    swept = _invoke(step, procs["desk"], json.loads(d["sweep_inputs"][0]))
+    if not isinstance(swept, dict) or swept.get("released") != 1:
+        raise StepFailed(step, f"answered {swept!r} (want released 1)" + procs["desk"]._tail_suffix())
+    back = call(step, "GET", conv, None, token, 200)
+    if back.get("status") != "waiting" or (back.get("messages") or [{}])[-1].get("msg_type") != "idle_released":
+        raise StepFailed(step, f"the conversation after the sweep: {back!r}")
+    passed.append(step)

@@ -533,8 +533,16 @@ class Rehearsal:
         # operator uses to create the first agent (a user in the pool, a profile in the desk table).
         desk_env = self.functions["desk"].template_env
         ctx.desk = {"pool": desk_env.get("DESK_USER_POOL_ID"), "client": desk_env.get("DESK_CLIENT_ID"),
-                    "table": desk_env.get("DESK_TABLE"), "cognito": self.moto.client("cognito-idp"),
+                    "table": desk_env.get("DESK_TABLE"), "conversations": desk_env.get("CONVERSATIONS_TABLE"),
+                    "cognito": self.moto.client("cognito-idp"),
                     "ddb": self.moto.client("dynamodb")}
+        # The idle sweep's schedule: the rule's Input is the event the function is invoked with.
+        desk_events = ((src.get(self.functions["desk"].logical) or {}).get("Properties") or {}).get("Events", {})
+        ctx.desk["sweep_inputs"] = [(ev.get("Properties") or {}).get("Input") for ev in desk_events.values()
+                                    if ev.get("Type") == "Schedule"]
+        if len(ctx.desk["sweep_inputs"]) != 1 or not ctx.desk["sweep_inputs"][0]:
+            self.problem(f"the desk function needs one Schedule event with an Input (the idle sweep); "
+                         f"found {ctx.desk['sweep_inputs']}")
         if not ctx.desk["table"] or not ctx.desk["pool"] or not ctx.desk["client"]:
             self.problem(f"the desk function's table, user pool or client is missing ({ctx.desk})")
         ctx.caller_arn = f"arn:{PARTITION}:sts::{ACCOUNT_ID}:assumed-role/kefu-agent/rehearsal"

@@ -359,3 +359,65 @@ async fn admins_keep_quick_replies_and_agents_tag_conversations() {
     assert_eq!((status, v["error"].as_str()), (400, Some("tag_invalid")));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_idle_sweep_hands_back_what_nobody_touched_for_thirty_minutes() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let pool = Pool::new(&env).await;
+    let fake = FakePlatform::start().await.unwrap();
+    let server = start(&env, &pool, &fake).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: server.url(),
+    };
+    let ann = pool.user("ann").await;
+    admin(&env, &ann).await;
+    let ann_t = api.sign_in("ann").await;
+    kefu::simulate::push(
+        &TestEnv::registry(),
+        &push(&server.url(), "oIdle1", "hello"),
+    )
+    .await
+    .unwrap();
+    until(&api, &format!("apps/wechat/{APP1}/waiting"), &ann_t, |v| {
+        v["count"] == 1
+    })
+    .await;
+    let conv = format!("conversations/wechat/{APP1}/oIdle1");
+    let (status, _) = api.post(&format!("{conv}/accept"), &ann_t).await;
+    assert_eq!(status, 200);
+    let now = shared::clock::Clock::now_secs(&shared::clock::SystemClock);
+
+    // 29 minutes on: nothing is idle yet.
+    let early = shared::clock::FixedClock::at_secs(now + 29 * 60);
+    let swept = desk::sweep::sweep(env.store.as_ref(), &early)
+        .await
+        .unwrap();
+    assert_eq!((swept.agents, swept.released), (1, 0), "{swept:?}");
+    // 31 minutes on: it goes back to waiting, recorded as the system's idle release.
+    let late = shared::clock::FixedClock::at_secs(now + 31 * 60);
+    let swept = desk::sweep::sweep(env.store.as_ref(), &late).await.unwrap();
+    assert_eq!(swept.released, 1, "{swept:?}");
+    let (_, v) = api.get(&conv, &ann_t).await;
+    assert_eq!(
+        (v["status"].as_str(), v["assignee"].clone()),
+        (Some("waiting"), Value::Null),
+        "{v}"
+    );
+    let last = v["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["msg_type"].as_str(), last["agent"].as_str()),
+        (Some("idle_released"), Some("system"))
+    );
+    let (_, me) = api.get("me", &ann_t).await;
+    assert_eq!(me["active"], 0, "the slot is free again: {me}");
+    let swept = desk::sweep::sweep(env.store.as_ref(), &late).await.unwrap();
+    assert_eq!(
+        (swept.agents, swept.released),
+        (0, 0),
+        "nothing left to sweep"
+    );
+    server.stop().await;
+}

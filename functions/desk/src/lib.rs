@@ -14,15 +14,16 @@ pub mod page;
 pub mod reply;
 mod routes;
 pub mod signin;
+pub mod sweep;
 mod views;
 
 use std::sync::Arc;
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use shared::clock::Clock;
 use shared::desk::{Agent, Role};
 use shared::ports::MessageStore;
-use shared::ports::desk::DeskStore;
+use shared::ports::desk::{DeskStore, DeskSweep};
 use shared::ports::desk_notes::DeskNotes;
 use tracing::{error, info, warn};
 
@@ -35,9 +36,9 @@ use reply::Replier;
 use signin::SignIn;
 
 /// The ports the desk uses, as one bound.
-pub trait Store: DeskStore + DeskNotes + MessageStore {}
+pub trait Store: DeskStore + DeskNotes + DeskSweep + MessageStore {}
 
-impl<T: DeskStore + DeskNotes + MessageStore> Store for T {}
+impl<T: DeskStore + DeskNotes + DeskSweep + MessageStore> Store for T {}
 
 /// Everything a request needs, built once per cold start.
 pub struct App<S, C> {
@@ -98,6 +99,31 @@ impl<S: Store, C: Clock> App<S, C> {
     }
 }
 
+/// A direct invocation: the idle sweep, or a refusal of anything else.
+async fn invoked<S: Store, C: Clock>(app: &App<S, C>, body: &[u8]) -> Response<Body> {
+    let event: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if event["kind"] != "idle_sweep" {
+        warn!("direct invocation refused: not an idle sweep");
+        return error::json(
+            lambda_http::http::StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": "unknown_event" }),
+        );
+    }
+    match sweep::sweep(&app.store, &app.clock).await {
+        Ok(s) => error::json(
+            lambda_http::http::StatusCode::OK,
+            &serde_json::json!({ "agents": s.agents, "held": s.held, "released": s.released }),
+        ),
+        Err(e) => {
+            error!(error.message = %e, "idle sweep failed");
+            error::json(
+                lambda_http::http::StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({ "error": "unavailable" }),
+            )
+        }
+    }
+}
+
 /// The Lambda handler: one call into the route, one JSON response, one log line. Outcomes never
 /// become `Err`; an `Err` to the runtime would mean a bug.
 pub async fn handle<S: Store, C: Clock>(
@@ -107,6 +133,13 @@ pub async fn handle<S: Store, C: Clock>(
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // A direct invocation (the stack's schedule), never a request through the HTTP API.
+    if matches!(
+        req.request_context_ref(),
+        Some(lambda_http::request::RequestContext::PassThrough)
+    ) {
+        return Ok(invoked(app, req.body().as_ref()).await);
+    }
     if method == lambda_http::http::Method::GET
         && let Some(page) = page::serve(&path)
     {

@@ -94,3 +94,11 @@ pub trait DeskStore: Send + Sync {
     /// `limit`.
     async fn list(&self, list: &str, limit: u32) -> Result<Vec<Conversation>, StoreError>;
 }
+
+/// What the idle sweep needs beyond [`DeskStore`].
+#[async_trait]
+pub trait DeskSweep: Send + Sync {
+    /// The ids of the agents holding at least one conversation (a scan of the agents' profiles:
+    /// the desk table is small, and the sweep runs once a minute).
+    async fn agents_holding(&self) -> Result<Vec<String>, StoreError>;
+}

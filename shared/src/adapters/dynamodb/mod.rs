@@ -21,6 +21,7 @@
 mod conditional;
 pub mod desk;
 pub mod desk_notes;
+pub mod desk_sweep;
 pub mod expressions;
 pub mod items;
 pub mod ledger;
