@@ -7,8 +7,9 @@
 //! - else: `remaining = carried`, `expires_at = max(expires_at, t + w)`.
 //!
 //! Grants refresh, they never accumulate. The [`Ledger`] remembers the action time of the grant
-//! that last set the window and counts grants in `generation`: an action not newer than that time
-//! (a late or redelivered older message) changes nothing, and every later change of the window
+//! that last set the window and counts grants in `generation`: an action older than that time
+//! (a late or redelivered older message) changes nothing (one of the same second is applied, less
+//! what was sent since), and every later change of the window
 //! (a release, a platform refusal) is conditioned on the generation its units were reserved under.
 //! A send of `k` platform messages is allowed only while `expires_at > now` and `remaining >= k`.
 //! Enforcement (one conditional write) lives in the store. On a definite platform rejection the
@@ -218,7 +219,10 @@ impl Ledger {
     /// otherwise the rule is [`Window::apply_grant`] and `spent` restarts.
     pub fn apply_grant(current: Option<Ledger>, grant: Grant, t: u64) -> Option<Ledger> {
         let cur = current.unwrap_or_default();
-        if cur.grant_at.is_some_and(|at| t <= at) {
+        // Older than the grant that set the window: a late or redelivered message. One of the
+        // same second is another action of that second (an enter-session event and a card sent
+        // with it): applied, with the units reserved since taken off as below.
+        if cur.grant_at.is_some_and(|at| t < at) {
             return None;
         }
         let sent_since = if cur.spent_at.is_some_and(|at| at >= t) {
@@ -352,18 +356,35 @@ mod tests {
         let g = Grant::new(5, H48);
         let m1 = Ledger::apply_grant(None, g, 2000).unwrap();
         assert_eq!((m1.grant_at, m1.generation), (Some(2000), 1));
-        let spent = Ledger {
-            window: m1.window.consume(5, 2001).unwrap(),
-            ..m1
-        };
+        let spent = m1.spend(m1.window.consume(5, 2001).unwrap(), 5, 2001);
         // M0, older, arrives late (redelivery, DLQ redrive): nothing changes.
         assert_eq!(Ledger::apply_grant(Some(spent), g, 1990), None);
-        // A second message in the same second does not reset the count either.
-        assert_eq!(Ledger::apply_grant(Some(spent), g, 2000), None);
-        // A newer one does, under a new generation.
-        let m2 = Ledger::apply_grant(Some(spent), g, 2001).unwrap();
+        // A second message of the same second is applied, but the units sent since are taken
+        // off: it does not refill the window either.
+        let same = Ledger::apply_grant(Some(spent), g, 2000).unwrap();
+        assert_eq!(same.window.remaining, 0);
+        // A newer one, after the sends may have landed, does, under a new generation.
+        let m2 = Ledger::apply_grant(Some(spent), g, 2100).unwrap();
         assert_eq!(m2.window.remaining, 5);
-        assert_eq!((m2.grant_at, m2.generation), (Some(2001), 2));
+        assert_eq!((m2.grant_at, m2.generation), (Some(2100), 2));
+    }
+
+    #[test]
+    fn a_message_in_the_same_second_as_the_enter_event_opens_its_own_window() {
+        // A user enters from a card: the enter-session event and the card arrive in one second.
+        let enter = Ledger::apply_grant(None, Grant::new(1, 60), 3000).unwrap();
+        let card = Ledger::apply_grant(Some(enter), Grant::new(5, H48), 3000).unwrap();
+        assert_eq!(
+            card.window,
+            Window {
+                remaining: 5,
+                expires_at: 3000 + H48
+            }
+        );
+        // The other order ends the same.
+        let text = Ledger::apply_grant(None, Grant::new(5, H48), 3000).unwrap();
+        let enter = Ledger::apply_grant(Some(text), Grant::new(1, 60), 3000).unwrap();
+        assert_eq!(enter.window, card.window);
     }
 
     #[test]

@@ -509,3 +509,38 @@ async fn a_new_inbound_message_costs_exactly_one_dynamodb_request() {
         assert_eq!(env.ddb_requests.take(), 1, "message {i}");
     }
 }
+
+#[tokio::test]
+async fn a_card_in_the_same_second_as_the_enter_event_opens_the_full_window() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    // A user taps a customer-service button with a card: WeChat pushes the enter-session event
+    // (1 message within 60 s) and the card (5 within 48 h) with the same CreateTime.
+    let enter = message(
+        "oSameSecond",
+        NOW,
+        None,
+        MessageBody::UserEnterTempSession {
+            session_from: "card".into(),
+        },
+    );
+    let card = text("oSameSecond", NOW, "77", "[card]");
+    for m in [&enter, &card] {
+        let (status, _) = push(&env, Platform::Wechat, Mode::Safe, DataFormat::Json, m).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, failed) = env.drain(&env.processor()).await;
+        assert!(failed.is_empty());
+    }
+    let conv = env
+        .store
+        .conversation(&conversation(Platform::Wechat, "oSameSecond"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (conv.window.remaining, conv.window.expires_at),
+        (5, NOW + 172_800),
+        "the card's grant, not the event's 1 unit for 60 s"
+    );
+}
