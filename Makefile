@@ -13,7 +13,7 @@ VENV = $(or $(KEFU_VENV),$(CURDIR)/.venv)
 # override with e.g. `make test TEST_CMD='cargo test -p shared'`.
 TEST_CMD ?= $(if $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo y),$(CARGO) nextest run --workspace --locked --no-fail-fast,$(CARGO) test --workspace --locked --no-fail-fast -- --show-output)
 
-.PHONY: help dev setup fmt lint unit test validate rehearse cost build coldstart bench bench-compare bench-send load faults events emulator-up emulator-down
+.PHONY: help dev setup fmt lint unit test browser validate rehearse cost build coldstart bench bench-compare bench-send load faults events emulator-up emulator-down
 
 help: ## list the targets
 	@echo "usage: make TARGET   (variables: CARGO=$(CARGO))"
@@ -37,9 +37,14 @@ lint: ## rustfmt check, workspace-hack is what `cargo hakari generate` makes, cl
 unit: ## run the tests without the emulator (emulator tests skip themselves)
 	env -u AWS_ENDPOINT_URL $(TEST_CMD)
 
-test: lint validate ## lint, template checks, all tests against a private moto, then the stack rehearsal
+test: lint validate ## lint, template checks, all tests against a private moto, the stack rehearsal, then the desk in a real browser
 	$(LOCAL)/with-moto.sh $(TEST_CMD)
 	$(MAKE) --no-print-directory rehearse
+	$(MAKE) --no-print-directory browser
+
+browser: ## the desk page in headless Chromium (Debian's) against `make dev`'s loop: two agents, capacity, freshness, replies, quick replies, phone layout (~90 s)
+	$(LOCAL)/setup.sh >/dev/null
+	CARGO="$(CARGO)" tests/browser/run.sh
 
 rehearse: ## stack rehearsal: template.yaml + the built binaries on a private IAM-enforcing moto; each permission removal must fail the chain (~35 s)
 	$(LOCAL)/setup.sh >/dev/null

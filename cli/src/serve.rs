@@ -119,6 +119,11 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         },
         token: settings.local_token,
     });
+    let outbound_queue_url = settings
+        .processor
+        .follow_ups
+        .as_ref()
+        .map(|(q, _)| q.clone());
     let processor = processor::App::build(settings.processor, &dynamodb_sdk);
     let sqs = aws_sdk_sqs::Client::new(&settings.sdk);
 
@@ -127,11 +132,20 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     if apps.desk.is_some() {
         tasks.spawn(sweep_loop(apps.clone(), stopped.clone()));
     }
+    if let (Some(url), Some(_)) = (outbound_queue_url, &apps.sender.desk) {
+        tasks.spawn(poll_loop(
+            sqs.clone(),
+            url,
+            Consumer::Notices(apps.clone()),
+            settings.poll_wait_secs.clamp(1, 20),
+            stopped.clone(),
+        ));
+    }
     tasks.spawn(accept_loop(listener, apps, stopped.clone()));
     tasks.spawn(poll_loop(
         sqs,
         inbound_queue_url,
-        processor,
+        Consumer::Processor(Box::new(processor)),
         settings.poll_wait_secs.clamp(1, 20),
         stopped,
     ));
@@ -276,10 +290,18 @@ async fn sweep_loop(apps: Arc<Apps>, mut stopped: watch::Receiver<bool>) {
     }
 }
 
+/// What a queue poller hands its batches to, as Lambda's event source mappings do deployed.
+enum Consumer {
+    /// The inbound queue: the processor.
+    Processor(Box<ProcessorApp>),
+    /// The outbound queue: the sender's auto replies.
+    Notices(Arc<Apps>),
+}
+
 async fn poll_loop(
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
-    app: ProcessorApp,
+    app: Consumer,
     wait_secs: i32,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -317,15 +339,37 @@ async fn poll_loop(
 async fn process_batch(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
-    app: &ProcessorApp,
+    app: &Consumer,
     messages: &[aws_sdk_sqs::types::Message],
 ) {
-    let outcome = esm::run_batch(sqs, queue_url, messages, RETRY_VISIBILITY_SECS, |event| {
-        processor::handle(app, event)
-    })
-    .await;
+    let outcome = match app {
+        Consumer::Processor(app) => {
+            esm::run_batch(sqs, queue_url, messages, RETRY_VISIBILITY_SECS, |event| {
+                processor::handle(app, event)
+            })
+            .await
+        }
+        Consumer::Notices(apps) => {
+            esm::run_batch(
+                sqs,
+                queue_url,
+                messages,
+                RETRY_VISIBILITY_SECS,
+                |event| async move {
+                    match &apps.sender.desk {
+                        Some(desk) => Ok(apps
+                            .sender
+                            .consume_notices(desk, &event.payload, None)
+                            .await),
+                        None => Err("the sender has no desk table"),
+                    }
+                },
+            )
+            .await
+        }
+    };
     if let Some(e) = &outcome.batch_error {
-        warn!(error.message = %e, "processor failed the whole batch");
+        warn!(error.message = %e, "the consumer failed the whole batch");
     }
     for (id, e) in &outcome.unsettled {
         warn!(sqs_message_id = %id, error.message = %e, "could not settle the record; it will be redelivered");

@@ -36,7 +36,9 @@ def main() -> int:
     client = cognito.create_user_pool_client(
         UserPoolId=pool, ClientName="kefu-dev-desk-page",
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
-    password = "Demo-" + secrets.token_urlsafe(12)
+    # The pool's default policy wants upper and lower case, a digit and a symbol: the fixed part
+    # guarantees each whatever the random part holds.
+    password = "Demo-" + secrets.token_urlsafe(12) + "7a"
     cognito.admin_create_user(UserPoolId=pool, Username=args.user, MessageAction="SUPPRESS",
                               UserAttributes=[{"Name": "email", "Value": f"{args.user}@example.test"}])
     cognito.admin_set_user_password(UserPoolId=pool, Username=args.user, Password=password, Permanent=True)

@@ -86,8 +86,11 @@ wait_for() {
 "$LOCAL/setup.sh" >&2
 KEFU_STATE_DIR=$STATE/moto env -u MOTO_PORT "$LOCAL/moto.sh" start
 eval "$(KEFU_STATE_DIR=$STATE/moto "$LOCAL/moto.sh" env)"
-eval "$("$VENV/bin/python" "$LOCAL/seed.py" --prefix kefu-dev-)"
-eval "$("$VENV/bin/python" "$LOCAL/desk_demo.py" --apps "$APPS")"
+# (An `eval "$(…)"` does not stop on the command's failure: each output is taken first.)
+seeded=$("$VENV/bin/python" "$LOCAL/seed.py" --prefix kefu-dev-) || die "seed.py failed (see above)"
+eval "$seeded"
+demo=$("$VENV/bin/python" "$LOCAL/desk_demo.py" --apps "$APPS") || die "desk_demo.py failed (see above)"
+eval "$demo"
 
 # 2. build kefu
 say "building kefu"
@@ -134,7 +137,7 @@ wait_for "$SERVE_PID" "$STATE/serve.log" "kefu serve: listening" 30
 # 6. what to try
 {
   for v in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_DEFAULT_REGION \
-    CONVERSATIONS_TABLE MESSAGES_TABLE TOKENS_TABLE DESK_TABLE INBOUND_QUEUE_URL INBOUND_DLQ_URL \
+    CONVERSATIONS_TABLE MESSAGES_TABLE TOKENS_TABLE DESK_TABLE INBOUND_QUEUE_URL INBOUND_DLQ_URL OUTBOUND_QUEUE_URL \
     DESK_USER_POOL_ID DESK_CLIENT_ID DESK_ISSUER DESK_JWKS_URL DESK_DEMO_USER DESK_DEMO_PASSWORD \
     VERIFY_REGISTRY_SECRET_ID SEND_REGISTRY_SECRET_ID REGISTRY_TTL_SECS KEFU_SERVICE \
     KEFU_PORT KEFU_APPS_FILE KEFU_LOCAL_TOKEN WECHAT_API_BASE BAIDU_API_BASE; do

@@ -35,6 +35,8 @@ if [ "$want" != "$have" ]; then
   echo "setup: pip install took $((SECONDS - start)) s" >&2
 fi
 
+"$REPO/infra/local/browser.sh" || echo "setup: chromium for tests/browser not installed (see above)" >&2
+
 versions=$("$VENV/bin/python" - "$REQ" <<'PY'
 import importlib.metadata as md, re, sys
 out = []

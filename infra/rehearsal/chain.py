@@ -105,6 +105,19 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
             "reply": f"reply {run_id} {platform} 您好",
         }
 
+    # 0. an admin has turned the wechat app's auto replies on (before its user writes)
+    auto = {"greeting": f"greeting {run_id} 您好", "away": f"away {run_id} 稍后回复"}
+    if "wechat" in users and ctx.desk.get("table"):
+        step = "desk: operator turns the wechat app's greeting and away message on"
+        try:
+            ctx.desk["ddb"].put_item(TableName=ctx.desk["table"], Item={
+                "pk": {"S": f"settings#wechat#{users['wechat']['app']['app_id']}"}, "sk": {"S": "auto_replies"},
+                "greeting_on": {"BOOL": True}, "greeting_text": {"S": auto["greeting"]},
+                "away_on": {"BOOL": True}, "away_text": {"S": auto["away"]}})
+        except Exception as e:  # botocore errors of the operator's own call
+            raise StepFailed(step, f"{e}") from None
+        passed.append(step)
+
     # 1. the console's URL verification, then pushes -> ingress
     if "wechat" in users:
         step = "wechat URL verification -> ingress"
@@ -273,10 +286,53 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
                                    f"(calls: {seen})")
         passed.append(step)
 
-    # 6. the desk: an operator creates the first agent; the agent signs in, accepts the
+    # 6. auto replies: the processor queued a notice for the wechat user; the sender's event source
+    # mapping delivers it (after the sends above, which must find no cached token)
+    if "wechat" in users and ctx.desk.get("table"):
+        notice_steps(ctx, procs, users["wechat"], auto, passed)
+
+    # 7. the desk: an operator creates the first agent; the agent signs in, accepts the
     # conversation and answers it (after the sender's steps: the desk's reply shares its token cache)
     desk_steps(ctx, procs, run_id, users, now, passed)
     return passed
+
+
+def notice_steps(ctx, procs: dict, u: dict, auto: dict, passed: Steps) -> None:
+    """The outbound queue through the sender, as its event source mapping runs it."""
+    es: EventSource = ctx.notice_source
+    step = "auto replies: the sender's mapping receives the processor's notice (outbound queue)"
+    messages: list[dict] = []
+    deadline = time.time() + 5
+    while not messages and time.time() < deadline:
+        try:
+            es.sqs.get_queue_attributes(QueueUrl=es.queue_url, AttributeNames=["VisibilityTimeout"])
+            messages = es.sqs.receive_message(QueueUrl=es.queue_url, MaxNumberOfMessages=min(10, es.batch_size),
+                                              WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
+        except Exception as e:
+            raise StepFailed(step, f"the outbound queue with the sender role: {e}") from None
+    if not messages:
+        raise StepFailed(step, "the processor queued no auto-reply notice for the wechat user")
+    passed.append(step)
+
+    step = "auto replies: the sender sends the greeting and the away message (nobody online)"
+    resp = _invoke(step, procs["sender"], sqs_event(messages, es.queue_arn))
+    failures = (resp or {}).get("batchItemFailures") if isinstance(resp, dict) else None
+    if failures is None or failures:
+        raise StepFailed(step, f"answered {resp!r} (want no batch item failures)" + procs["sender"]._tail_suffix())
+    calls = ctx.fake.take_calls()
+    for kind in ("greeting", "away"):
+        hits = [c for c in calls if u["open_id"] in json.dumps(c["body"], ensure_ascii=False)
+                and auto[kind] in json.dumps(c["body"], ensure_ascii=False)]
+        if len(hits) != 1:
+            raise StepFailed(step, f"the fake platform got {len(hits)} sends of the {kind} (want 1)")
+        if not ctx.find_item(auto[kind], f"auto-{kind}"):
+            raise StepFailed(step, f"no outbound record of the {kind} with the agent auto-{kind}")
+    for m in messages:
+        try:
+            es.sqs.delete_message(QueueUrl=es.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        except Exception as e:
+            raise StepFailed(step, f"DeleteMessage with the sender role: {e}") from None
+    passed.append(step)
 
 
 def desk_steps(ctx, procs: dict, run_id: str, users: dict, now: int, passed: Steps) -> None:

@@ -551,6 +551,19 @@ class Rehearsal:
         ctx.processor_id = proc.logical
         ctx.notes = []
         ctx.processor_timeout = proc.timeout
+        # The sender's mapping on the outbound queue (auto-reply notices).
+        snd = self.functions["sender"]
+        notice_esm = next((st.properties(lg) for lg in st.of_type("AWS::Lambda::EventSourceMapping")
+                           if st.properties(lg).get("FunctionName") in (snd.name, self.res.lookup(snd.logical, "Arn"))),
+                          None)
+        if notice_esm is None:
+            raise TemplateError(f"{snd.logical} has no event source mapping (the outbound queue)")
+        notice_queue = next(lg for lg, ph in self.res.phys.items() if ph.get("Arn") == notice_esm["EventSourceArn"])
+        ctx.notice_source = chain.EventSource(
+            queue_url=self.res.phys[notice_queue]["Ref"], queue_arn=notice_esm["EventSourceArn"],
+            batch_size=int(notice_esm.get("BatchSize", 10)),
+            report_failures="ReportBatchItemFailures" in (notice_esm.get("FunctionResponseTypes") or []),
+            sqs=self.moto.client("sqs", snd.esm_creds))
         ctx.event_source = chain.EventSource(
             queue_url=self.res.phys[queue]["Ref"], queue_arn=esm["EventSourceArn"],
             batch_size=int(esm.get("BatchSize", 10)),

@@ -5,6 +5,10 @@ use std::str::FromStr;
 
 /// URL of the inbound SQS queue (ingress).
 pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
+/// The outbound queue: auto-reply notices from the processor to the sender.
+pub const OUTBOUND_QUEUE_URL: &str = "OUTBOUND_QUEUE_URL";
+/// The desk table (agents, memberships, quick replies, auto-reply settings, tag lists).
+pub const DESK_TABLE: &str = "DESK_TABLE";
 /// Name of the conversations table.
 pub const CONVERSATIONS_TABLE: &str = "CONVERSATIONS_TABLE";
 /// Name of the messages table.

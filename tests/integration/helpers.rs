@@ -123,6 +123,11 @@ impl TestEnv {
             },
             policy: QuotaPolicy::default(),
             retention_days: 0,
+            follow_ups: self
+                .queues
+                .outbound
+                .clone()
+                .zip(self.store.tables().desk.clone()),
         }
     }
 

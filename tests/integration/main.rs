@@ -8,6 +8,7 @@
 
 mod cli;
 mod desk;
+mod desk_auto;
 mod desk_work;
 mod e2e;
 mod events;

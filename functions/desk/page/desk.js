@@ -57,7 +57,7 @@
       s_failed: 'not delivered', s_partial: 'partly delivered', s_unknown: 'delivery unknown',
       c_date: 'Date', c_agent: 'Agent', c_conversations: 'Conversations', c_in: 'In', c_out: 'Out',
       c_p50: 'First reply p50 (s)', c_p90: 'First reply p90 (s)', c_unanswered: 'Unanswered',
-      c_refused: 'Refused (quota)', lang_other: '中文'
+      c_refused: 'Refused (quota)', days: '{0} days', lang_other: '中文'
     },
     zh: {
       title: '客服工作台', sign_in: '登录', username: '用户名', password: '密码',
@@ -88,7 +88,7 @@
       s_failed: '发送失败', s_partial: '部分送达', s_unknown: '送达未知',
       c_date: '日期', c_agent: '客服', c_conversations: '会话数', c_in: '收到', c_out: '发出',
       c_p50: '首次响应 p50（秒）', c_p90: '首次响应 p90（秒）', c_unanswered: '未回复',
-      c_refused: '因额度拒发', lang_other: 'EN'
+      c_refused: '因额度拒发', days: '{0} 天', lang_other: 'EN'
     }
   };
   const REFUSALS = ['window_expired', 'quota_exhausted', 'app_unauthorized'];
@@ -236,6 +236,11 @@
     S.access = S.refresh = S.me = S.inbox = S.open = null;
     S.listSig = '';
     saveTokens();
+    // Nothing of the last agent's lists or conversation stays in the page.
+    ['waiting-list', 'mine-list', 'app-counts', 'messages', 'quick-replies'].forEach((id) => $(id).replaceChildren());
+    $('waiting-count').textContent = $('mine-count').textContent = '0';
+    $('conv-placeholder').hidden = false;
+    $('conv-body').hidden = true;
     $('signin-form').hidden = false;
     $('newpw-form').hidden = true;
     $('signin-password').value = '';
@@ -255,7 +260,7 @@
     S.refresh = d.refresh_token || null;
     S.pending = null;
     saveTokens();
-    await start();
+    try { await start(); } catch (err) { if (S.access) signedOut(err.label); }
   }
   $('signin-form').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -401,6 +406,12 @@
     S.listSig = '';
     renderLists();
     setScreen('conv');
+    const conv = $('conversation');
+    conv.dataset.key = convKey(key);
+    conv.dataset.status = conv.dataset.assignee = conv.dataset.mine = '';
+    $('conv-title').textContent = key.open_id;
+    $('conv-app').textContent = appKey(key);
+    $('conv-status').textContent = '';
     $('conv-placeholder').hidden = true;
     $('conv-body').hidden = false;
     $('messages').replaceChildren();
@@ -447,10 +458,10 @@
     if (cursor) o.cursor = cursor;
     const fresh = (messages || []).filter((m) => !o.seen.has(m.position));
     fresh.forEach((m) => o.seen.add(m.position));
+    const box = $('messages');
+    const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
     if (fresh.length) {
-      const box = $('messages');
       const last = o.messages.length ? o.messages[o.messages.length - 1].position : '';
-      const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
       o.messages.push(...fresh);
       if (fresh.every((m) => m.position > last)) {
         box.append(...fresh.map(renderMessage));
@@ -460,9 +471,10 @@
         box.replaceChildren(...o.messages.map(renderMessage));
         if (!atEnd) box.scrollTop = box.scrollHeight - top;
       }
-      if (atEnd || fresh.some((m) => m.direction === 'out' && m.position > last)) box.scrollTop = box.scrollHeight;
+      if (fresh.some((m) => m.direction === 'out' && m.position > last)) box.scrollTop = box.scrollHeight;
     }
     renderConversation();
+    if (atEnd) box.scrollTop = box.scrollHeight;
   }
   async function loadOlder() {
     const o = S.open;
@@ -518,7 +530,8 @@
     } else {
       li.textContent = m.content || t('m_other', m.msg_type);
     }
-    const meta = el('span', { class: 'time', text: clock(m.create_time) });
+    const by = m.direction === 'out' && m.agent && S.me && m.agent !== S.me.id ? ` · ${agentName(m.agent)}` : '';
+    const meta = el('span', { class: 'time', text: clock(m.create_time) + by });
     if (m.direction === 'out' && m.status && m.status !== 'sent') {
       meta.append(el('span', { class: 'status', text: t(`s_${m.status}`) + (m.errcode ? ` (${m.errcode})` : '') }));
     }
@@ -824,7 +837,7 @@
             day.first_response_p90_secs, day.unanswered, day.refused_quota].map(cell)));
         for (const a of day.agents || []) {
           body.append(el('tr', { 'data-testid': 'stats-agent-row', class: 'agent' },
-            ...[`  ${agentName(a.agent)}`, a.conversations, null, a.messages_out, a.first_response_p50_secs,
+            ...[agentName(a.agent), a.conversations, null, a.messages_out, a.first_response_p50_secs,
               a.first_response_p90_secs, null, null].map(cell)));
         }
       }
@@ -843,6 +856,7 @@
     $('tags-input').placeholder = t('tags_hint');
     $('qr-shortcut').placeholder = t('shortcut_hint');
     $('qr-text').placeholder = t('text_hint');
+    [...$('stats-days').options].forEach((o) => { o.textContent = t('days', o.value); });
     S.listSig = '';
     renderLists();
     renderMe();

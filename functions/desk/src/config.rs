@@ -19,8 +19,7 @@ use crate::auth::jwks::{HttpKeySource, Verifier};
 use crate::auth::jwt::Audience;
 use crate::signin::CognitoSignIn;
 
-/// The desk table (agents, memberships).
-pub const DESK_TABLE: &str = "DESK_TABLE";
+pub use shared::config::DESK_TABLE;
 /// The agents' Cognito user pool id.
 pub const DESK_USER_POOL_ID: &str = "DESK_USER_POOL_ID";
 /// The page's app client id (tokens must be issued to it).

@@ -1,17 +1,26 @@
 //! The processor function's configuration and its one assembly path: [`Config::from_env`] reads
 //! every variable the processor needs (the conversations and messages tables, the grants, the
-//! retention; no tokens table, no registry), [`App::build`] turns it and the AWS SDK configuration
+//! retention, the outbound queue and the desk table for auto-reply notices; no tokens table, no
+//! registry), [`App::build`] turns it and the AWS SDK configuration
 //! into a ready [`App`]. `main.rs`, `kefu serve`, the integration tests and the benches use both.
 
 use aws_config::SdkConfig;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::adapters::sqs::SqsQueue;
 use shared::config::{
-    self, CONVERSATIONS_TABLE, ConfigError, Env, KEFU_SERVICE, MESSAGE_RETENTION_DAYS,
-    MESSAGES_TABLE, QUOTA_BAIDU_MESSAGE, QUOTA_WECHAT_ENTER_SESSION, QUOTA_WECHAT_MESSAGE,
+    self, CONVERSATIONS_TABLE, ConfigError, DESK_TABLE, Env, KEFU_SERVICE, MESSAGE_RETENTION_DAYS,
+    MESSAGES_TABLE, OUTBOUND_QUEUE_URL, QUOTA_BAIDU_MESSAGE, QUOTA_WECHAT_ENTER_SESSION,
+    QUOTA_WECHAT_MESSAGE,
 };
 use shared::quota::QuotaPolicy;
 
-use crate::App;
+use crate::{App, FollowUps};
+
+/// How long one auto-reply notice may take to queue (SQS retries within it).
+const NOTICE_BUDGET: Duration = Duration::from_secs(4);
 
 /// Everything the processor reads from its environment.
 #[derive(Debug, Clone)]
@@ -24,6 +33,9 @@ pub struct Config {
     pub policy: QuotaPolicy,
     /// `MESSAGE_RETENTION_DAYS` (0 keeps messages forever).
     pub retention_days: u64,
+    /// `OUTBOUND_QUEUE_URL` and `DESK_TABLE`: auto-reply notices and the settings they are gated
+    /// on (both or neither; without them no notice is queued).
+    pub follow_ups: Option<(String, String)>,
 }
 
 /// The variables [`Config::from_env`] reads: exactly what `template.yaml` gives the function.
@@ -35,6 +47,8 @@ pub const VARIABLES: &[&str] = &[
     QUOTA_WECHAT_ENTER_SESSION,
     QUOTA_BAIDU_MESSAGE,
     MESSAGE_RETENTION_DAYS,
+    OUTBOUND_QUEUE_URL,
+    DESK_TABLE,
 ];
 
 impl Config {
@@ -45,17 +59,40 @@ impl Config {
             tables: Tables::inbound_from_env(env)?,
             policy: config::quota_policy(env)?,
             retention_days: env.parsed(MESSAGE_RETENTION_DAYS, 0)?,
+            follow_ups: match (env.optional(OUTBOUND_QUEUE_URL), env.optional(DESK_TABLE)) {
+                (Some(queue), Some(desk)) => Some((queue, desk)),
+                (None, None) => None,
+                (Some(_), None) => return Err(ConfigError::Missing(DESK_TABLE)),
+                (None, Some(_)) => return Err(ConfigError::Missing(OUTBOUND_QUEUE_URL)),
+            },
         })
     }
 }
 
 impl App<DynamoDbStore> {
-    /// Assembles the processor: the DynamoDB store on its two tables with the retention.
+    /// Assembles the processor: the DynamoDB store on its two tables with the retention, and the
+    /// auto-reply notices when configured.
     pub fn build(config: Config, sdk: &SdkConfig) -> Self {
         shared::metrics::set_service(&config.service);
-        let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.tables)
+        let client = aws_sdk_dynamodb::Client::new(sdk);
+        let follow_ups = config.follow_ups.map(|(queue, desk)| {
+            let settings = DynamoDbStore::new(
+                client.clone(),
+                Tables {
+                    desk: Some(desk),
+                    ..config.tables.clone()
+                },
+            );
+            let sqs = SqsQueue::client_with_budget(sdk, NOTICE_BUDGET);
+            FollowUps::new(Arc::new(SqsQueue::new(sqs, queue)), Arc::new(settings))
+        });
+        let store = DynamoDbStore::new(client, config.tables)
             .with_message_retention_days(config.retention_days);
-        App::new(store, config.policy)
+        let app = App::new(store, config.policy);
+        match follow_ups {
+            Some(f) => app.with_follow_ups(f),
+            None => app,
+        }
     }
 }
 

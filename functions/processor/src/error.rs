@@ -15,11 +15,14 @@ pub enum RecordError {
     /// The store failed; a redelivery will probably succeed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The message is stored but its auto-reply notice was not queued; a redelivery queues it.
+    #[error("auto-reply notice not queued: {0}")]
+    FollowUp(#[source] shared::ports::QueueError),
 }
 
 impl RecordError {
     /// Whether a redelivery can succeed (the store was down) or never will (poison).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, RecordError::Store(_))
+        matches!(self, RecordError::Store(_) | RecordError::FollowUp(_))
     }
 }

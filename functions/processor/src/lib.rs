@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+pub mod follow_up;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
@@ -22,6 +23,7 @@ use tracing::{debug, error, info, warn};
 
 pub use config::Config;
 pub use error::RecordError;
+pub use follow_up::FollowUps;
 
 /// Everything a batch needs, built once per cold start.
 pub struct App<S> {
@@ -29,12 +31,24 @@ pub struct App<S> {
     pub store: S,
     /// The grants per user action.
     pub policy: QuotaPolicy,
+    /// Auto-reply notices after a stored action (none: no desk in this deployment).
+    pub follow_ups: Option<FollowUps>,
 }
 
 impl<S: MessageStore> App<S> {
     /// Assembles the app.
     pub fn new(store: S, policy: QuotaPolicy) -> Self {
-        Self { store, policy }
+        Self {
+            store,
+            policy,
+            follow_ups: None,
+        }
+    }
+
+    /// The app with auto-reply notices.
+    pub fn with_follow_ups(mut self, follow_ups: FollowUps) -> Self {
+        self.follow_ups = Some(follow_ups);
+        self
     }
 
     /// Stores one record's envelope: the use case behind [`handle`].
@@ -45,6 +59,13 @@ impl<S: MessageStore> App<S> {
     async fn store_envelope(&self, envelope: QueueEnvelope<'static>) -> RecordResult {
         let grant = self.policy.grant_for(envelope.platform, &envelope.message);
         let outcome = self.store.store_inbound(&envelope, grant).await?;
+        if let (Some(follow_ups), Some(_), StoreOutcome::Inserted | StoreOutcome::Duplicate) =
+            (&self.follow_ups, grant, outcome)
+        {
+            let now = envelope.received_at_ms / 1000;
+            let t = shared::quota::action_time(envelope.message.create_time, now);
+            follow_ups.after_store(&envelope, t, now).await?;
+        }
         Ok((outcome, envelope))
     }
 }

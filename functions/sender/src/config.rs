@@ -18,6 +18,9 @@ use shared::registry::{Purpose, Refresh, RegistryLocation};
 use shared::registry_source::{LiveRegistry, SourceError};
 
 use crate::fetch::FetchPolicy;
+use std::sync::Arc;
+
+use crate::auto_reply::DeskPorts;
 use crate::{App, Clients};
 
 /// Total timeout of one platform call when `PLATFORM_TIMEOUT_MS` is unset.
@@ -88,7 +91,8 @@ pub struct Config {
     pub service: String,
     /// `LOG_HASH_KEY_SECRET_ID`: the stack's key for user tags in logs (unset: random per process).
     pub log_hash_key_secret: Option<String>,
-    /// `CONVERSATIONS_TABLE`, `MESSAGES_TABLE`, `TOKENS_TABLE`.
+    /// `CONVERSATIONS_TABLE`, `MESSAGES_TABLE`, `TOKENS_TABLE`, and `DESK_TABLE` when the sender
+    /// consumes the outbound queue (auto replies).
     pub tables: Tables,
     /// `SEND_REGISTRY_SECRET_ID` (deployed), else `KEFU_APPS_JSON` / `KEFU_APPS_FILE` (local).
     pub registry: RegistryLocation,
@@ -134,6 +138,7 @@ pub const VARIABLES: &[&str] = &[
     WECHAT_TOKEN_MODE,
     PLATFORM_TIMEOUT_MS,
     MESSAGE_RETENTION_DAYS,
+    shared::config::DESK_TABLE,
 ];
 
 impl Config {
@@ -163,7 +168,10 @@ impl Config {
         Ok(Self {
             service: config::service(env),
             log_hash_key_secret: env.optional(shared::config::LOG_HASH_KEY_SECRET_ID),
-            tables: Tables::from_env(env)?,
+            tables: Tables {
+                desk: env.optional(shared::config::DESK_TABLE),
+                ..Tables::from_env(env)?
+            },
             registry: config::registry_location(env, SEND_REGISTRY_SECRET_ID)?,
             refresh: config::registry_refresh(env)?,
             base_urls: BaseUrls {
@@ -197,6 +205,7 @@ impl App<DynamoDbStore, DynamoDbStore, DynamoDbStore, SystemClock> {
             config.settings.platform_timeout,
         )
         .map_err(|e| BuildError::Http(e.to_string()))?;
+        let has_desk = config.tables.desk.is_some();
         let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.tables)
             .with_message_retention_days(config.retention_days);
         // The registry and the log-hash key are read side by side: one cold-start wait, not two.
@@ -211,7 +220,8 @@ impl App<DynamoDbStore, DynamoDbStore, DynamoDbStore, SystemClock> {
         );
         let registry = registry?;
         key?;
-        Ok(App::with_registry(
+        let desk: Option<Arc<dyn DeskPorts>> = has_desk.then(|| Arc::new(store.clone()) as _);
+        let mut app = App::with_registry(
             config.settings,
             registry,
             store.clone(),
@@ -223,7 +233,9 @@ impl App<DynamoDbStore, DynamoDbStore, DynamoDbStore, SystemClock> {
                 images,
             },
             SystemClock,
-        ))
+        );
+        app.desk = desk;
+        Ok(app)
     }
 }
 

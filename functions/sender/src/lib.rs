@@ -7,10 +7,14 @@
 //! timeout keeps the units spent. Once anything may have reached the platform the request is never
 //! sent again: the outcome is recorded and answered, and a `client_msg_id` replays it.
 //!
+//! It also consumes the outbound queue: auto-reply notices from the processor (`auto_reply`),
+//! delivered as direct invocations, never through the HTTP API.
+//!
 //! Modules: `config` (environment, settings, assembly), `request` (bodies), `compose` (platform
 //! bodies), `media` and `fetch` (images), `token` (access tokens), `deadline`, `send` (the use
-//! case), `idempotency`, `response` (HTTP), `error`.
+//! case), `idempotency`, `response` (HTTP), `auto_reply`, `error`.
 
+pub mod auto_reply;
 pub mod compose;
 pub mod config;
 pub mod deadline;
@@ -23,6 +27,7 @@ pub mod response;
 pub mod send;
 pub mod token;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lambda_http::http::Method;
@@ -38,6 +43,7 @@ use shared::registry::{AppConfig, AppRegistry, Lookup};
 use shared::registry_source::LiveRegistry;
 use tracing::warn;
 
+use auto_reply::DeskPorts;
 pub use config::{BuildError, Config, Settings};
 pub use deadline::Deadline;
 pub use error::SendError;
@@ -62,6 +68,8 @@ pub struct App<S, T, M, C> {
     pub clients: Clients,
     /// The clock.
     pub clock: C,
+    /// The desk's store, for auto replies (none: the outbound queue is not consumed here).
+    pub desk: Option<Arc<dyn DeskPorts>>,
     sequence: AtomicU64,
 }
 
@@ -151,6 +159,7 @@ where
             media,
             clients,
             clock,
+            desk: None,
             sequence: AtomicU64::new(0),
         }
     }
@@ -210,6 +219,30 @@ where
     }
 }
 
+/// A batch of auto-reply notices: the failed records, as the event source mapping reads them. A
+/// batch this sender cannot read fails whole (an error to the runtime), so nothing is dropped.
+async fn notices<S, T, M, C>(
+    app: &App<S, T, M, C>,
+    body: &[u8],
+    deadline_ms: Option<u64>,
+) -> Result<Response<Body>, lambda_http::Error>
+where
+    S: QuotaLedger + OutboundStore,
+    T: AccessTokenCache,
+    M: MediaIdCache,
+    C: Clock,
+{
+    let Some(desk) = &app.desk else {
+        return Err("a queue batch reached a sender without a desk table".into());
+    };
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_slice(body)
+        .map_err(|e| format!("a direct invocation that is not a queue batch: {e}"))?;
+    let failed = app.consume_notices(desk, &event, deadline_ms).await;
+    Ok(Response::new(Body::from(
+        serde_json::to_string(&failed).unwrap_or_default(),
+    )))
+}
+
 /// The Lambda handler: `POST /messages` and `POST /typing` (matched on the path's last segment so
 /// stage prefixes and function URLs work). The deadline is the invocation's.
 pub async fn handle<S, T, M, C>(
@@ -222,8 +255,16 @@ where
     M: MediaIdCache,
     C: Clock,
 {
+    let invocation_deadline = req.lambda_context_ref().map(|c| c.deadline);
+    // A batch of the outbound queue (a direct invocation, never a request through the HTTP API).
+    if matches!(
+        req.request_context_ref(),
+        Some(lambda_http::request::RequestContext::PassThrough)
+    ) {
+        return notices(app, req.body().as_ref(), invocation_deadline).await;
+    }
     let deadline = Deadline::new(
-        req.lambda_context_ref().map(|c| c.deadline),
+        invocation_deadline,
         app.clock.now_ms(),
         app.config.max_request,
         app.config.record_reserve,

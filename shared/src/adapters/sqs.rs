@@ -98,6 +98,8 @@ pub struct QueueUrls {
     pub inbound: String,
     /// Its dead-letter queue.
     pub dead_letter: String,
+    /// The outbound queue (auto-reply notices), when `resources.json` has one.
+    pub outbound: Option<String>,
 }
 
 /// Why provisioning failed.
@@ -111,7 +113,7 @@ pub enum ProvisionError {
     Sqs(#[source] crate::ports::Cause),
 }
 
-/// Creates `{prefix}inbound` and `{prefix}inbound-dlq` as `resources.json` describes them
+/// Creates the queues `resources.json` describes (`{prefix}inbound`, `{prefix}inbound-dlq`, …)
 /// (redrive policy, visibility timeout, retention); idempotent.
 pub async fn create_queues(
     client: &Client,
@@ -178,5 +180,6 @@ pub async fn create_queues(
     Ok(QueueUrls {
         inbound: get("inbound")?,
         dead_letter: get("inbound-dlq")?,
+        outbound: urls.get("outbound").cloned(),
     })
 }

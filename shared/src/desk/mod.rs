@@ -5,6 +5,7 @@
 //! `DeskStore` port (`ports::desk`); the HTTP routes are the desk function's.
 
 pub mod agent;
+pub mod auto_reply;
 pub mod notes;
 pub mod readiness;
 

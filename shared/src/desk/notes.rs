@@ -17,8 +17,8 @@ pub const MAX_REPLY_BYTES: usize = 2000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invalid(pub &'static str);
 
-/// The tags as stored: trimmed, unique, in the order given; refused when one is empty, too long,
-/// holds `#` or `,`, or there are too many.
+/// The tags as stored: trimmed, unique, sorted (a conversation's tags are a set); refused when
+/// one is empty, too long, holds `#` or `,`, or there are too many.
 pub fn tags(given: &[String]) -> Result<Vec<String>, Invalid> {
     let mut out: Vec<String> = Vec::new();
     for t in given {
@@ -33,6 +33,7 @@ pub fn tags(given: &[String]) -> Result<Vec<String>, Invalid> {
     if out.len() > MAX_TAGS {
         return Err(Invalid("too_many_tags"));
     }
+    out.sort();
     Ok(out)
 }
 

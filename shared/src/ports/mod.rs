@@ -3,6 +3,7 @@
 //! Contracts are documented here, not in the adapters. No logic lives in this file, and no data
 //! model: what the ports move is in `records`. The desk's ports are [`desk`] and [`desk_notes`].
 
+pub mod auto_reply;
 pub mod desk;
 pub mod desk_notes;
 

@@ -83,7 +83,7 @@ pub(super) async fn status<S: Store, C: Clock>(
 
 /// Takes up to `room` of the longest-waiting conversations of the agent's apps; returns the keys
 /// (`platform#app_id#open_id`) it won. Another agent winning one is simply skipped.
-async fn auto_accept<S: Store, C: Clock>(
+pub(super) async fn auto_accept<S: Store, C: Clock>(
     app: &App<S, C>,
     agent: &Agent,
     room: u32,
@@ -157,12 +157,12 @@ pub(super) async fn put_member<S: Store, C: Clock>(
     let m: Member = body(req)?;
     let role = Role::parse(&m.role).ok_or(DeskError::BadRequest("role_invalid"))?;
     let name = m.name.trim();
-    // `system` names the desk's own moves (the idle sweep) in timelines.
+    // `system` and `auto-*` name the desk's own doings (the idle sweep, auto replies).
     if name.is_empty()
         || name.chars().count() > 40
         || id.is_empty()
         || id.contains('#')
-        || id == "system"
+        || shared::desk::auto_reply::reserved_agent_id(id)
     {
         return Err(DeskError::BadRequest("name_or_id_invalid"));
     }

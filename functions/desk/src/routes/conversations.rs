@@ -1,5 +1,6 @@
 //! The lists: one poll for everything the page shows beside the open conversation (`GET
-//! /desk/api/inbox`: the apps served, each app's waiting list, the agent's own), my conversations
+//! /desk/api/inbox`: the apps served, each app's waiting list, the agent's own; an online agent
+//! with auto-accept on takes what fits first), my conversations
 //! (`GET /desk/api/me/conversations`), an app's waiting, closed and tagged lists (`GET
 //! …/apps/{platform}/{app}/waiting|closed|tags/{tag}`). Every conversation answered carries its
 //! send readiness.
@@ -89,6 +90,17 @@ pub(super) async fn inbox<S: Store, C: Clock>(
     req: &Request,
 ) -> Result<Response<Body>, DeskError> {
     let caller = app.caller(req).await?;
+    // Auto-accept also runs on the poll, so a new conversation reaches an online agent with room
+    // within one poll, not one heartbeat.
+    let now_ms = app.clock.now_ms();
+    let room = caller.agent.auto_accept_room(now_ms / 1000);
+    if room > 0 {
+        let by = shared::ports::desk::Actor {
+            agent: &caller.agent.id,
+            now_ms,
+        };
+        super::agents::auto_accept(app, &caller.agent, room, by).await?;
+    }
     let served: Vec<(Platform, &str, &str)> = caller
         .agent
         .apps

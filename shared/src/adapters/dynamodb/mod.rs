@@ -18,6 +18,7 @@
 //! rules. The quota rule is [`Ledger::apply_grant`](crate::quota::Ledger::apply_grant); the
 //! adapters only encode it as conditional writes.
 
+pub mod auto_reply;
 mod conditional;
 pub mod desk;
 pub mod desk_notes;

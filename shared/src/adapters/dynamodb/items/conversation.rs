@@ -94,7 +94,12 @@ pub fn conversation_from_item(item: &Item) -> Result<Conversation, StoreError> {
         assignee: r.opt_s(ASSIGNEE)?.map(str::to_owned),
         list_at: r.opt_n(LIST_AT)?,
         active_at: r.opt_n(ACTIVE_AT)?,
-        tags: r.opt_ss(TAGS)?,
+        tags: {
+            // A string set has no order: sorted, as `Conversation::tags` promises.
+            let mut tags = r.opt_ss(TAGS)?;
+            tags.sort();
+            tags
+        },
         unread: r.opt_n(UNREAD)?.unwrap_or(0),
         inbound_count: r.opt_n(INBOUND_COUNT)?.unwrap_or(0),
     })

@@ -55,6 +55,7 @@
 //! | `last_out_at` | N | time of the last outbound send that may have reached the user (written by the sender) |
 //! | `unread` | N | inbound messages not yet read by an agent (+1 per new inbound) |
 //! | `inbound_count` | N | inbound messages stored (+1 per new inbound) |
+//! | `auto_greeting_until`, `auto_away_until` | N | end of the window each auto reply was last sent in (`desk::auto_reply`) |
 //!
 //! Desk events (accepted, released, closed) are messages-table items of the conversation with
 //! `direction` `desk`, `msg_type` the event, `agent` the agent, `sk` `<secs %010d>#~d#<ms>-<agent>`
@@ -219,6 +220,10 @@ pub const UNREAD: &str = "unread";
 pub const INBOUND_COUNT: &str = "inbound_count";
 /// conversations: time of the last outbound send that may have reached the user (N).
 pub const LAST_OUT_AT: &str = "last_out_at";
+/// conversations: end of the window the greeting was last sent in (N).
+pub const AUTO_GREETING_UNTIL: &str = "auto_greeting_until";
+/// conversations: end of the window the away message was last sent in (N).
+pub const AUTO_AWAY_UNTIL: &str = "auto_away_until";
 
 /// tokens: the access token (S).
 pub const TOKEN: &str = "token";

@@ -1,0 +1,88 @@
+//! After a user's action is stored: when its app has an auto reply on, a notice on the outbound
+//! queue, which the sender consumes (the processor itself never calls a platform). Whether an app
+//! has one on is read from the desk table and kept for a minute per app, so the notice costs
+//! nothing for apps without auto replies.
+//!
+//! Not here: which reply is due and sending it (the sender's `auto_reply`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use shared::desk::auto_reply::Notice;
+use shared::message::QueueEnvelope;
+use shared::ports::MessageQueue;
+use shared::ports::desk_notes::DeskNotes;
+use tracing::warn;
+
+use crate::error::RecordError;
+
+/// How long an app's "auto replies on" is trusted.
+pub const SETTINGS_TTL_SECS: u64 = 60;
+
+/// The outbound queue and the settings it is gated on.
+pub struct FollowUps {
+    queue: Arc<dyn MessageQueue>,
+    settings: Arc<dyn DeskNotes>,
+    known: Mutex<HashMap<String, (u64, bool)>>,
+}
+
+impl FollowUps {
+    /// Notices go to `queue` for apps whose auto replies `settings` has on.
+    pub fn new(queue: Arc<dyn MessageQueue>, settings: Arc<dyn DeskNotes>) -> Self {
+        Self {
+            queue,
+            settings,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether the app has an auto reply on, as read at most [`SETTINGS_TTL_SECS`] ago. A failed
+    /// read keeps the last answer (or "off"): an auto reply is never worth failing a record.
+    async fn on(&self, app: &str, now: u64) -> bool {
+        let cached = self.known.lock().ok().and_then(|k| k.get(app).copied());
+        if let Some((at, on)) = cached
+            && now.saturating_sub(at) < SETTINGS_TTL_SECS
+        {
+            return on;
+        }
+        let on = match self.settings.auto_replies(app).await {
+            Ok(r) => r.greeting.enabled || r.away.enabled,
+            Err(e) => {
+                warn!(error.message = %e, "auto-reply settings unreadable; keeping the last answer");
+                return cached.is_some_and(|(_, on)| on);
+            }
+        };
+        if let Ok(mut k) = self.known.lock() {
+            k.insert(app.to_owned(), (now, on));
+        }
+        on
+    }
+
+    /// Queues the notice of a stored (or already stored) action that granted a window, when its
+    /// app has an auto reply on. A queue failure fails the record, so SQS delivers it again (the
+    /// store then finds a duplicate and the notice is queued again; the sender sends each reply
+    /// once per window whatever the count).
+    pub async fn after_store(
+        &self,
+        envelope: &QueueEnvelope<'_>,
+        t: u64,
+        now: u64,
+    ) -> Result<(), RecordError> {
+        let app = format!("{}#{}", envelope.platform, envelope.app_id);
+        if !self.on(&app, now).await {
+            return Ok(());
+        }
+        let notice = Notice {
+            platform: envelope.platform,
+            app_id: envelope.app_id.to_string(),
+            open_id: envelope.message.from_user_name.to_string(),
+            t,
+        };
+        let body = serde_json::to_string(&notice).unwrap_or_default();
+        self.queue
+            .enqueue(&body)
+            .await
+            .map(|_| ())
+            .map_err(RecordError::FollowUp)
+    }
+}

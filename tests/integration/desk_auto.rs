@@ -1,0 +1,146 @@
+//! Auto replies end to end through `kefu serve`: an admin turns them on, a user writes, the
+//! processor queues a notice, the sender's consumer sends the greeting — and the away message
+//! while no agent is online — through the send path, recorded with the reserved agent ids; a
+//! second message in the same window sends nothing more; with an agent online only the greeting
+//! goes out.
+
+use std::time::{Duration, Instant};
+
+use kefu::simulate::{Content, Push};
+use serde_json::{Value, json};
+use shared::desk::{Agent, AgentStatus, Role};
+use shared::ids::{ConversationKey, Platform};
+use shared::ports::MessageStore;
+use shared::ports::desk::DeskStore;
+use shared::protocol::{DataFormat, Mode};
+use testkit::fake_platform::FakePlatform;
+
+use crate::desk::{APP1, Api, Pool, start};
+use crate::helpers::TestEnv;
+
+fn push(url: &str, from: &str) -> Push {
+    Push {
+        platform: Platform::Wechat,
+        app_id: APP1.into(),
+        url: url.into(),
+        mode: Mode::Safe,
+        format: DataFormat::Json,
+        content: Content::Text("有人吗".into()),
+        from: from.into(),
+        repeat: 1,
+    }
+}
+
+fn texts(fake: &FakePlatform, open_id: &str) -> Vec<String> {
+    fake.sent_messages(open_id)
+        .iter()
+        .filter_map(|b| b["text"]["content"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until the fake has `n` sends to `open_id` (10 s at most), then a little longer for any
+/// that should not come.
+async fn sends(fake: &FakePlatform, open_id: &str, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while texts(fake, open_id).len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    texts(fake, open_id)
+}
+
+#[tokio::test]
+async fn greeting_and_away_go_out_once_per_window_through_the_sender() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let pool = Pool::new(&env).await;
+    let fake = FakePlatform::start().await.unwrap();
+    let server = start(&env, &pool, &fake).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: server.url(),
+    };
+    let ann = pool.user("ann").await;
+    env.store
+        .put_agent(&Agent {
+            id: ann.clone(),
+            name: "Ann".into(),
+            apps: [(format!("wechat#{APP1}"), Role::Admin)].into(),
+            capacity: 3,
+            active: 0,
+            auto_accept: false,
+            status: AgentStatus::Offline,
+            heartbeat_at: 0,
+        })
+        .await
+        .unwrap();
+    let ann_t = api.sign_in("ann").await;
+    let settings = json!({
+        "greeting": {"enabled": true, "text": "您好，这里是客服"},
+        "away": {"enabled": true, "text": "客服暂时不在，稍后回复您"},
+    });
+    let (status, v) = api
+        .call(
+            "PUT",
+            &format!("apps/wechat/{APP1}/settings"),
+            Some(&ann_t),
+            Some(settings),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+
+    // Nobody online: both, once.
+    kefu::simulate::push(&TestEnv::registry(), &push(&server.url(), "oAuto1"))
+        .await
+        .unwrap();
+    let got = sends(&fake, "oAuto1", 2).await;
+    assert_eq!(got, ["您好，这里是客服", "客服暂时不在，稍后回复您"]);
+    let key = ConversationKey {
+        platform: Platform::Wechat,
+        app_id: APP1.into(),
+        open_id: "oAuto1".into(),
+    };
+    let messages = env.store.messages(&key, None).await.unwrap();
+    let agents: Vec<Option<&str>> = messages
+        .iter()
+        .filter(|m| m.direction == shared::records::Direction::Out)
+        .map(|m| m.agent.as_deref())
+        .collect();
+    assert_eq!(agents, [Some("auto-greeting"), Some("auto-away")]);
+    let c = env.store.conversation(&key).await.unwrap().unwrap();
+    assert_eq!(c.window.remaining, 3, "each spent a unit");
+
+    // The same window: nothing more.
+    kefu::simulate::push(&TestEnv::registry(), &push(&server.url(), "oAuto1"))
+        .await
+        .unwrap();
+    assert_eq!(sends(&fake, "oAuto1", 3).await.len(), 2);
+
+    // An agent online: another user gets the greeting only.
+    let (status, _) = api
+        .call(
+            "POST",
+            "me/status",
+            Some(&ann_t),
+            Some(json!({"status": "online"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    kefu::simulate::push(&TestEnv::registry(), &push(&server.url(), "oAuto2"))
+        .await
+        .unwrap();
+    assert_eq!(sends(&fake, "oAuto2", 1).await, ["您好，这里是客服"]);
+    let (_, view) = api
+        .get(&format!("conversations/wechat/{APP1}/oAuto2"), &ann_t)
+        .await;
+    let out: Vec<&Value> = view["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "out")
+        .collect();
+    assert_eq!(out.len(), 1, "{view}");
+    assert_eq!(out[0]["agent"], "auto-greeting");
+    server.stop().await;
+}
