@@ -46,7 +46,7 @@ browser: ## the desk page in headless Chromium (Debian's) against `make dev`'s l
 	$(LOCAL)/setup.sh >/dev/null
 	CARGO="$(CARGO)" tests/browser/run.sh
 
-rehearse: ## stack rehearsal: template.yaml + the built binaries on a private IAM-enforcing moto; each permission removal must fail the chain (~35 s)
+rehearse: ## stack rehearsal: template.yaml + the built binaries on a private IAM-enforcing moto; each permission removal must fail the chain (~3.5 min)
 	$(LOCAL)/setup.sh >/dev/null
 	$(CARGO) build --locked -q -p ingress -p processor -p sender -p desk -p kefu --bins
 	CARGO="$(CARGO)" "$(VENV)/bin/python" infra/rehearsal/rehearse.py

@@ -159,7 +159,8 @@ kefu local loop is up (state $STATE)
   kefu serve     http://127.0.0.1:$PORT   (pid $SERVE_PID)
                  ingress  http://127.0.0.1:$PORT/wechat/{app}  http://127.0.0.1:$PORT/baidu/{app}
                  sender   POST http://127.0.0.1:$PORT/messages  /typing   (Authorization: Bearer $KEFU_LOCAL_TOKEN)
-                 desk     http://127.0.0.1:$PORT/desk/api/   (sign in as $DESK_DEMO_USER / $DESK_DEMO_PASSWORD)
+                 desk     http://127.0.0.1:$PORT/desk   (the page; sign in as $DESK_DEMO_USER / $DESK_DEMO_PASSWORD)
+                          http://127.0.0.1:$PORT/desk/api/   (its API)
   fake platform  $FAKE_URL   (pid $FAKE_PID; WECHAT_API_BASE / BAIDU_API_BASE)
   emulator       $AWS_ENDPOINT_URL   (moto; tables and queues kefu-dev-*)
   app registry   $APPS
