@@ -60,7 +60,7 @@ ALARM_SUFFIXES = {
     "ingress-errors", "processor-errors", "sender-errors",
     "dynamodb-throttles", "dynamodb-system-errors", "dlq-growing", "dlq-age", "inbound-backlog",
     "sender-rejection-rate", "token-refresh-failures", "registry-invalid", "heartbeat",
-    "callback-rejected", "registry-refresh-failed", "replay-refused", "outbound-dlq",
+    "callback-rejected", "registry-refresh-failed", "replay-refused", "outbound-dlq", "desk-errors",
 }
 
 # Literal host names allowed in the template text: the Lambda principal, and the console hosts of the

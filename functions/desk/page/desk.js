@@ -441,8 +441,14 @@
     if (!o) return;
     const q = o.cursor ? `?after=${enc(o.cursor)}` : '';
     try {
-      const d = await call('GET', convPath(o.key) + q);
-      if (S.open === o) merge(d, !o.cursor);
+      let d = await call('GET', convPath(o.key) + q);
+      let full = !o.cursor;
+      // More new messages than one poll carries: reload the newest rather than leave a hole.
+      if (d && d.gap && S.open === o) {
+        d = await call('GET', convPath(o.key));
+        full = true;
+      }
+      if (S.open === o) merge(d, full);
     } catch (err) {
       if (S.open === o && err.status !== 401) setError('conv-error', err.label);
     }
@@ -616,7 +622,12 @@
     o.sending = true;
     renderConversation();
     try {
-      const d = await call('POST', `${convPath(o.key)}/messages`, { ...body, client_msg_id: uuid() });
+      // One id per draft: a resend of the same draft after a lost answer (network, 5xx) is the
+      // same send, which the server answers once; a new draft gets a new id.
+      const draft = JSON.stringify(body);
+      if (!o.draft || o.draft.body !== draft) o.draft = { body: draft, id: uuid() };
+      const d = await call('POST', `${convPath(o.key)}/messages`, { ...body, client_msg_id: o.draft.id });
+      o.draft = null;
       if (d && S.open === o) {
         if (d.remaining !== undefined) o.data.remaining = d.remaining;
         if (d.expires_at !== undefined) o.data.expires_at = d.expires_at;
@@ -624,6 +635,8 @@
       }
       return true;
     } catch (err) {
+      // A definite answer ends the draft's id; a lost one (no status, 5xx) keeps it for the resend.
+      if (err.status && err.status < 500 && err.label !== 'in_progress') o.draft = null;
       if (S.open === o) {
         setError('conv-error', err.label);
         const e = err.data || {};

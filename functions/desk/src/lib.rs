@@ -99,29 +99,28 @@ impl<S: Store, C: Clock> App<S, C> {
     }
 }
 
-/// A direct invocation: the idle sweep, or a refusal of anything else.
-async fn invoked<S: Store, C: Clock>(app: &App<S, C>, body: &[u8]) -> Response<Body> {
+/// A direct invocation: the idle sweep. Anything else, and a sweep that failed anywhere, is an
+/// error to the runtime, so it counts in the function's `Errors` (and its alarm).
+async fn invoked<S: Store, C: Clock>(
+    app: &App<S, C>,
+    body: &[u8],
+) -> Result<Response<Body>, lambda_http::Error> {
     let event: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     if event["kind"] != "idle_sweep" {
         warn!("direct invocation refused: not an idle sweep");
-        return error::json(
-            lambda_http::http::StatusCode::BAD_REQUEST,
-            &serde_json::json!({ "error": "unknown_event" }),
-        );
+        return Err("a direct invocation that is not the idle sweep".into());
     }
-    match sweep::sweep(&app.store, &app.clock).await {
-        Ok(s) => error::json(
-            lambda_http::http::StatusCode::OK,
-            &serde_json::json!({ "agents": s.agents, "held": s.held, "released": s.released }),
-        ),
-        Err(e) => {
-            error!(error.message = %e, "idle sweep failed");
-            error::json(
-                lambda_http::http::StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({ "error": "unavailable" }),
-            )
-        }
+    let s = sweep::sweep(&app.store, &app.clock).await.map_err(|e| {
+        error!(error.message = %e, "idle sweep failed");
+        format!("idle sweep failed: {e}")
+    })?;
+    if s.failed > 0 {
+        return Err(format!("idle sweep: {} of its steps failed", s.failed).into());
     }
+    Ok(error::json(
+        lambda_http::http::StatusCode::OK,
+        &serde_json::json!({ "agents": s.agents, "held": s.held, "released": s.released }),
+    ))
 }
 
 /// The Lambda handler: one call into the route, one JSON response, one log line. Outcomes never
@@ -138,7 +137,7 @@ pub async fn handle<S: Store, C: Clock>(
         req.request_context_ref(),
         Some(lambda_http::request::RequestContext::PassThrough)
     ) {
-        return Ok(invoked(app, req.body().as_ref()).await);
+        return invoked(app, req.body().as_ref()).await;
     }
     if method == lambda_http::http::Method::GET
         && let Some(page) = page::serve(&path)

@@ -9,7 +9,7 @@ use shared::clock::Clock;
 use shared::desk::{DeskEvent, DeskList, is_idle};
 use shared::ports::StoreError;
 use shared::ports::desk::{Actor, DeskStore, DeskSweep};
-use tracing::info;
+use tracing::{info, warn};
 
 /// The direct invocation's body that runs the sweep (the schedule's input).
 pub const SWEEP_EVENT: &str = r#"{"kind":"idle_sweep"}"#;
@@ -23,9 +23,12 @@ pub struct Swept {
     pub held: usize,
     /// Conversations handed back.
     pub released: usize,
+    /// Agents or conversations the store failed on (each one skipped; the rest still swept).
+    pub failed: usize,
 }
 
-/// Hands back every idle conversation.
+/// Hands back every idle conversation. A failure on one agent or conversation is logged and
+/// counted, and the sweep goes on with the rest; only the scan itself failing is an error.
 pub async fn sweep<S: DeskStore + DeskSweep, C: Clock>(
     store: &S,
     clock: &C,
@@ -39,17 +42,32 @@ pub async fn sweep<S: DeskStore + DeskSweep, C: Clock>(
     let mut swept = Swept::default();
     for agent in store.agents_holding().await? {
         swept.agents += 1;
-        for c in store.list(&DeskList::Agent(&agent).value(), 1000).await? {
+        let held = match store.list(&DeskList::Agent(&agent).value(), 1000).await {
+            Ok(held) => held,
+            Err(e) => {
+                swept.failed += 1;
+                warn!(error.message = %e, "idle sweep: an agent's list unreadable; skipped");
+                continue;
+            }
+        };
+        for c in held {
             swept.held += 1;
             let (Some(key), Some(active_at)) = (&c.key, c.active_at) else {
                 continue;
             };
-            if is_idle(active_at, now)
-                && store
-                    .release(key, &agent, DeskEvent::IdleReleased, by)
-                    .await?
+            if !is_idle(active_at, now) {
+                continue;
+            }
+            match store
+                .release(key, &agent, DeskEvent::IdleReleased, by)
+                .await
             {
-                swept.released += 1;
+                Ok(true) => swept.released += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    swept.failed += 1;
+                    warn!(error.message = %e, "idle sweep: a release failed; next sweep retries");
+                }
             }
         }
     }
@@ -57,6 +75,7 @@ pub async fn sweep<S: DeskStore + DeskSweep, C: Clock>(
         agents = swept.agents,
         held = swept.held,
         released = swept.released,
+        failed = swept.failed,
         "idle sweep"
     );
     Ok(swept)

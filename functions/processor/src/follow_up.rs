@@ -66,9 +66,10 @@ impl FollowUps {
         &self,
         envelope: &QueueEnvelope<'_>,
         t: u64,
-        now: u64,
     ) -> Result<(), RecordError> {
         let app = format!("{}#{}", envelope.platform, envelope.app_id);
+        // The cache's age by the wall clock (not the message's time: a backlog is old).
+        let now = shared::clock::Clock::now_secs(&shared::clock::SystemClock);
         if !self.on(&app, now).await {
             return Ok(());
         }

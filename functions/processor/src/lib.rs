@@ -62,9 +62,9 @@ impl<S: MessageStore> App<S> {
         if let (Some(follow_ups), Some(_), StoreOutcome::Inserted | StoreOutcome::Duplicate) =
             (&self.follow_ups, grant, outcome)
         {
-            let now = envelope.received_at_ms / 1000;
-            let t = shared::quota::action_time(envelope.message.create_time, now);
-            follow_ups.after_store(&envelope, t, now).await?;
+            let received = envelope.received_at_ms / 1000;
+            let t = shared::quota::action_time(envelope.message.create_time, received);
+            follow_ups.after_store(&envelope, t).await?;
         }
         Ok((outcome, envelope))
     }

@@ -143,15 +143,35 @@ where
                 SendRequest::from_json(body.to_string().as_bytes()).map_err(NoticeError::Send)?;
             req.agent = Some(agent_of(kind).to_owned());
             match self.send(&req, deadline).await {
-                Ok(_) => sent += 1,
-                Err(e) if e.is_final() => {
-                    // Refused (window closed, quota spent, app gone): not retried.
+                // With its key, a send answers every final outcome (a refusal included) as an
+                // answer to keep: only a 200 is a reply that went out.
+                Ok(answer) if answer.status.is_success() => sent += 1,
+                Ok(answer) => warn!(
+                    kind = kind.as_str(),
+                    status = answer.status.as_u16(),
+                    reason = answer.body["error"].as_str().unwrap_or_default(),
+                    "auto reply refused; not retried"
+                ),
+                // Nothing a retry would change (the app is not in the send registry, or the
+                // reply's text changed since a failed try): dropped, said.
+                Err(
+                    e @ (SendError::UnknownApp
+                    | SendError::Misconfigured(_)
+                    | SendError::KeyReused
+                    | SendError::Invalid { .. }),
+                ) => {
+                    let body = e.body();
                     warn!(
                         kind = kind.as_str(),
-                        reason = e.status().as_u16(),
-                        "auto reply refused"
+                        reason = body["error"].as_str().unwrap_or_default(),
+                        "auto reply cannot be sent; dropped"
                     );
                 }
+                Err(e) if e.is_final() => warn!(
+                    kind = kind.as_str(),
+                    status = e.status().as_u16(),
+                    "auto reply refused; not retried"
+                ),
                 Err(e) => {
                     desk.release_auto_reply(&key, kind, until).await?;
                     return Err(NoticeError::Send(e));

@@ -235,8 +235,16 @@ where
     let Some(desk) = &app.desk else {
         return Err("a queue batch reached a sender without a desk table".into());
     };
-    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_slice(body)
-        .map_err(|e| format!("a direct invocation that is not a queue batch: {e}"))?;
+    // The error by category and position only (serde's text can quote the payload).
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "a direct invocation that is not a queue batch ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        })?;
     let failed = app.consume_notices(desk, &event, deadline_ms).await;
     Ok(Response::new(Body::from(
         serde_json::to_string(&failed).unwrap_or_default(),

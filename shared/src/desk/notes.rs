@@ -20,6 +20,10 @@ pub struct Invalid(pub &'static str);
 /// The tags as stored: trimmed, unique, sorted (a conversation's tags are a set); refused when
 /// one is empty, too long, holds `#` or `,`, or there are too many.
 pub fn tags(given: &[String]) -> Result<Vec<String>, Invalid> {
+    // Bounded before the quadratic de-duplication below.
+    if given.len() > 4 * MAX_TAGS {
+        return Err(Invalid("too_many_tags"));
+    }
     let mut out: Vec<String> = Vec::new();
     for t in given {
         let t = t.trim();

@@ -19,10 +19,10 @@ pub const RECENT_OVERLAP_SECS: u64 = 600;
 pub enum Page<'a> {
     /// The newest `n`.
     Latest(usize),
-    /// Up to `n` from [`RECENT_OVERLAP_SECS`] before this position's time on (what a poll asks
-    /// for: the page merges by position, so a message stored after a later one — a user's
+    /// The newest `n` from [`RECENT_OVERLAP_SECS`] before this position's time on (what a poll
+    /// asks for: the page merges by position, so a message stored after a later one — a user's
     /// message that waited in the queue, a reply recorded after the page's last poll — still
-    /// appears).
+    /// appears); "more" then says older ones of that span were left out.
     Recent(&'a str, usize),
     /// Up to `n` right before this position (scrolling back).
     Before(&'a str, usize),
@@ -32,7 +32,7 @@ pub enum Page<'a> {
 #[async_trait]
 pub trait DeskNotes: Send + Sync {
     /// One page of the conversation's messages, oldest first, and whether there are more beyond
-    /// it (older for [`Page::Latest`] and [`Page::Before`], newer for [`Page::Recent`]).
+    /// it (older ones: for [`Page::Recent`], older ones since its floor).
     async fn page(
         &self,
         key: &ConversationKey,

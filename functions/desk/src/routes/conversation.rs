@@ -97,6 +97,14 @@ pub(super) async fn view<S: Store, C: Clock>(
     v["cursor"] = json!(cursor);
     v["before"] = json!(messages.first().map(|m| cursor_of(&m.position)));
     v["more"] = Value::Bool(more);
+    // A poll that left out messages newer than its cursor (a burst of more than a page): the
+    // page reloads the newest instead of merging.
+    v["gap"] = Value::Bool(
+        more && after
+            .as_deref()
+            .zip(messages.first())
+            .is_some_and(|(a, first)| first.position.as_str() > a),
+    );
     Ok(respond(StatusCode::OK, &v))
 }
 

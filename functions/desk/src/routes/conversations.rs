@@ -101,7 +101,7 @@ pub(super) async fn inbox<S: Store, C: Clock>(
         };
         super::agents::auto_accept(app, &caller.agent, room, by).await?;
     }
-    let served: Vec<(Platform, &str, &str)> = caller
+    let all: Vec<(Platform, &str, &str)> = caller
         .agent
         .apps
         .iter()
@@ -109,8 +109,9 @@ pub(super) async fn inbox<S: Store, C: Clock>(
             let (platform, app_id) = key.split_once('#')?;
             Some((platform.parse().ok()?, app_id, role.as_str()))
         })
-        .take(INBOX_APPS)
         .collect();
+    let truncated = all.len() > INBOX_APPS;
+    let served = &all[..all.len().min(INBOX_APPS)];
     let lists = futures_util::future::try_join_all(served.iter().map(|(p, a, _)| {
         let list = shared::desk::waiting_list_of(*p, a);
         async move { app.store.list(&list, LIST_LIMIT).await }
@@ -132,6 +133,8 @@ pub(super) async fn inbox<S: Store, C: Clock>(
         &json!({
             "now": app.clock.now_secs(),
             "apps": apps,
+            // More apps than one poll reads: the rest through `…/apps/{p}/{a}/waiting`.
+            "apps_truncated": truncated,
             "waiting": summaries(app, &waiting).await,
             "mine": summaries(app, &mine).await,
         }),

@@ -64,9 +64,10 @@ impl DeskNotes for DynamoDbStore {
         let floor;
         let (forward, bound, n) = match page {
             Page::Latest(n) => (false, None, n),
+            // Newest first down to the floor, so a burst never hides the newest.
             Page::Recent(p, n) => {
                 floor = recent_floor(p);
-                (true, Some(("#sk >= :at", floor.as_str())), n)
+                (false, Some(("#sk >= :at", floor.as_str())), n)
             }
             Page::Before(p, n) => (false, Some(("#sk < :at", p)), n),
         };

@@ -365,8 +365,9 @@ fn in_generation(
 // ---- conversations and tokens: the sender's other writes (`OutboundStore`) ----
 
 /// After a send that may have reached the user: its time (`:t`) is the conversation's last
-/// outbound time and last write (under [`CONVERSATION_EXISTS`]).
-pub const SET_LAST_OUT: &str = "SET #last_out_at = :t, #updated_at = :t";
+/// outbound time, last write and last activity (the desk's 30-minute idle rule: an agent still
+/// answering is not idle), under [`CONVERSATION_EXISTS`].
+pub const SET_LAST_OUT: &str = "SET #last_out_at = :t, #updated_at = :t, #active_at = :t";
 /// Idempotency key unused, or claimed for the same request by an attempt that died before it
 /// started sending (its lease expired while `pending`).
 pub const IDEM_CLAIMABLE: &str = "attribute_not_exists(#pk) OR \
