@@ -8,7 +8,8 @@
 # The registry file is checked and pushed into the emulator's Secrets Manager (kefu-dev/registry/verify and
 # kefu-dev/registry/send, as `kefu registry push` does for a stack), and `kefu serve` reads it from there,
 # re-reading every REGISTRY_TTL_SECS (default 10 here): re-run the printed `kefu registry push` to rotate.
-# The desk's sign-in: a user pool in the emulator and a demo agent (desk_demo.py), printed with its password.
+# The desk's sign-in: a user pool in the emulator and a demo agent (desk_demo.py), printed with its password;
+# the media bucket inbound images are kept in (kefu-dev-media).
 # Env: KEFU_APPS_FILE (default infra/local/apps.json), KEFU_PORT, KEFU_LOCAL_TOKEN (generated if unset),
 #      REGISTRY_TTL_SECS, KEFU_VENV, CARGO.
 set -euo pipefail
@@ -101,13 +102,16 @@ KEFU=$TARGET_DIR/debug/kefu
 
 # 3. the registry, in the emulator's Secrets Manager (created empty like the stack's, then pushed)
 export VERIFY_REGISTRY_SECRET_ID=kefu-dev/registry/verify SEND_REGISTRY_SECRET_ID=kefu-dev/registry/send
-export REGISTRY_TTL_SECS=${REGISTRY_TTL_SECS:-10} KEFU_SERVICE=kefu-dev
+export REGISTRY_TTL_SECS=${REGISTRY_TTL_SECS:-10} KEFU_SERVICE=kefu-dev MEDIA_BUCKET=kefu-dev-media
 "$VENV/bin/python" - <<'PY'
 import os, boto3
 sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"],
                   aws_access_key_id="test", aws_secret_access_key="test")
 for name in (os.environ["VERIFY_REGISTRY_SECRET_ID"], os.environ["SEND_REGISTRY_SECRET_ID"]):
     sm.create_secret(Name=name, SecretString='{"apps":[],"components":[]}')
+# The media bucket inbound images are kept in (the stack's MediaBucket).
+boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"],
+             aws_access_key_id="test", aws_secret_access_key="test").create_bucket(Bucket=os.environ["MEDIA_BUCKET"])
 PY
 "$KEFU" registry push "$APPS" --verify-secret "$VERIFY_REGISTRY_SECRET_ID" --send-secret "$SEND_REGISTRY_SECRET_ID" >&2 \
   || die "the app registry $APPS was refused (see above)"
@@ -138,7 +142,7 @@ wait_for "$SERVE_PID" "$STATE/serve.log" "kefu serve: listening" 30
 {
   for v in AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_DEFAULT_REGION \
     CONVERSATIONS_TABLE MESSAGES_TABLE TOKENS_TABLE DESK_TABLE INBOUND_QUEUE_URL INBOUND_DLQ_URL OUTBOUND_QUEUE_URL \
-    DESK_USER_POOL_ID DESK_CLIENT_ID DESK_ISSUER DESK_JWKS_URL DESK_DEMO_USER DESK_DEMO_PASSWORD \
+    DESK_USER_POOL_ID DESK_CLIENT_ID DESK_ISSUER DESK_JWKS_URL DESK_DEMO_USER DESK_DEMO_PASSWORD MEDIA_BUCKET \
     VERIFY_REGISTRY_SECRET_ID SEND_REGISTRY_SECRET_ID REGISTRY_TTL_SECS KEFU_SERVICE \
     KEFU_PORT KEFU_APPS_FILE KEFU_LOCAL_TOKEN WECHAT_API_BASE BAIDU_API_BASE; do
     printf 'export %s=%q\n' "$v" "${!v}"

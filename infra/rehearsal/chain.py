@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 
 import urllib.parse
+import urllib.request
 
 from pushes import http_api_event, iam_authorizer, open_reply, safe_push, signature, sqs_event, text_message
 from runtime import InvokeError
@@ -145,6 +146,26 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
         if resp.get("statusCode") != 200 or _body(resp) != "success":
             raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:200]!r} (want 200 'success')")
         passed.append(step)
+    pushed = len(users)
+
+    # An image from the wechat user: kept in the media bucket off the processor's path (its notice).
+    if "wechat" in users:
+        step = "wechat image push -> ingress"
+        u = users["wechat"]
+        app = u["app"]
+        u["media_id"] = f"simulated-media-rehearsal-{run_id}"
+        msg = json.dumps({"ToUserName": app.get("original_id") or app["app_id"], "FromUserName": u["open_id"],
+                          "CreateTime": now, "MsgType": "image", "PicUrl": "http://mmbiz.qpic.cn/rehearsal.jpg",
+                          "MediaId": u["media_id"], "MsgId": secrets.randbits(62)})
+        query, body = safe_push(app, msg, now)
+        route = ctx.routes["wechat"]
+        event = http_api_event("POST", route.replace("{app}", app["app_id"]), f"POST {route}", query, body, now,
+                               {"app": app["app_id"]})
+        resp = _invoke(step, procs["ingress"], event)
+        if resp.get("statusCode") != 200 or _body(resp) != "success":
+            raise StepFailed(step, f"answered {resp.get('statusCode')} {_body(resp)[:200]!r} (want 200 'success')")
+        pushed += 1
+        passed.append(step)
 
     # The hand-off: queued, then answered with a transfer that WeChat can open.
     if ctx.handoff_app and "wechat" in ctx.routes:
@@ -186,7 +207,7 @@ def run(ctx, procs: dict, run_id: str, passed: Steps) -> Steps:
     passed.append(step)
 
     step = "event source mapping: receive"
-    want = len(users)
+    want = pushed
     messages: list[dict] = []
     deadline = time.time() + 5
     while len(messages) < want and time.time() < deadline:
@@ -303,18 +324,20 @@ def notice_steps(ctx, procs: dict, u: dict, auto: dict, passed: Steps) -> None:
     step = "auto replies: the sender's mapping receives the processor's notice (outbound queue)"
     messages: list[dict] = []
     deadline = time.time() + 5
-    while not messages and time.time() < deadline:
+    # The text's notice and the image's (auto replies, and the image to keep).
+    while len(messages) < 2 and time.time() < deadline:
         try:
             es.sqs.get_queue_attributes(QueueUrl=es.queue_url, AttributeNames=["VisibilityTimeout"])
-            messages = es.sqs.receive_message(QueueUrl=es.queue_url, MaxNumberOfMessages=min(10, es.batch_size),
-                                              WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
+            messages += es.sqs.receive_message(QueueUrl=es.queue_url, MaxNumberOfMessages=min(10, es.batch_size),
+                                               WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
         except Exception as e:
             raise StepFailed(step, f"the outbound queue with the sender role: {e}") from None
-    if not messages:
-        raise StepFailed(step, "the processor queued no auto-reply notice for the wechat user")
+    if len(messages) < 2:
+        raise StepFailed(step, f"the processor queued {len(messages)} notices for the wechat user (want 2: its "
+                               f"text, its image)")
     passed.append(step)
 
-    step = "auto replies: the sender sends the greeting and the away message (nobody online)"
+    step = "auto replies and images: the sender sends the greeting and the away message (nobody online) and keeps the image (media/get -> bucket)"
     resp = _invoke(step, procs["sender"], sqs_event(messages, es.queue_arn))
     failures = (resp or {}).get("batchItemFailures") if isinstance(resp, dict) else None
     if failures is None or failures:
@@ -327,6 +350,8 @@ def notice_steps(ctx, procs: dict, u: dict, auto: dict, passed: Steps) -> None:
             raise StepFailed(step, f"the fake platform got {len(hits)} sends of the {kind} (want 1)")
         if not ctx.find_item(auto[kind], f"auto-{kind}"):
             raise StepFailed(step, f"no outbound record of the {kind} with the agent auto-{kind}")
+    if not ctx.find_item(u["media_id"], "images/wechat/"):
+        raise StepFailed(step, "the image message does not say where its copy is kept (stored_media)")
     for m in messages:
         try:
             es.sqs.delete_message(QueueUrl=es.queue_url, ReceiptHandle=m["ReceiptHandle"])
@@ -475,6 +500,21 @@ def desk_steps(ctx, procs: dict, run_id: str, users: dict, now: int, passed: Ste
     untagged = call(step, "PUT", f"{conv}/tags", {"tags": []}, token, 200)
     if untagged.get("tags") != []:
         raise StepFailed(step, f"answered {untagged!r}")
+    passed.append(step)
+
+    step = "desk: the kept image through a signed URL (the desk's role reads the bucket)"
+    shown = call(step, "GET", conv, None, token, 200)
+    image = next((m for m in shown.get("messages", []) if m.get("media_url")), None)
+    if image is None:
+        raise StepFailed(step, f"no message with a media_url in {shown!r}")
+    try:
+        with urllib.request.urlopen(image["media_url"], timeout=10) as r:
+            data = r.read()
+    except Exception as e:  # urllib errors of the signed GET
+        raise StepFailed(step, f"GET of the signed URL: {e}") from None
+    media_id = users["wechat"]["media_id"].encode()
+    if not (data.startswith(b"\x89PNG") and data.endswith(media_id)):
+        raise StepFailed(step, f"the signed URL served {data[:40]!r}… (want the fake's image of {media_id!r})")
     passed.append(step)
 
     # The schedule's event, as the rule delivers its Input, after the conversation has been idle

@@ -15,6 +15,7 @@ they do not grant is answered AccessDeniedException, as AWS would answer it.
 
 from __future__ import annotations
 
+import calendar
 import ctypes
 import http.client
 import json
@@ -181,14 +182,25 @@ class AwsProxy:
         return left
 
     # -------------------------------------------------------------- request classification
-    def _classify(self, headers, path: str, body: bytes) -> tuple[str, str, str, list[tuple[str, str]]]:
+    def _classify(self, headers, path: str, body: bytes, method: str = "POST") -> tuple[str, str, str, list[tuple[str, str]]]:
         auth = headers.get("Authorization", "")
+        # A presigned URL (the desk's signed image links) carries the credential in its query.
+        if not auth:
+            auth = "Credential=" + urllib.parse.unquote(
+                (urllib.parse.parse_qs(urllib.parse.urlparse(path).query).get("X-Amz-Credential") or [""])[0])
         m = re.search(r"Credential=([^/]+)/\d+/([^/]+)/([^/]+)/", auth)
         akid, region, service = (m.group(1), m.group(2), m.group(3)) if m else ("", REGION, "?")
         who = self.identities.get(akid, "unsigned" if not akid else f"unknown key {akid}")
         target = headers.get("X-Amz-Target", "")
         params: dict = {}
         op = ""
+        if service == "s3":
+            # Path-style object requests (the SDKs use path style against an emulator).
+            parts = urllib.parse.unquote(urllib.parse.urlparse(path).path).lstrip("/").split("/", 1)
+            op = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "GetObject", "DELETE": "DeleteObject"}.get(
+                method, method) if len(parts) == 2 and parts[1] else {"PUT": "CreateBucket"}.get(method, "ListBucket")
+            arn = f"arn:{PARTITION}:s3:::{parts[0]}" + (f"/{parts[1]}" if len(parts) == 2 and parts[1] else "")
+            return who, service, f"s3:{op}", [(f"s3:{op}", arn)]
         if target:
             op = target.split(".")[-1]
             try:
@@ -238,7 +250,7 @@ class AwsProxy:
             body = b"".join(chunks)
         else:
             body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
-        who, service, action, targets = self._classify(h.headers, h.path, body)
+        who, service, action, targets = self._classify(h.headers, h.path, body, h.command)
 
         with self.lock:
             fault = next((f for f in self.faults if f["times"] > 0 and f["who"] == who and f["action"] == action),
@@ -264,6 +276,14 @@ class AwsProxy:
                     ctype = h.headers.get("Content-Type") or "application/x-amz-json-1.0"
                     self._reply(h, 400, [("Content-Type", ctype)], answer)
                     return
+
+        # A presigned S3 GET (the desk's image links): moto cannot check query-string signatures with
+        # IAM enforcement on, so the proxy checks what it can — the signer's policy (above) and the
+        # link's expiry — and reads the object as the admin.
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(h.path).query)
+        if service == "s3" and "X-Amz-Signature" in query and action == "s3:GetObject":
+            self._presigned_get(h, who, service, action, targets, query)
+            return
 
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP}
         headers["Content-Length"] = str(len(body))
@@ -292,6 +312,25 @@ class AwsProxy:
         self._record(Call(who, service, action, targets, status, denied, message))
         rheaders = [(k, v) for k, v in rheaders if k.lower() != "content-length"]
         self._reply(h, status, rheaders, data)
+
+    def _presigned_get(self, h, who: str, service: str, action: str, targets, query: dict) -> None:
+        signed = calendar.timegm(time.strptime(query.get("X-Amz-Date", ["19700101T000000Z"])[0], "%Y%m%dT%H%M%SZ"))
+        expired = time.time() > signed + int(query.get("X-Amz-Expires", ["0"])[0])
+        bucket, key = urllib.parse.unquote(urllib.parse.urlparse(h.path).path).lstrip("/").split("/", 1)
+        if expired:
+            self._record(Call(who, service, action, targets, 403, None, "presigned URL expired"))
+            self._reply(h, 403, [("Content-Type", "application/xml")], b"<Error><Code>AccessDenied</Code></Error>")
+            return
+        try:
+            obj = self.admin_s3.get_object(Bucket=bucket, Key=key)
+        except ClientError as e:
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 404)
+            self._record(Call(who, service, action, targets, status, None, str(e)[:200]))
+            self._reply(h, status, [("Content-Type", "application/xml")], b"<Error><Code>NoSuchKey</Code></Error>")
+            return
+        data = obj["Body"].read()
+        self._record(Call(who, service, action, targets, 200, None, ""))
+        self._reply(h, 200, [("Content-Type", obj.get("ContentType") or "application/octet-stream")], data)
 
     def _record(self, call: Call) -> None:
         with self.lock:
@@ -334,6 +373,9 @@ class Moto:
         self.proxy = AwsProxy(self.port)
         self.admin = self._bootstrap_admin()
         self.proxy.identities[self.admin["aws_access_key_id"]] = "admin"
+        self.proxy.admin_s3 = boto3.client(
+            "s3", endpoint_url=f"http://127.0.0.1:{self.port}", region_name=REGION,
+            config=Config(s3={"addressing_style": "path"}), **self.admin)
         return self
 
     def _bootstrap_admin(self) -> dict:
@@ -387,7 +429,7 @@ QUEUE_ATTRS = ["DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "
 
 # What the emulator creates itself (everything else gets a placeholder physical id).
 CREATED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret",
-                 "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient")
+                 "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::S3::Bucket")
 USER_POOL_KEYS = ["Policies", "AdminCreateUserConfig", "UsernameConfiguration", "AccountRecoverySetting",
                   "MfaConfiguration", "UsernameAttributes", "AutoVerifiedAttributes"]
 USER_POOL_CLIENT_KEYS = ["GenerateSecret", "ExplicitAuthFlows", "PreventUserExistenceErrors",
@@ -409,6 +451,7 @@ class Resources:
     secrets: dict[str, dict] = field(default_factory=dict)
     roles: list[str] = field(default_factory=list)  # the execution roles the emulator creates
     pools: dict[str, str] = field(default_factory=dict)  # user pool logical -> pool id
+    buckets: dict[str, str] = field(default_factory=dict)  # bucket logical -> bucket name
 
     def lookup(self, logical: str, attr: str | None) -> Any:
         if logical in self.phys:
@@ -481,6 +524,8 @@ class Resources:
                     self._user_pool(logical, props)
                 elif typ == "AWS::Cognito::UserPoolClient":
                     self._user_pool_client(logical, props)
+                elif typ == "AWS::S3::Bucket":
+                    self._bucket(logical, props)
                 else:
                     self._role(logical, props)
                 todo.remove(logical)
@@ -571,6 +616,24 @@ class Resources:
                     "GenerateSecret", "EnableTokenRevocation") else v)
         client = self.moto.client("cognito-idp").create_user_pool_client(**kw)["UserPoolClient"]
         self.phys[logical] = {"Ref": client["ClientId"], "ClientId": client["ClientId"]}
+
+    def _bucket(self, logical: str, props: dict) -> None:
+        """The bucket, with the template's encryption, public access block and lifecycle."""
+        name = props.get("BucketName") or f"{STACK_NAME}-{logical.lower()}-{secrets.token_hex(4)}"
+        s3 = self.moto.client("s3")
+        s3.create_bucket(Bucket=name)
+        rules = (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration")
+        if rules:
+            # CloudFormation's property names are the API's but for the default rule's.
+            api = {"ServerSideEncryptionByDefault": "ApplyServerSideEncryptionByDefault"}
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+                {api.get(k, k): (str(v).lower() == "true" if k == "BucketKeyEnabled" else v) for k, v in r.items()}
+                for r in rules]})
+        if props.get("PublicAccessBlockConfiguration"):
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+                k: str(v).lower() == "true" for k, v in props["PublicAccessBlockConfiguration"].items()})
+        self.buckets[logical] = name
+        self.phys[logical] = {"Ref": name, "Arn": f"arn:{PARTITION}:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
 
     def _role(self, logical: str, props: dict) -> None:
         name = props.get("RoleName") or f"{STACK_NAME}-{logical}"[:64]

@@ -438,7 +438,9 @@ class Rehearsal:
                             same = sorted(x for x in allowed if x.split(":")[2] == svc and "/index/" not in x)
                             self.problem(f"{fn.role} {s.label()}: {a} on Resource \"*\" (the function refers "
                                          f"to {', '.join(same) or f'no {svc} resource'})")
-                        elif r not in allowed:
+                        elif r not in allowed and not any(
+                                r.startswith(f"{b}/") for b in allowed if b.startswith(f"arn:{PARTITION}:s3:::")):
+                            # (An object ARN is allowed under a bucket the function refers to.)
                             self.problem(f"{fn.role} {s.label()}: {a} on {r}, a resource the function's "
                                          f"environment and event source do not refer to")
                         elif r.split(":")[2] != svc:

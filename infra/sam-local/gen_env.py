@@ -55,11 +55,12 @@ PSEUDO = {
 LOCAL_OVERRIDES = {"REPLAY_WINDOW_SECS": "0"}
 # Declared by --local-template only (never in template.yaml); SAM reads their values from the shell.
 LOCAL_ONLY_VARIABLES = ["AWS_ENDPOINT_URL", "WECHAT_API_BASE", "BAIDU_API_BASE"]
-# Resources whose id the service generates (a user pool's `us-east-1_…`, a client's): no value can be
-# derived, so env.json carries this placeholder and `make dev`'s env file has the real ones
-# (DESK_USER_POOL_ID, DESK_CLIENT_ID, DESK_ISSUER); put them in a copy of env.json to run the desk.
+# Resources whose id the service generates (a user pool's `us-east-1_…`, a client's, a bucket's
+# name): no value can be derived, so env.json carries this placeholder and `make dev`'s env file has
+# the real ones (DESK_USER_POOL_ID, DESK_CLIENT_ID, DESK_ISSUER, MEDIA_BUCKET); put them in a copy
+# of env.json to run the desk.
 GENERATED_ID = "<from make dev's env file>"
-GENERATED_ID_TYPES = {"AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient"}
+GENERATED_ID_TYPES = {"AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::S3::Bucket"}
 # The property that names each resource type (what !Ref of it resolves to, before the queue URL rule).
 NAME_PROPERTY = {
     "AWS::DynamoDB::Table": "TableName",

@@ -7,6 +7,8 @@ use std::str::FromStr;
 pub const INBOUND_QUEUE_URL: &str = "INBOUND_QUEUE_URL";
 /// The outbound queue: auto-reply notices from the processor to the sender.
 pub const OUTBOUND_QUEUE_URL: &str = "OUTBOUND_QUEUE_URL";
+/// The media bucket: inbound images kept for the desk.
+pub const MEDIA_BUCKET: &str = "MEDIA_BUCKET";
 /// The desk table (agents, memberships, quick replies, auto-reply settings, tag lists).
 pub const DESK_TABLE: &str = "DESK_TABLE";
 /// Name of the conversations table.

@@ -87,6 +87,9 @@ pub struct StoredMessage {
     /// The agent of a desk event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Where the media bucket keeps this inbound image's copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_media: Option<String>,
 }
 
 /// What became of an outbound send, as recorded and as answered.

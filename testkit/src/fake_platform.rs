@@ -3,7 +3,8 @@
 //!
 //! It serves the paths the `shared::api` clients call — WeChat `/cgi-bin/token`,
 //! `/cgi-bin/stable_token`, `/cgi-bin/message/custom/send`,
-//! `/cgi-bin/message/custom/business/typing`, `/cgi-bin/media/upload`; Baidu `/oauth/2.0/token`,
+//! `/cgi-bin/message/custom/business/typing`, `/cgi-bin/media/upload`, `/cgi-bin/media/get` (`media`);
+//! Baidu `/oauth/2.0/token`,
 //! `/rest/2.0/smartapp/message/custom/send` and `…/sendbytp` — and behaves like the platforms
 //! where the clients care:
 //! - issues tokens `fake-token-N` (`expires_in` 7200 WeChat, 2592000 Baidu), counts token requests
@@ -41,6 +42,8 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 use shared::ids::Platform;
+
+pub mod media;
 
 /// `expires_in` of a fake WeChat token.
 pub const WECHAT_EXPIRES_IN: u64 = 7200;
@@ -416,6 +419,27 @@ async fn handle(
         state.delayed += usize::from(delay.is_some());
         delay
     };
+    if req.path == media::MEDIA_GET {
+        let file = {
+            let mut state = lock(&state);
+            match injected_fault(&mut state, &req) {
+                Some(answer) => Err(answer),
+                None => media::get(&mut state, &req),
+            }
+        };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        return Ok(match file {
+            Ok(bytes) => {
+                let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+                resp.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
+                resp
+            }
+            Err(answer) => respond(StatusCode::OK, &answer),
+        });
+    }
     let (status, answer) = route(&mut lock(&state), &req);
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;

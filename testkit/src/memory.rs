@@ -179,6 +179,7 @@ impl MessageStore for InMemoryStore {
                 status: None,
                 errcode: None,
                 agent: None,
+                stored_media: None,
                 raw: match &m.body {
                     // As DynamoDbStore: a long text's `raw` copy is left out.
                     shared::message::MessageBody::Text { content }
@@ -492,6 +493,7 @@ impl shared::ports::OutboundStore for InMemoryStore {
                 errcode: record.errcode,
                 raw: None,
                 agent: record.agent.clone(),
+                stored_media: None,
             },
         );
         Ok(())

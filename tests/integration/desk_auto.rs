@@ -144,3 +144,72 @@ async fn greeting_and_away_go_out_once_per_window_through_the_sender() {
     assert_eq!(out[0]["agent"], "auto-greeting");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_inbound_image_is_kept_in_the_bucket_and_shown_by_a_signed_url() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let pool = Pool::new(&env).await;
+    let fake = FakePlatform::start().await.unwrap();
+    let server = start(&env, &pool, &fake).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: server.url(),
+    };
+    let ann = pool.user("ann").await;
+    env.store
+        .put_agent(&Agent {
+            id: ann.clone(),
+            name: "Ann".into(),
+            apps: [(format!("wechat#{APP1}"), Role::Admin)].into(),
+            capacity: 3,
+            active: 0,
+            auto_accept: false,
+            status: AgentStatus::Offline,
+            heartbeat_at: 0,
+        })
+        .await
+        .unwrap();
+    let ann_t = api.sign_in("ann").await;
+    let mut image = push(&server.url(), "oPicture1");
+    image.content = Content::Image("http://mmbiz.qpic.cn/simulated.jpg".into());
+    kefu::simulate::push(&TestEnv::registry(), &image)
+        .await
+        .unwrap();
+    let conv = format!("conversations/wechat/{APP1}/oPicture1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let shown = loop {
+        let (status, v) = api.get(&conv, &ann_t).await;
+        if status == 200
+            && let Some(m) = v["messages"]
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["media_url"].is_string()))
+        {
+            break m.clone();
+        }
+        assert!(Instant::now() < deadline, "never kept: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(shown["msg_type"], "image");
+    assert!(
+        shown.get("stored_media").is_none(),
+        "the bucket's key stays inside"
+    );
+    let url = shown["media_url"].as_str().unwrap();
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let got = reqwest::get(url).await.unwrap();
+    assert_eq!(got.status(), 200);
+    let media_id = fake
+        .calls()
+        .iter()
+        .find_map(|c| c.body["media_id"].as_str().map(str::to_owned))
+        .expect("media/get was called");
+    assert!(media_id.starts_with("simulated-media-"));
+    assert_eq!(
+        got.bytes().await.unwrap().to_vec(),
+        testkit::fake_platform::media::image_bytes(&media_id),
+        "the platform's bytes, kept"
+    );
+    server.stop().await;
+}

@@ -52,6 +52,8 @@ pub struct TestEnv {
     pub queues: QueueUrls,
     pub store: Arc<DynamoDbStore>,
     pub ddb_requests: Counter,
+    /// The media bucket (inbound images kept for the desk).
+    pub media_bucket: String,
 }
 
 fn unique_prefix() -> String {
@@ -86,12 +88,20 @@ impl TestEnv {
             .unwrap();
         counter.take();
         let store = Arc::new(DynamoDbStore::new(ddb, tables));
+        let media_bucket = format!("{}media", prefix.to_lowercase());
+        shared::adapters::s3::MediaBucket::client(&sdk)
+            .create_bucket()
+            .bucket(&media_bucket)
+            .send()
+            .await
+            .unwrap();
         Some(TestEnv {
             sdk,
             sqs,
             queues,
             store,
             ddb_requests: counter,
+            media_bucket,
         })
     }
 
@@ -145,6 +155,7 @@ impl TestEnv {
             },
             retention_days: 0,
             settings: sender::Settings::default(),
+            media_bucket: Some(self.media_bucket.clone()),
         }
     }
 

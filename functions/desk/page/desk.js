@@ -522,7 +522,8 @@
     } else if (m.msg_type === 'text') {
       li.textContent = m.content || '';
     } else if (m.msg_type === 'image') {
-      const url = showable(m.media) ? m.media : showable(raw.pic) ? raw.pic : null;
+      // The kept copy (a signed URL of the stack's bucket) first, else what the platform gave.
+      const url = showable(m.media_url) ? m.media_url : showable(m.media) ? m.media : showable(raw.pic) ? raw.pic : null;
       li.append(url ? el('img', { src: url, alt: t('m_image'), loading: 'lazy', referrerpolicy: 'no-referrer' }) : t('m_image'));
     } else if (m.msg_type === 'miniprogrampage') {
       li.append(el('div', { class: 'card' }, `${t('m_card')} ${raw.title || m.content || ''}`,

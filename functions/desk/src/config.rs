@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables};
+use shared::adapters::s3::MediaBucket;
 use shared::clock::SystemClock;
 use shared::config::{
     CONVERSATIONS_TABLE, ConfigError, Env, KEFU_SERVICE, MESSAGE_RETENTION_DAYS, MESSAGES_TABLE,
@@ -47,6 +48,7 @@ pub const VARIABLES: &[&str] = &[
     DESK_USER_POOL_ID,
     DESK_CLIENT_ID,
     DESK_ISSUER,
+    shared::config::MEDIA_BUCKET,
 ];
 
 /// Everything the desk reads from its environment.
@@ -117,6 +119,10 @@ impl App<DynamoDbStore, SystemClock> {
     pub async fn build(config: Config, sdk: &SdkConfig) -> Result<Self, BuildError> {
         let store = DynamoDbStore::new(aws_sdk_dynamodb::Client::new(sdk), config.tables)
             .with_message_retention_days(config.send.retention_days);
+        let images = config.send.media_bucket.clone().map(|bucket| {
+            Arc::new(MediaBucket::new(MediaBucket::client(sdk), bucket))
+                as Arc<dyn shared::ports::media_store::MediaStore>
+        });
         // The sender reads the registry's send part and sets the metrics' service.
         let sender = sender::App::build(config.send, sdk).await?;
         let http = reqwest::Client::builder()
@@ -143,6 +149,7 @@ impl App<DynamoDbStore, SystemClock> {
         Ok(App {
             store,
             sender: Arc::new(sender),
+            images,
             verifier,
             signin: Arc::new(signin),
             clock: SystemClock,

@@ -46,6 +46,8 @@ pub struct App<S, C> {
     pub store: S,
     /// The sender's code, for replies and for which apps may send.
     pub sender: Arc<dyn Replier>,
+    /// The media bucket kept images are read from through signed URLs (none: not kept).
+    pub images: Option<Arc<dyn shared::ports::media_store::MediaStore>>,
     /// Checks bearer tokens.
     pub verifier: Verifier,
     /// Signs agents in.

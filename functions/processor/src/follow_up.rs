@@ -1,15 +1,16 @@
-//! After a user's action is stored: when its app has an auto reply on, a notice on the outbound
-//! queue, which the sender consumes (the processor itself never calls a platform). Whether an app
-//! has one on is read from the desk table and kept for a minute per app, so the notice costs
-//! nothing for apps without auto replies.
+//! After a user's action is stored: a notice on the outbound queue, which the sender consumes (the
+//! processor itself never calls a platform), when its app has an auto reply on or when it is an
+//! image (copied to the media bucket there, off the processor's path). Whether an app has an auto
+//! reply on is read from the desk table and kept for a minute per app, so a text costs nothing for
+//! apps without auto replies.
 //!
-//! Not here: which reply is due and sending it (the sender's `auto_reply`).
+//! Not here: which reply is due and sending it, copying the image (the sender's `auto_reply`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use shared::desk::auto_reply::Notice;
-use shared::message::QueueEnvelope;
+use shared::desk::auto_reply::{ImageRef, Notice};
+use shared::message::{MessageBody, QueueEnvelope};
 use shared::ports::MessageQueue;
 use shared::ports::desk_notes::DeskNotes;
 use tracing::warn;
@@ -58,19 +59,29 @@ impl FollowUps {
         on
     }
 
-    /// Queues the notice of a stored (or already stored) action that granted a window, when its
-    /// app has an auto reply on. A queue failure fails the record, so SQS delivers it again (the
-    /// store then finds a duplicate and the notice is queued again; the sender sends each reply
-    /// once per window whatever the count).
+    /// Queues the notice of a stored (or already stored) action: one that `granted` a window of an
+    /// app with an auto reply on, or an image. A queue failure fails the record, so SQS delivers it
+    /// again (the store then finds a duplicate and the notice is queued again; the sender sends
+    /// each reply once per window and keeps each image under one key whatever the count).
     pub async fn after_store(
         &self,
         envelope: &QueueEnvelope<'_>,
         t: u64,
+        granted: bool,
     ) -> Result<(), RecordError> {
+        let image = match &envelope.message.body {
+            MessageBody::Image { pic_url, media_id } => Some(ImageRef {
+                position: envelope.position.clone(),
+                media_id: media_id.as_deref().map(str::to_owned),
+                pic_url: pic_url.as_deref().map(str::to_owned),
+            }),
+            _ => None,
+        };
         let app = format!("{}#{}", envelope.platform, envelope.app_id);
         // The cache's age by the wall clock (not the message's time: a backlog is old).
         let now = shared::clock::Clock::now_secs(&shared::clock::SystemClock);
-        if !self.on(&app, now).await {
+        let auto = granted && self.on(&app, now).await;
+        if !auto && image.is_none() {
             return Ok(());
         }
         let notice = Notice {
@@ -78,6 +89,8 @@ impl FollowUps {
             app_id: envelope.app_id.to_string(),
             open_id: envelope.message.from_user_name.to_string(),
             t,
+            granted: auto,
+            image,
         };
         let body = serde_json::to_string(&notice).unwrap_or_default();
         self.queue

@@ -59,12 +59,14 @@ impl<S: MessageStore> App<S> {
     async fn store_envelope(&self, envelope: QueueEnvelope<'static>) -> RecordResult {
         let grant = self.policy.grant_for(envelope.platform, &envelope.message);
         let outcome = self.store.store_inbound(&envelope, grant).await?;
-        if let (Some(follow_ups), Some(_), StoreOutcome::Inserted | StoreOutcome::Duplicate) =
-            (&self.follow_ups, grant, outcome)
+        if let (Some(follow_ups), StoreOutcome::Inserted | StoreOutcome::Duplicate) =
+            (&self.follow_ups, outcome)
         {
             let received = envelope.received_at_ms / 1000;
             let t = shared::quota::action_time(envelope.message.create_time, received);
-            follow_ups.after_store(&envelope, t).await?;
+            follow_ups
+                .after_store(&envelope, t, grant.is_some())
+                .await?;
         }
         Ok((outcome, envelope))
     }

@@ -7,7 +7,8 @@
 //!
 //! A reply that could not be sent for a passing reason (no token, the store) gives its claim back
 //! and fails the record, so SQS delivers the notice again; a refusal (window closed, quota spent)
-//! keeps it. Not here: the queue's delivery (Lambda's event source mapping, `kefu serve`'s loop).
+//! keeps it. A notice of an image also keeps the image (`keep_image`). Not here: the queue's
+//! delivery (Lambda's event source mapping, `kefu serve`'s loop).
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use shared::desk::{Presence, notes::AutoReplies};
 use shared::ports::auto_reply::AutoReplyStore;
 use shared::ports::desk::DeskStore;
 use shared::ports::desk_notes::DeskNotes;
+use shared::ports::media_store::KeptImages;
 use shared::ports::{
     AccessTokenCache, MediaIdCache, MessageStore, OutboundStore, QuotaLedger, StoreError,
 };
@@ -26,10 +28,10 @@ use tracing::{info, warn};
 
 use crate::{App, Deadline, SendError, SendRequest};
 
-/// What auto replies read and write besides the send path.
-pub trait DeskPorts: DeskStore + DeskNotes + AutoReplyStore + MessageStore {}
+/// What auto replies (and kept images) read and write besides the send path.
+pub trait DeskPorts: DeskStore + DeskNotes + AutoReplyStore + KeptImages + MessageStore {}
 
-impl<T: DeskStore + DeskNotes + AutoReplyStore + MessageStore> DeskPorts for T {}
+impl<T: DeskStore + DeskNotes + AutoReplyStore + KeptImages + MessageStore> DeskPorts for T {}
 
 /// Why one notice failed (its record is delivered again).
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,8 @@ enum NoticeError {
     Store(#[from] StoreError),
     #[error("auto reply not sent: {0}")]
     Send(SendError),
+    #[error(transparent)]
+    Image(#[from] crate::keep_image::KeepError),
 }
 
 /// The replies due for `settings` when `anyone_online` tells whether an agent is online.
@@ -107,6 +111,28 @@ where
         let notice: Notice = body
             .and_then(|b| serde_json::from_str(b).ok())
             .ok_or(NoticeError::Poison)?;
+        let key = notice.key();
+        let sent = if notice.granted {
+            self.auto_replies(desk, &notice, deadline).await?
+        } else {
+            0
+        };
+        if let Some(image) = &notice.image {
+            match &self.images {
+                Some(bucket) => self.keep_image(desk, bucket.as_ref(), &key, image).await?,
+                None => warn!("image not kept: this sender has no media bucket"),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends the auto replies one notice makes due; returns how many went out.
+    async fn auto_replies(
+        &self,
+        desk: &dyn DeskPorts,
+        notice: &Notice,
+        deadline: &Deadline,
+    ) -> Result<usize, NoticeError> {
         let app = format!("{}#{}", notice.platform, notice.app_id);
         let settings = desk.auto_replies(&app).await?;
         if !settings.greeting.enabled && !settings.away.enabled {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use shared::adapters::dynamodb::{DynamoDbStore, Tables};
+use shared::adapters::s3::MediaBucket;
 use shared::api::{BaseUrls, baidu::BaiduClient, http_client, wechat::WechatClient};
 use shared::clock::SystemClock;
 use shared::config::{
@@ -14,6 +15,7 @@ use shared::config::{
     MESSAGE_RETENTION_DAYS, MESSAGES_TABLE, PLATFORM_TIMEOUT_MS, SEND_REGISTRY_SECRET_ID,
     TOKENS_TABLE, WECHAT_API_BASE, WECHAT_TOKEN_MODE,
 };
+use shared::ports::media_store::MediaStore;
 use shared::registry::{Purpose, Refresh, RegistryLocation};
 use shared::registry_source::{LiveRegistry, SourceError};
 
@@ -105,6 +107,8 @@ pub struct Config {
     /// `WECHAT_TOKEN_MODE`, `PLATFORM_TIMEOUT_MS`, `IMAGE_FETCH_LOCAL` and the request-path
     /// defaults.
     pub settings: Settings,
+    /// `MEDIA_BUCKET`: where inbound images are kept (unset: not kept).
+    pub media_bucket: Option<String>,
 }
 
 /// Why the sender could not be assembled.
@@ -139,6 +143,7 @@ pub const VARIABLES: &[&str] = &[
     PLATFORM_TIMEOUT_MS,
     MESSAGE_RETENTION_DAYS,
     shared::config::DESK_TABLE,
+    shared::config::MEDIA_BUCKET,
 ];
 
 impl Config {
@@ -189,6 +194,7 @@ impl Config {
                 },
                 ..Settings::default()
             },
+            media_bucket: env.optional(shared::config::MEDIA_BUCKET),
         })
     }
 }
@@ -235,6 +241,9 @@ impl App<DynamoDbStore, DynamoDbStore, DynamoDbStore, SystemClock> {
             SystemClock,
         );
         app.desk = desk;
+        app.images = config.media_bucket.map(|bucket| {
+            Arc::new(MediaBucket::new(MediaBucket::client(sdk), bucket)) as Arc<dyn MediaStore>
+        });
         Ok(app)
     }
 }

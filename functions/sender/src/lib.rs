@@ -21,6 +21,7 @@ pub mod deadline;
 pub mod error;
 pub mod fetch;
 pub mod idempotency;
+pub mod keep_image;
 pub mod media;
 pub mod request;
 pub mod response;
@@ -70,6 +71,8 @@ pub struct App<S, T, M, C> {
     pub clock: C,
     /// The desk's store, for auto replies (none: the outbound queue is not consumed here).
     pub desk: Option<Arc<dyn DeskPorts>>,
+    /// The media bucket inbound images are kept in (none: not kept).
+    pub images: Option<Arc<dyn shared::ports::media_store::MediaStore>>,
     sequence: AtomicU64,
 }
 
@@ -160,6 +163,7 @@ where
             clients,
             clock,
             desk: None,
+            images: None,
             sequence: AtomicU64::new(0),
         }
     }

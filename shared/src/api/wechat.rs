@@ -1,5 +1,6 @@
 //! WeChat mini program rules: customer-service send (docs/protocol.md §9.1), typing (§9.2), temporary
-//! image upload (§9.3), access tokens classic and stable (§10.1) and the errcode table (§9.6).
+//! image upload (§9.3), access tokens classic and stable (§10.1) and the errcode table (§9.6);
+//! downloading an inbound image is `media`.
 //!
 //! Every WeChat answer is JSON; `errcode` absent or `0` means success. The token goes in the
 //! query string (`access_token=`), so request URLs are never logged or put into errors.
@@ -8,6 +9,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{OutboundBody, PlatformError, RetryPolicy, body_bytes, parse_json, redact, url_with};
+
+pub mod media;
 
 /// Classic token path (`GET`).
 pub const TOKEN_PATH: &str = "/cgi-bin/token";

@@ -1,6 +1,7 @@
-//! Auto replies, pure: the notice the processor queues after storing a user's action for an app
-//! with auto replies on, and the rule that makes each reply go out at most once per conversation
-//! per window.
+//! Auto replies and kept images, pure: the notice the processor queues after storing a user's
+//! action for an app with auto replies on, or an image (copied to the media bucket off the
+//! processor's path), and the rule that makes each reply go out at most once per conversation per
+//! window.
 //!
 //! The rule: a conversation keeps, per kind, the window end (`expires_at`) in force when that
 //! reply was last sent. A user action at `t` before that end is in the same window (the marker is
@@ -27,7 +28,8 @@ pub fn reserved_agent_id(id: &str) -> bool {
     id == "system" || id.starts_with("auto-")
 }
 
-/// A stored user action of an app with auto replies on: the outbound queue's message.
+/// A stored user action of an app with auto replies on, or an image to keep: the outbound
+/// queue's message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     /// The platform.
@@ -38,6 +40,29 @@ pub struct Notice {
     pub open_id: String,
     /// The action's time ([`crate::quota::action_time`]), Unix seconds.
     pub t: u64,
+    /// Whether the action granted a window (the auto replies are looked at).
+    #[serde(default = "granted_default")]
+    pub granted: bool,
+    /// The image message to copy to the media bucket, if it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
+}
+
+fn granted_default() -> bool {
+    true
+}
+
+/// Where an inbound image is, as the push named it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// The message's position in its conversation (its sort key).
+    pub position: String,
+    /// WeChat's temporary media id (`media/get`; WeChat keeps it 3 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    /// The picture URL (Baidu's `PicUrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pic_url: Option<String>,
 }
 
 impl Notice {
@@ -75,13 +100,17 @@ mod tests {
             app_id: "b1".into(),
             open_id: "o1".into(),
             t: 7,
+            granted: true,
+            image: None,
         };
         let json = serde_json::to_string(&n).unwrap();
         assert_eq!(
             json,
-            r#"{"platform":"baidu","app_id":"b1","open_id":"o1","t":7}"#
+            r#"{"platform":"baidu","app_id":"b1","open_id":"o1","t":7,"granted":true}"#
         );
         assert_eq!(serde_json::from_str::<Notice>(&json).unwrap(), n);
+        let older = r#"{"platform":"baidu","app_id":"b1","open_id":"o1","t":7}"#;
+        assert_eq!(serde_json::from_str::<Notice>(older).unwrap(), n);
         assert!(reserved_agent_id("system") && reserved_agent_id(agent_of(AutoReplyKind::Away)));
         assert!(!reserved_agent_id("3f2a-sub"));
     }

@@ -93,7 +93,7 @@ pub(super) async fn view<S: Store, C: Clock>(
         .max();
     let cursor = newest.map(cursor_of);
     let mut v = summary(app, &c).await;
-    v["messages"] = serde_json::to_value(&messages).unwrap_or(Value::Null);
+    v["messages"] = Value::Array(with_image_urls(app, &messages).await);
     v["cursor"] = json!(cursor);
     v["before"] = json!(messages.first().map(|m| cursor_of(&m.position)));
     v["more"] = Value::Bool(more);
@@ -106,6 +106,32 @@ pub(super) async fn view<S: Store, C: Clock>(
             .is_some_and(|(a, first)| first.position.as_str() > a),
     );
     Ok(respond(StatusCode::OK, &v))
+}
+
+/// How long a kept image's signed URL reads it.
+pub const IMAGE_URL_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The messages as JSON, each kept image with a signed `media_url` (an image whose URL cannot be
+/// signed now is shown without one).
+async fn with_image_urls<S: Store, C: Clock>(
+    app: &App<S, C>,
+    messages: &[shared::records::StoredMessage],
+) -> Vec<Value> {
+    let mut out = Vec::with_capacity(messages.len());
+    for m in messages {
+        let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+        if let (Some(object), Some(images)) = (&m.stored_media, &app.images) {
+            match images.image_url(object, IMAGE_URL_TTL).await {
+                Ok(url) => v["media_url"] = Value::String(url),
+                Err(e) => tracing::warn!(error.message = %e, "kept image not signed"),
+            }
+        }
+        if let Value::Object(map) = &mut v {
+            map.remove("stored_media");
+        }
+        out.push(v);
+    }
+    out
 }
 
 /// Accept, release or close.

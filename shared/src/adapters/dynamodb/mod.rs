@@ -25,6 +25,7 @@ pub mod desk_notes;
 pub mod desk_sweep;
 pub mod expressions;
 pub mod items;
+pub mod kept_images;
 pub mod ledger;
 pub mod media;
 pub mod messages;

@@ -156,6 +156,7 @@ pub fn stored_message_from_item(item: &Item) -> Result<StoredMessage, StoreError
         errcode: r.opt_n(ERRCODE)?,
         raw: owned(r.opt_s(RAW)?),
         agent: owned(r.opt_s(AGENT)?),
+        stored_media: owned(r.opt_s(STORED_MEDIA)?),
     })
 }
 

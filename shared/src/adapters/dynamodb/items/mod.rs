@@ -220,6 +220,8 @@ pub const UNREAD: &str = "unread";
 pub const INBOUND_COUNT: &str = "inbound_count";
 /// conversations: time of the last outbound send that may have reached the user (N).
 pub const LAST_OUT_AT: &str = "last_out_at";
+/// messages (inbound image): the media bucket's key of the kept copy (S).
+pub const STORED_MEDIA: &str = "stored_media";
 /// conversations: end of the window the greeting was last sent in (N).
 pub const AUTO_GREETING_UNTIL: &str = "auto_greeting_until";
 /// conversations: end of the window the away message was last sent in (N).
