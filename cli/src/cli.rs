@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::Error;
 use crate::commands::{
-    conversation, dlq, env, fake_platform, queues, registry, serve, simulate, smoke,
+    conversation, dlq, env, fake_platform, queues, registry, serve, simulate, smoke, stats,
 };
 
 /// kefu: WeChat / Baidu customer-service messages — local loop and operations.
@@ -61,6 +61,9 @@ pub enum Command {
     },
     /// Post-deploy check: signed URL verification per app, queues and tables reachable.
     Smoke(smoke::SmokeArgs),
+    /// An app's desk statistics per day: conversations, messages in and out, response times,
+    /// windows closed unanswered, refusals for quota, per agent.
+    Stats(stats::StatsArgs),
 }
 
 /// Runs a parsed command line; the exit code says whether it succeeded.
@@ -80,5 +83,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Env(args) => Ok(passed(env::run(args, endpoint, out).await?)),
         Command::Registry { command } => Ok(passed(registry::run(command, endpoint, out).await?)),
         Command::Smoke(args) => Ok(passed(smoke::run(args, endpoint, out).await?)),
+        Command::Stats(args) => stats::run(args, endpoint).await,
     }
 }

@@ -517,6 +517,13 @@ def desk_steps(ctx, procs: dict, run_id: str, users: dict, now: int, passed: Ste
         raise StepFailed(step, f"the signed URL served {data[:40]!r}… (want the fake's image of {media_id!r})")
     passed.append(step)
 
+    step = "desk: statistics (the processor's, the sender's and the desk's counts of today)"
+    day = call(step, "GET", f"/desk/api/apps/wechat/{app['app_id']}/stats?days=1", None, token, 200)["days"][-1]
+    if day.get("messages_in", 0) < 2 or day.get("messages_out", 0) < 3 or day.get("conversations") != 1:
+        raise StepFailed(step, f"today's statistics {day!r} (want ≥ 2 messages in: the text and the image; ≥ 3 "
+                               f"out: the auto replies and the desk's reply; 1 conversation accepted)")
+    passed.append(step)
+
     # The schedule's event, as the rule delivers its Input, after the conversation has been idle
     # for an hour (the operator moves its last activity back).
     step = "desk: idle sweep (the schedule's direct invocation) hands the idle conversation back"

@@ -38,6 +38,9 @@ pub struct Conversation {
     pub spent_at: Option<u64>,
     /// `CreateTime` of the newest inbound message.
     pub last_in_at: Option<u64>,
+    /// When a send last may have reached the user (the sender's `last_out_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_out_at: Option<u64>,
     /// Preview of the newest inbound message.
     pub last_in_preview: Option<String>,
     /// Desk state: `waiting`, `active` or `closed` ([`crate::desk::DeskState`]; an item written

@@ -116,6 +116,7 @@ fn empty(key: &ConversationKey) -> Conversation {
         spent: 0,
         spent_at: None,
         last_in_at: None,
+        last_out_at: None,
         last_in_preview: None,
         status: "waiting".into(),
         assignee: None,

@@ -13,6 +13,7 @@ pub mod registry;
 pub mod serve;
 pub mod simulate;
 pub mod smoke;
+pub mod stats;
 
 use clap::ValueEnum;
 use shared::ids::Platform;

@@ -14,6 +14,7 @@ pub mod page;
 pub mod reply;
 mod routes;
 pub mod signin;
+pub mod stats;
 pub mod sweep;
 mod views;
 
@@ -25,6 +26,7 @@ use shared::desk::{Agent, Role};
 use shared::ports::MessageStore;
 use shared::ports::desk::{DeskStore, DeskSweep};
 use shared::ports::desk_notes::DeskNotes;
+use shared::ports::desk_stats::StatsStore;
 use tracing::{error, info, warn};
 
 pub use config::{BuildError, Config};
@@ -36,9 +38,9 @@ use reply::Replier;
 use signin::SignIn;
 
 /// The ports the desk uses, as one bound.
-pub trait Store: DeskStore + DeskNotes + DeskSweep + MessageStore {}
+pub trait Store: DeskStore + DeskNotes + DeskSweep + StatsStore + MessageStore {}
 
-impl<T: DeskStore + DeskNotes + DeskSweep + MessageStore> Store for T {}
+impl<T: DeskStore + DeskNotes + DeskSweep + StatsStore + MessageStore> Store for T {}
 
 /// Everything a request needs, built once per cold start.
 pub struct App<S, C> {

@@ -10,9 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use shared::desk::auto_reply::{ImageRef, Notice};
+use shared::desk::stats::Counter;
 use shared::message::{MessageBody, QueueEnvelope};
 use shared::ports::MessageQueue;
 use shared::ports::desk_notes::DeskNotes;
+use shared::ports::desk_stats::StatsStore;
 use tracing::warn;
 
 use crate::error::RecordError;
@@ -20,20 +22,39 @@ use crate::error::RecordError;
 /// How long an app's "auto replies on" is trusted.
 pub const SETTINGS_TTL_SECS: u64 = 60;
 
-/// The outbound queue and the settings it is gated on.
+/// What the desk reads and counts there.
+pub trait DeskSide: DeskNotes + StatsStore {}
+
+impl<T: DeskNotes + StatsStore> DeskSide for T {}
+
+/// The outbound queue, the settings it is gated on, and the desk's daily counters.
 pub struct FollowUps {
     queue: Arc<dyn MessageQueue>,
-    settings: Arc<dyn DeskNotes>,
+    desk: Arc<dyn DeskSide>,
     known: Mutex<HashMap<String, (u64, bool)>>,
 }
 
 impl FollowUps {
-    /// Notices go to `queue` for apps whose auto replies `settings` has on.
-    pub fn new(queue: Arc<dyn MessageQueue>, settings: Arc<dyn DeskNotes>) -> Self {
+    /// Notices go to `queue` for apps whose auto replies `desk` has on.
+    pub fn new(queue: Arc<dyn MessageQueue>, desk: Arc<dyn DeskSide>) -> Self {
         Self {
             queue,
-            settings,
+            desk,
             known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Adds a batch's stored user messages to the desk's daily counters, per (app, day): one
+    /// write per app and day, not per message. Best effort: logged, never a failed record.
+    pub async fn count_in(&self, stored: HashMap<(String, String), u64>) {
+        for ((app, day), n) in stored {
+            if let Err(e) = self
+                .desk
+                .add(&app, &day, None, &[(Counter::MessagesIn, n)])
+                .await
+            {
+                warn!(error.message = %e, "statistics not counted");
+            }
         }
     }
 
@@ -46,7 +67,7 @@ impl FollowUps {
         {
             return on;
         }
-        let on = match self.settings.auto_replies(app).await {
+        let on = match self.desk.auto_replies(app).await {
             Ok(r) => r.greeting.enabled || r.away.enabled,
             Err(e) => {
                 warn!(error.message = %e, "auto-reply settings unreadable; keeping the last answer");

@@ -122,6 +122,7 @@ pub async fn handle<S: MessageStore>(
     let results = process_batch(app, records).await;
     let mut response = SqsBatchResponse::default();
     let (mut stored, mut duplicates, mut replays) = (0usize, 0usize, 0usize);
+    let mut stored_in: std::collections::HashMap<(String, String), u64> = Default::default();
     for (record, result) in records.iter().zip(results) {
         let id = record.message_id.as_deref().unwrap_or_default();
         match result {
@@ -138,7 +139,12 @@ pub async fn handle<S: MessageStore>(
             Ok((outcome, env)) => {
                 let inserted = outcome == StoreOutcome::Inserted;
                 if inserted {
-                    stored += 1
+                    stored += 1;
+                    if env.message.msg_type() != "event" {
+                        let app = format!("{}#{}", env.platform, env.app_id);
+                        let day = shared::desk::stats::day_of(env.received_at_ms / 1000);
+                        *stored_in.entry((app, day)).or_default() += 1;
+                    }
                 } else {
                     duplicates += 1
                 }
@@ -163,6 +169,9 @@ pub async fn handle<S: MessageStore>(
                 response.add_failure(id);
             }
         }
+    }
+    if let Some(follow_ups) = &app.follow_ups {
+        follow_ups.count_in(stored_in).await;
     }
     info!(
         records = records.len(),

@@ -20,6 +20,7 @@ use shared::desk::{Presence, notes::AutoReplies};
 use shared::ports::auto_reply::AutoReplyStore;
 use shared::ports::desk::DeskStore;
 use shared::ports::desk_notes::DeskNotes;
+use shared::ports::desk_stats::StatsStore;
 use shared::ports::media_store::KeptImages;
 use shared::ports::{
     AccessTokenCache, MediaIdCache, MessageStore, OutboundStore, QuotaLedger, StoreError,
@@ -29,9 +30,15 @@ use tracing::{info, warn};
 use crate::{App, Deadline, SendError, SendRequest};
 
 /// What auto replies (and kept images) read and write besides the send path.
-pub trait DeskPorts: DeskStore + DeskNotes + AutoReplyStore + KeptImages + MessageStore {}
+pub trait DeskPorts:
+    DeskStore + DeskNotes + AutoReplyStore + KeptImages + StatsStore + MessageStore
+{
+}
 
-impl<T: DeskStore + DeskNotes + AutoReplyStore + KeptImages + MessageStore> DeskPorts for T {}
+impl<T: DeskStore + DeskNotes + AutoReplyStore + KeptImages + StatsStore + MessageStore> DeskPorts
+    for T
+{
+}
 
 /// Why one notice failed (its record is delivered again).
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,7 @@ pub mod media;
 pub mod request;
 pub mod response;
 pub mod send;
+pub mod stats;
 pub mod token;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use shared::api::{OutboundBody, PlatformError};
 use shared::clock::Clock;
+use shared::desk::stats::Counter;
 use shared::ids::{ConversationKey, Platform};
 use shared::ports::{
     AccessTokenCache, MediaIdCache, OutboundStore, QuotaLedger, Reservation, StoreError,
@@ -130,6 +131,9 @@ where
                     remaining: w.remaining_at(now),
                     ..w
                 };
+                if refusal == Refusal::QuotaExhausted {
+                    self.count(key, None, Counter::RefusedQuota).await;
+                }
                 return Err(SendError::Refused(refusal, window));
             }
             Reservation::NoConversation => return Err(SendError::UnknownConversation),
@@ -276,6 +280,16 @@ where
         };
         let recorded = best_effort("record_outbound", || self.store.record_outbound(&record)).await;
         delivery.recorded = recorded.is_ok();
+        if delivery.parts_sent > 0 {
+            self.count(key, req.agent.as_deref(), Counter::MessagesOut)
+                .await;
+        }
+        if matches!(
+            delivery.stop,
+            Some(Stop::Platform(PlatformError::QuotaExhausted { .. }))
+        ) {
+            self.count(key, None, Counter::RefusedQuota).await;
+        }
         let outcome = match (&delivery.status, &delivery.stop) {
             (OutboundStatus::Sent, _) => "sent",
             (OutboundStatus::Unknown, _) => "unknown",

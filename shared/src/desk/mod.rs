@@ -8,6 +8,7 @@ pub mod agent;
 pub mod auto_reply;
 pub mod notes;
 pub mod readiness;
+pub mod stats;
 
 use serde::{Deserialize, Serialize};
 

@@ -24,6 +24,8 @@ pub enum Page<'a> {
     /// message that waited in the queue, a reply recorded after the page's last poll — still
     /// appears); "more" then says older ones of that span were left out.
     Recent(&'a str, usize),
+    /// Up to `n` from this position on, oldest first (the messages since a point in time).
+    From(&'a str, usize),
     /// Up to `n` right before this position (scrolling back).
     Before(&'a str, usize),
 }

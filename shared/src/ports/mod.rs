@@ -6,6 +6,7 @@
 pub mod auto_reply;
 pub mod desk;
 pub mod desk_notes;
+pub mod desk_stats;
 pub mod media_store;
 
 use async_trait::async_trait;

@@ -108,7 +108,10 @@ pub(super) async fn auto_accept<S: Store, C: Clock>(
         }
         let Some(key) = &c.key else { continue };
         match app.store.accept(key, by).await? {
-            AcceptOutcome::Accepted => won.push(key.to_string()),
+            AcceptOutcome::Accepted => {
+                crate::stats::accepted(app, key, by.agent).await;
+                won.push(key.to_string());
+            }
             AcceptOutcome::AtCapacity => break,
             AcceptOutcome::Taken { .. } | AcceptOutcome::NotFound => {}
         }

@@ -154,7 +154,7 @@ pub(super) async fn act<S: Store, C: Clock>(
     let may_move_held = |holder: &str| holder == me || role == Role::Admin;
     match action {
         "accept" => match app.store.accept(&key, by).await? {
-            AcceptOutcome::Accepted => {}
+            AcceptOutcome::Accepted => crate::stats::accepted(app, &key, me).await,
             AcceptOutcome::Taken { .. } => return Err(DeskError::Conflict("taken")),
             AcceptOutcome::AtCapacity => return Err(DeskError::Conflict("at_capacity")),
             AcceptOutcome::NotFound => return Err(DeskError::NotFound),
@@ -312,6 +312,9 @@ pub(super) async fn reply<S: Store, C: Clock>(
         Ok(a) => a,
         Err(e) => sender::Answer::from_error(&e),
     };
+    if answer.status.is_success() && answer.body["replayed"] != true {
+        crate::stats::answered(app, &c, agent).await;
+    }
     Ok(answer.into_response())
 }
 

@@ -146,6 +146,7 @@ pub async fn dispatch<S: Store, C: Clock>(
         (Method::GET, ["apps", p, a, "settings"]) => {
             notes::settings(app, &req, app_of(p, a)?).await
         }
+        (Method::GET, ["apps", p, a, "stats"]) => notes::stats(app, &req, app_of(p, a)?).await,
         (Method::PUT, ["apps", p, a, "settings"]) => {
             notes::put_settings(app, &req, app_of(p, a)?).await
         }

@@ -1,6 +1,6 @@
 //! An app's quick replies (`GET /desk/api/apps/{platform}/{app}/quick-replies`, `PUT` and
-//! `DELETE …/quick-replies/{id}` for its admins) and its auto replies (`GET` and, for admins,
-//! `PUT …/settings`).
+//! `DELETE …/quick-replies/{id}` for its admins), its auto replies (`GET` and, for admins,
+//! `PUT …/settings`) and, for its admins, its statistics (`GET …/stats?days=N`).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -106,4 +106,24 @@ pub(super) async fn put_settings<S: Store, C: Clock>(
     replies.check().map_err(|e| DeskError::BadRequest(e.0))?;
     app.store.put_auto_replies(&key, &replies).await?;
     Ok(respond(StatusCode::OK, &json!(replies)))
+}
+
+pub(super) async fn stats<S: Store, C: Clock>(
+    app: &App<S, C>,
+    req: &Request,
+    (platform, app_id): (Platform, String),
+) -> Result<Response<Body>, DeskError> {
+    let caller = app.caller(req).await?;
+    caller.admin(&app_key(platform, &app_id))?;
+    let days = match super::query(req, "days") {
+        None => 7,
+        Some(d) => d
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=crate::stats::MAX_DAYS).contains(d))
+            .ok_or(DeskError::BadRequest("days_invalid"))?,
+    };
+    let days =
+        crate::stats::read(&app.store, platform, &app_id, days, app.clock.now_secs()).await?;
+    Ok(respond(StatusCode::OK, &json!({ "days": days })))
 }

@@ -69,6 +69,7 @@ impl DeskNotes for DynamoDbStore {
                 floor = recent_floor(p);
                 (false, Some(("#sk >= :at", floor.as_str())), n)
             }
+            Page::From(p, n) => (true, Some(("#sk >= :at", p)), n),
             Page::Before(p, n) => (false, Some(("#sk < :at", p)), n),
         };
         let n = n.clamp(1, 500);

@@ -22,6 +22,7 @@ pub mod auto_reply;
 mod conditional;
 pub mod desk;
 pub mod desk_notes;
+pub mod desk_stats;
 pub mod desk_sweep;
 pub mod expressions;
 pub mod items;

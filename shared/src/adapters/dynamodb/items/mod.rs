@@ -66,7 +66,8 @@
 //! / `agent#<id>` — the membership, `role`; `quick#platform#app_id` / `<id>` — a quick reply,
 //! `shortcut`, `content`; `settings#platform#app_id` / `auto_replies` — `greeting_on`,
 //! `greeting_text`, `away_on`, `away_text`; `tag#platform#app_id#<tag>` / `<open_id>` — a
-//! conversation in a tag's list.
+//! conversation in a tag's list; `stats#platform#app_id` / `<day>#app`, `<day>#agent#<id>` — the
+//! daily counters (`desk::stats`).
 //!
 //! **tokens** (`pk` S hash, TTL attribute `ttl`), three kinds of items told apart by the key prefix:
 //!

@@ -1,0 +1,148 @@
+//! The desk's statistics through `kefu serve`: a user's messages, an accept, an agent's reply and
+//! a refusal for quota are counted per app and agent for the day (China time), with the response
+//! time; only an app's admins may read them.
+
+use std::time::{Duration, Instant};
+
+use kefu::simulate::{Content, Push};
+use serde_json::json;
+use shared::desk::{Agent, AgentStatus, Role};
+use shared::ids::Platform;
+use shared::ports::desk::DeskStore;
+use shared::protocol::{DataFormat, Mode};
+use testkit::fake_platform::FakePlatform;
+
+use crate::desk::{APP1, Api, Pool, start};
+use crate::helpers::TestEnv;
+
+#[tokio::test]
+async fn a_day_of_work_is_counted_per_app_and_agent() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let pool = Pool::new(&env).await;
+    let fake = FakePlatform::start().await.unwrap();
+    let server = start(&env, &pool, &fake).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: server.url(),
+    };
+    let (ann, bob) = (pool.user("ann").await, pool.user("bob").await);
+    env.store
+        .put_agent(&Agent {
+            id: ann.clone(),
+            name: "Ann".into(),
+            apps: [(format!("wechat#{APP1}"), Role::Admin)].into(),
+            capacity: 3,
+            active: 0,
+            auto_accept: false,
+            status: AgentStatus::Offline,
+            heartbeat_at: 0,
+        })
+        .await
+        .unwrap();
+    let ann_t = api.sign_in("ann").await;
+    let bob_t = api.sign_in("bob").await;
+    api.put_member(APP1, &bob, &ann_t, json!({"name": "Bob", "role": "agent"}))
+        .await;
+    let push = Push {
+        platform: Platform::Wechat,
+        app_id: APP1.into(),
+        url: server.url(),
+        mode: Mode::Safe,
+        format: DataFormat::Json,
+        content: Content::Text("我的订单".into()),
+        from: "oStats1".into(),
+        repeat: 1,
+    };
+    kefu::simulate::push(&TestEnv::registry(), &push)
+        .await
+        .unwrap();
+    let conv = format!("conversations/wechat/{APP1}/oStats1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api.get(&conv, &bob_t).await.0 != 200 {
+        assert!(Instant::now() < deadline, "never stored");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(api.post(&format!("{conv}/accept"), &bob_t).await.0, 200);
+    let reply =
+        |id: &str| json!({"msg_type": "text", "content": "马上为您查询", "client_msg_id": id});
+    let mut sent = 0;
+    loop {
+        let (status, v) = api
+            .call(
+                "POST",
+                &format!("{conv}/messages"),
+                Some(&bob_t),
+                Some(reply(&format!("s{sent}"))),
+            )
+            .await;
+        if status == 429 {
+            assert_eq!(v["error"], "quota_exhausted", "{v}");
+            break;
+        }
+        assert_eq!(status, 200, "{v}");
+        sent += 1;
+    }
+    assert_eq!(sent, 5);
+
+    let (status, v) = api
+        .get(&format!("apps/wechat/{APP1}/stats?days=2"), &bob_t)
+        .await;
+    assert_eq!((status, v["error"].as_str()), (403, Some("admin_only")));
+    let (status, v) = api
+        .get(&format!("apps/wechat/{APP1}/stats?days=40"), &ann_t)
+        .await;
+    assert_eq!((status, v["error"].as_str()), (400, Some("days_invalid")));
+    let (status, v) = api
+        .get(&format!("apps/wechat/{APP1}/stats?days=2"), &ann_t)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let days = v["days"].as_array().unwrap();
+    assert_eq!(days.len(), 2);
+    let today = &days[1];
+    assert_eq!(
+        today["date"],
+        shared::desk::stats::day_of(shared::clock::Clock::now_secs(&shared::clock::SystemClock))
+    );
+    assert_eq!(
+        (
+            today["messages_in"].as_u64(),
+            today["conversations"].as_u64(),
+            today["messages_out"].as_u64(),
+            today["refused_quota"].as_u64(),
+        ),
+        (Some(1), Some(1), Some(5), Some(1)),
+        "{today}"
+    );
+    assert_eq!(
+        today["first_response_p50_secs"], 10,
+        "answered within 10 s: {today}"
+    );
+    let agents = today["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 1, "{today}");
+    assert_eq!(agents[0]["agent"], bob.as_str());
+    assert_eq!(
+        (
+            agents[0]["conversations"].as_u64(),
+            agents[0]["messages_out"].as_u64()
+        ),
+        (Some(1), Some(5))
+    );
+    assert_eq!(days[0]["messages_in"], 0);
+
+    // `kefu stats` reads the same, and prints it.
+    let now = shared::clock::Clock::now_secs(&shared::clock::SystemClock);
+    let read = desk::stats::read(env.store.as_ref(), Platform::Wechat, APP1, 2, now)
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(&read).unwrap(), v["days"]);
+    let mut text = Vec::new();
+    kefu::commands::stats::render(&read, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("≤10s") && text.contains(&format!("agent {bob}: 1 conversations, 5 out")),
+        "{text}"
+    );
+    server.stop().await;
+}
