@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::Error;
 use crate::commands::{
-    conversation, dlq, env, fake_platform, queues, registry, serve, simulate, smoke, stats,
+    conversation, desk, dlq, env, fake_platform, queues, registry, serve, simulate, smoke, stats,
 };
 
 /// kefu: WeChat / Baidu customer-service messages — local loop and operations.
@@ -61,6 +61,12 @@ pub enum Command {
     },
     /// Post-deploy check: signed URL verification per app, queues and tables reachable.
     Smoke(smoke::SmokeArgs),
+    /// The agents' desk: put an agent (an app's first admin) in place.
+    Desk {
+        /// What to do.
+        #[command(subcommand)]
+        command: desk::DeskCommand,
+    },
     /// An app's desk statistics per day: conversations, messages in and out, response times,
     /// windows closed unanswered, refusals for quota, per agent.
     Stats(stats::StatsArgs),
@@ -84,5 +90,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Registry { command } => Ok(passed(registry::run(command, endpoint, out).await?)),
         Command::Smoke(args) => Ok(passed(smoke::run(args, endpoint, out).await?)),
         Command::Stats(args) => stats::run(args, endpoint).await,
+        Command::Desk { command } => desk::run(command, endpoint).await,
     }
 }

@@ -1,5 +1,5 @@
 //! A deployed stack's outputs as the environment variables the operations commands read
-//! (`kefu queues`, `dlq redrive`, `conversation show`, `smoke`): the mapping, and `DescribeStacks`.
+//! (`kefu queues`, `dlq redrive`, `conversation show`, `smoke`, `stats`, `desk`): the mapping, and `DescribeStacks`.
 //! Also the one place that reads a stack's outputs for `kefu registry push --stack` and
 //! `kefu smoke`.
 //!
@@ -29,7 +29,13 @@ pub const EXPORTS: [(&str, &str); 8] = [
     (KEFU_API_URL, "ApiUrl"),
 ];
 
-/// The variables of one stack, in [`EXPORTS`] order.
+/// Exported when the stack has the output (stacks with the desk: `kefu stats`, `kefu desk`).
+pub const OPTIONAL_EXPORTS: [(&str, &str); 2] = [
+    (shared::config::DESK_TABLE, "DeskTableName"),
+    ("DESK_USER_POOL_ID", "DeskUserPoolId"),
+];
+
+/// The variables of one stack, in [`EXPORTS`] order (then those of [`OPTIONAL_EXPORTS`] it has).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackEnv {
     /// The stack name.
@@ -50,6 +56,14 @@ impl StackEnv {
             {
                 Some((_, v)) => vars.push((var, v.clone())),
                 None => missing.push(output),
+            }
+        }
+        for (var, output) in OPTIONAL_EXPORTS {
+            if let Some((_, v)) = outputs
+                .iter()
+                .find(|(k, v)| k == output && !v.trim().is_empty())
+            {
+                vars.push((var, v.clone()));
             }
         }
         if !missing.is_empty() {

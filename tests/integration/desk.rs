@@ -23,7 +23,7 @@ pub(crate) const APP2: &str = "wxkefu0000000002";
 const TEMP: &str = "Temp-pass-123";
 
 pub(crate) struct Pool {
-    id: String,
+    pub(crate) id: String,
     client_id: String,
     cognito: aws_sdk_cognitoidentityprovider::Client,
 }

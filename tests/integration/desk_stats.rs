@@ -146,3 +146,98 @@ async fn a_day_of_work_is_counted_per_app_and_agent() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn kefu_desk_add_agent_puts_the_first_admin_in_place() {
+    use kefu::commands::desk::{AddAgentArgs, add_agent};
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let pool = Pool::new(&env).await;
+    let fake = FakePlatform::start().await.unwrap();
+    let server = start(&env, &pool, &fake).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: server.url(),
+    };
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&env.sdk);
+    let args = AddAgentArgs {
+        app: format!("wechat:{APP1}"),
+        username: "first-admin".into(),
+        email: Some("first@example.test".into()),
+        name: Some("First Admin".into()),
+        role: "admin".into(),
+        capacity: Some(4),
+        json: true,
+    };
+    let added = add_agent(&cognito, &pool.id, &env.store, &args)
+        .await
+        .unwrap();
+    let password = added.temporary_password.clone().expect("a new user");
+    // The first sign-in sets a new password, then the admin manages the app.
+    let (status, first) = api
+        .call(
+            "POST",
+            "session",
+            None,
+            Some(json!({"username": "first-admin", "password": password})),
+        )
+        .await;
+    assert_eq!(
+        (status, first["outcome"].as_str()),
+        (200, Some("new_password_required")),
+        "{first}"
+    );
+    let (_, signed) = api
+        .call(
+            "POST",
+            "session/password",
+            None,
+            Some(json!({"username": "first-admin", "session": first["session"], "new_password": "Chosen-pass-789"})),
+        )
+        .await;
+    let token = signed["access_token"].as_str().unwrap().to_owned();
+    let (status, me) = api.get("me", &token).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me["apps"],
+        json!([{"app": format!("wechat#{APP1}"), "role": "admin"}])
+    );
+    assert_eq!(
+        (me["name"].as_str(), me["capacity"].as_u64()),
+        (Some("First Admin"), Some(4))
+    );
+    let (status, _) = api.get(&format!("apps/wechat/{APP1}/agents"), &token).await;
+    assert_eq!(status, 200);
+    // Again, for another app role: the user is kept, the app added, no new password.
+    let again = add_agent(
+        &cognito,
+        &pool.id,
+        &env.store,
+        &AddAgentArgs {
+            app: "baidu:kefu-baidu-0001".into(),
+            role: "agent".into(),
+            ..args.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.temporary_password.as_deref()),
+        (added.id.as_str(), None)
+    );
+    assert_eq!(again.agent.apps.len(), 2);
+    let bad = add_agent(
+        &cognito,
+        &pool.id,
+        &env.store,
+        &AddAgentArgs {
+            app: "qq:x".into(),
+            ..args
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(bad.to_string().contains("platform:app_id"), "{bad}");
+    server.stop().await;
+}

@@ -5,6 +5,7 @@
 //! `crate::queues`, …) and prints. Not the top-level enum either: that is `crate::cli`.
 
 pub mod conversation;
+pub mod desk;
 pub mod dlq;
 pub mod env;
 pub mod fake_platform;
