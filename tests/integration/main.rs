@@ -9,6 +9,7 @@
 mod cli;
 mod desk;
 mod desk_auto;
+mod desk_idle;
 mod desk_stats;
 mod desk_work;
 mod e2e;
