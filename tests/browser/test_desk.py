@@ -247,6 +247,7 @@ class DeskTest(unittest.TestCase):
         u = user()
         s.simulate(u, enter_session="browser-test")
         s.simulate(u, text="kinds")
+        # Its PicUrl is plain http (never shown as is); its MediaId is fetched and kept in the bucket.
         s.simulate(u, image="http://127.0.0.1:9/not-signed.png")
         s.simulate(u, miniprogram="Order 1024,pages/order/index?id=1024")
         a = self.admin_desk()
@@ -255,7 +256,14 @@ class DeskTest(unittest.TestCase):
         kinds = {m[1]: m[2] for m in a.messages() if m[0] == "in"}
         self.assertEqual(kinds.get("event"), "The user entered the session (browser-test)")
         self.assertEqual(kinds.get("text"), "kinds")
-        self.assertEqual(kinds.get("image"), "[image]", "an unsigned http picture is a label, not an <img>")
+        self.assertNotIn("127.0.0.1:9", a.js(
+            "return [...document.querySelectorAll('[data-testid=\"message\"] img')].map(i => i.src).join(' ');"),
+            "an unsigned http picture is never loaded")
+        # The kept copy appears (a signed URL of the bucket), and it loads.
+        until(lambda: a.js(
+            "const i = document.querySelector('[data-testid=\"message\"][data-msg-type=\"image\"] img');"
+            "return !!(i && i.src.includes('X-Amz-Signature=') && i.complete && i.naturalWidth > 0);"), 15,
+              "the kept image shown through its signed URL")
         card = a.js("const e = document.querySelector('[data-testid=\"message\"][data-msg-type=\"miniprogrampage\"]');"
                     "return e && e.textContent;")
         self.assertIn("[mini program]", card)

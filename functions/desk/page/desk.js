@@ -466,6 +466,15 @@
     fresh.forEach((m) => o.seen.add(m.position));
     const box = $('messages');
     const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    // A message seen before whose image has been kept since (a signed URL now): shown again.
+    (messages || []).forEach((m) => {
+      if (!m.media_url || fresh.includes(m)) return;
+      const i = o.messages.findIndex((x) => x.position === m.position);
+      if (i < 0 || o.messages[i].media_url) return;
+      o.messages[i] = m;
+      const li = box.querySelector(`[data-position="${CSS.escape(m.position)}"]`);
+      if (li) li.replaceWith(renderMessage(m));
+    });
     if (fresh.length) {
       const last = o.messages.length ? o.messages[o.messages.length - 1].position : '';
       o.messages.push(...fresh);
