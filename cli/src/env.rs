@@ -29,10 +29,13 @@ pub const EXPORTS: [(&str, &str); 8] = [
     (KEFU_API_URL, "ApiUrl"),
 ];
 
-/// Exported when the stack has the output (stacks with the desk: `kefu stats`, `kefu desk`).
-pub const OPTIONAL_EXPORTS: [(&str, &str); 2] = [
+/// Exported when the stack has the output (stacks with the desk: `kefu stats`, `kefu desk`,
+/// `kefu queues`' outbound rows).
+pub const OPTIONAL_EXPORTS: [(&str, &str); 4] = [
     (shared::config::DESK_TABLE, "DeskTableName"),
     ("DESK_USER_POOL_ID", "DeskUserPoolId"),
+    (shared::config::OUTBOUND_QUEUE_URL, "OutboundQueueUrl"),
+    ("OUTBOUND_DLQ_URL", "OutboundDlqUrl"),
 ];
 
 /// The variables of one stack, in [`EXPORTS`] order (then those of [`OPTIONAL_EXPORTS`] it has).
@@ -204,6 +207,21 @@ mod tests {
         let json = env.to_json();
         assert_eq!(json.as_object().unwrap().len(), EXPORTS.len());
         assert_eq!(json["INBOUND_DLQ_URL"], "value-of-INBOUND_DLQ_URL");
+    }
+
+    #[test]
+    fn the_desks_outputs_are_exported_when_the_stack_has_them() {
+        let mut o = outputs();
+        o.push(("DeskTableName".into(), "kefu-desk".into()));
+        o.push(("OutboundQueueUrl".into(), "https://sqs/outbound".into()));
+        let env = StackEnv::from_outputs("s", &o).unwrap();
+        assert_eq!(env.get("DESK_TABLE"), "kefu-desk");
+        assert_eq!(env.get("OUTBOUND_QUEUE_URL"), "https://sqs/outbound");
+        assert_eq!(env.get("DESK_USER_POOL_ID"), "", "absent: not exported");
+        assert!(
+            env.render_exports()
+                .ends_with("export OUTBOUND_QUEUE_URL=https://sqs/outbound\n")
+        );
     }
 
     #[test]
