@@ -41,6 +41,9 @@ pub struct Conversation {
     /// When a send last may have reached the user (the sender's `last_out_at`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_out_at: Option<u64>,
+    /// The same for replies only (not auto replies): what the desk's statistics measure from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reply_at: Option<u64>,
     /// Preview of the newest inbound message.
     pub last_in_preview: Option<String>,
     /// Desk state: `waiting`, `active` or `closed` ([`crate::desk::DeskState`]; an item written

@@ -117,6 +117,7 @@ fn empty(key: &ConversationKey) -> Conversation {
         spent_at: None,
         last_in_at: None,
         last_out_at: None,
+        last_reply_at: None,
         last_in_preview: None,
         status: "waiting".into(),
         assignee: None,

@@ -241,3 +241,81 @@ async fn kefu_desk_add_agent_puts_the_first_admin_in_place() {
     assert!(bad.to_string().contains("platform:app_id"), "{bad}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_greeting_is_not_the_agents_response() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let pool = Pool::new(&env).await;
+    let fake = FakePlatform::start().await.unwrap();
+    let server = start(&env, &pool, &fake).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: server.url(),
+    };
+    let ann = pool.user("ann").await;
+    env.store
+        .put_agent(&Agent {
+            id: ann.clone(),
+            name: "Ann".into(),
+            apps: [(format!("wechat#{APP1}"), Role::Admin)].into(),
+            capacity: 3,
+            active: 0,
+            auto_accept: false,
+            status: AgentStatus::Offline,
+            heartbeat_at: 0,
+        })
+        .await
+        .unwrap();
+    let ann_t = api.sign_in("ann").await;
+    let settings = json!({"greeting": {"enabled": true, "text": "您好"}, "away": {"enabled": false, "text": ""}});
+    let (status, _) = api
+        .call(
+            "PUT",
+            &format!("apps/wechat/{APP1}/settings"),
+            Some(&ann_t),
+            Some(settings),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let push = Push {
+        platform: Platform::Wechat,
+        app_id: APP1.into(),
+        url: server.url(),
+        mode: Mode::Safe,
+        format: DataFormat::Json,
+        content: Content::Text("在吗".into()),
+        from: "oGreeted1".into(),
+        repeat: 1,
+    };
+    kefu::simulate::push(&TestEnv::registry(), &push)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.sent_messages("oGreeted1").is_empty() {
+        assert!(Instant::now() < deadline, "no greeting");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let conv = format!("conversations/wechat/{APP1}/oGreeted1");
+    assert_eq!(api.post(&format!("{conv}/accept"), &ann_t).await.0, 200);
+    let (status, v) = api
+        .call(
+            "POST",
+            &format!("{conv}/messages"),
+            Some(&ann_t),
+            Some(json!({"msg_type": "text", "content": "我来了", "client_msg_id": "g1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = api
+        .get(&format!("apps/wechat/{APP1}/stats?days=1"), &ann_t)
+        .await;
+    let today = &v["days"][0];
+    assert_eq!(
+        today["first_response_p50_secs"], 10,
+        "the agent's reply counts, not the greeting: {today}"
+    );
+    assert_eq!(today["messages_out"], 2, "{today}");
+    server.stop().await;
+}

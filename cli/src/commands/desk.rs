@@ -159,7 +159,18 @@ pub async fn add_agent(
         agent.capacity = c;
     }
     agent.apps.insert(format!("{platform}#{app_id}"), role);
-    store.put_agent(&agent).await?;
+    if let Err(e) = store.put_agent(&agent).await {
+        // The pool user exists now: its temporary password must not be lost with the error.
+        return Err(match &password {
+            Some(p) => format!(
+                "the user {} was created (temporary password: {p}) but its profile was not \
+                 written: {e}; run the command again",
+                args.username
+            ),
+            None => format!("the profile was not written: {e}"),
+        }
+        .into());
+    }
     Ok(Added {
         id: sub,
         agent,

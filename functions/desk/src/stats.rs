@@ -1,7 +1,7 @@
 //! The desk's share of the statistics (counted where it happens, best effort: a counter that
 //! cannot be written is logged, never a failed request): conversations accepted, per app and
 //! agent, and the response time of a reply that answered a waiting user — from the user's first
-//! message after the last send (or after the conversation opened) to the reply.
+//! message after the last reply (auto replies are not replies) to the reply.
 //!
 //! Also the statistics' reading: the counters of `shared::desk::stats` and the windows closed
 //! unanswered, counted from the app's conversations (its waiting and closed lists and its agents'
@@ -57,7 +57,8 @@ pub(crate) async fn answered<S: Store, C: Clock>(app: &App<S, C>, c: &Conversati
     let (Some(key), Some(last_in)) = (&c.key, c.last_in_at) else {
         return;
     };
-    let since = c.last_out_at.unwrap_or(0);
+    // Auto replies do not answer a user: measured from the last reply.
+    let since = c.last_reply_at.unwrap_or(0);
     if last_in < since {
         return;
     }

@@ -377,9 +377,15 @@ pub const START_SENDING: &str = "SET #state = :sending";
 /// The claimed request is done: its answer is stored for repeats.
 pub const COMPLETE: &str = "SET #state = :done, #response = :response";
 
-/// [`SET_LAST_OUT`] at `t`.
-pub fn last_out(t: u64) -> Expression {
-    fixed(SET_LAST_OUT, CONVERSATION_EXISTS, [(":t", n(t))])
+/// [`SET_LAST_OUT`] and, for a reply (an agent's or the API's, not an auto reply), the last reply's
+/// time: what the desk's statistics measure responses from.
+pub const SET_LAST_REPLY: &str =
+    "SET #last_out_at = :t, #updated_at = :t, #active_at = :t, #last_reply_at = :t";
+
+/// [`SET_LAST_OUT`] at `t` ([`SET_LAST_REPLY`] when `reply`).
+pub fn last_out(t: u64, reply: bool) -> Expression {
+    let update = if reply { SET_LAST_REPLY } else { SET_LAST_OUT };
+    fixed(update, CONVERSATION_EXISTS, [(":t", n(t))])
 }
 
 /// [`IDEM_CLAIMABLE`] for a request with `fingerprint` at `now`.

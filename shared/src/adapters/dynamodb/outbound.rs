@@ -54,7 +54,13 @@ impl OutboundStore for DynamoDbStore {
                 .update_item()
                 .table_name(&self.tables.conversations)
                 .key(items::PK, s(record.key.to_string()))
-                .expression(expressions::last_out(record.sent_at))
+                .expression(expressions::last_out(
+                    record.sent_at,
+                    !record
+                        .agent
+                        .as_deref()
+                        .is_some_and(crate::desk::auto_reply::reserved_agent_id),
+                ))
                 .send()
                 .await;
             applied(result)?;

@@ -87,6 +87,7 @@ pub fn conversation_from_item(item: &Item) -> Result<Conversation, StoreError> {
         spent_at: state.spent_at,
         last_in_at: state.last_in_at,
         last_out_at: r.opt_n(LAST_OUT_AT)?,
+        last_reply_at: r.opt_n(LAST_REPLY_AT)?,
         last_in_preview: r.opt_s(LAST_IN_PREVIEW)?.map(str::to_owned),
         status: crate::desk::DeskState::from_status(r.opt_s(STATUS)?.unwrap_or(STATUS_WAITING))
             .unwrap_or(crate::desk::DeskState::Waiting)

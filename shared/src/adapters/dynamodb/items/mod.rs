@@ -53,6 +53,7 @@
 //! | `tags` | SS | the agents' tags |
 //! | `created_at`, `updated_at` | N | Unix seconds, wall clock of the writer |
 //! | `last_out_at` | N | time of the last outbound send that may have reached the user (written by the sender) |
+//! | `last_reply_at` | N | the same for replies only (an agent's or the API's; not auto replies): the desk's statistics |
 //! | `unread` | N | inbound messages not yet read by an agent (+1 per new inbound) |
 //! | `inbound_count` | N | inbound messages stored (+1 per new inbound) |
 //! | `auto_greeting_until`, `auto_away_until` | N | end of the window each auto reply was last sent in (`desk::auto_reply`) |
@@ -221,6 +222,8 @@ pub const UNREAD: &str = "unread";
 pub const INBOUND_COUNT: &str = "inbound_count";
 /// conversations: time of the last outbound send that may have reached the user (N).
 pub const LAST_OUT_AT: &str = "last_out_at";
+/// conversations: time of the last reply — an agent's or the API's, not an auto reply (N).
+pub const LAST_REPLY_AT: &str = "last_reply_at";
 /// messages (inbound image): the media bucket's key of the kept copy (S).
 pub const STORED_MEDIA: &str = "stored_media";
 /// conversations: end of the window the greeting was last sent in (N).
