@@ -42,6 +42,10 @@ pub struct MessageView {
     pub status: Option<shared::records::OutboundStatus>,
     /// Platform error code of a failed send.
     pub errcode: Option<i64>,
+    /// Who sent it from the desk (an agent's id, `auto-greeting`, `auto-away`) or made a desk event
+    /// (`system` for the idle sweep); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 /// The conversation as `conversation show` prints it.
@@ -103,6 +107,7 @@ pub async fn show<S: MessageStore>(
                 media: m.media,
                 status: m.status,
                 errcode: m.errcode,
+                agent: m.agent,
             })
             .collect(),
     }))

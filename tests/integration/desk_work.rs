@@ -263,6 +263,27 @@ async fn an_agent_replies_through_the_sender_until_the_window_is_spent() {
         (status, v["error"].as_str()),
         (400, Some("client_msg_id_invalid"))
     );
+    // `kefu conversation show` names the agent of each reply.
+    let key = ConversationKey {
+        platform: Platform::Wechat,
+        app_id: APP1.into(),
+        open_id: "oWork1".into(),
+    };
+    let shown = kefu::conversation::show(env.store.as_ref(), &key, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let json = serde_json::to_value(&shown).unwrap();
+    let out: Vec<&Value> = json["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "out")
+        .collect();
+    assert!(
+        !out.is_empty() && out.iter().all(|m| m["agent"] == bob.as_str()),
+        "{json}"
+    );
     server.stop().await;
 }
 
