@@ -603,7 +603,9 @@
     if (!o || !o.data) return;
     const c = o.data;
     const left = (c.expires_at || 0) - now();
-    $('countdown').textContent = left > 0 ? t('left', duration(left)) : t('window_closed');
+    // Closed once under a second is left, or when the server already says so (clocks differ).
+    const open = left >= 1 && c.refusal !== 'window_expired';
+    $('countdown').textContent = open ? t('left', duration(left)) : t('window_closed');
     if (left <= 0 && c.expires_at && !$('reply-input').disabled) renderConversation();
   }
   setInterval(tick, 1000);
