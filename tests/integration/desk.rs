@@ -125,6 +125,18 @@ pub(crate) async fn start(env: &TestEnv, pool: &Pool, fake: &FakePlatform) -> Ru
     .unwrap()
 }
 
+/// A desk on `kefu serve` for `env`: the user pool, the fake platform, the server, its API.
+pub(crate) async fn desk_server(env: &TestEnv) -> (Pool, FakePlatform, Running, Api) {
+    let pool = Pool::new(env).await;
+    let fake = FakePlatform::start().await.unwrap();
+    let server = start(env, &pool, &fake).await;
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: server.url(),
+    };
+    (pool, fake, server, api)
+}
+
 pub(crate) struct Api {
     pub(crate) http: reqwest::Client,
     pub(crate) url: String,
@@ -234,13 +246,7 @@ async fn agents_sign_in_see_only_their_apps_and_one_of_them_wins_an_accept() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, _fake, server, api) = desk_server(&env).await;
     let (ann, bob, cat, _dan) = (
         pool.user("ann").await,
         pool.user("bob").await,

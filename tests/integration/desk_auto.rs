@@ -8,14 +8,13 @@ use std::time::{Duration, Instant};
 
 use kefu::simulate::{Content, Push};
 use serde_json::{Value, json};
-use shared::desk::{Agent, AgentStatus, Role};
 use shared::ids::{ConversationKey, Platform};
 use shared::ports::MessageStore;
-use shared::ports::desk::DeskStore;
 use shared::protocol::{DataFormat, Mode};
 use testkit::fake_platform::FakePlatform;
 
-use crate::desk::{APP1, Api, Pool, start};
+use crate::desk::{APP1, desk_server};
+use crate::desk_work::admin;
 use crate::helpers::TestEnv;
 
 fn push(url: &str, from: &str) -> Push {
@@ -54,27 +53,9 @@ async fn greeting_and_away_go_out_once_per_window_through_the_sender() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, fake, server, api) = desk_server(&env).await;
     let ann = pool.user("ann").await;
-    env.store
-        .put_agent(&Agent {
-            id: ann.clone(),
-            name: "Ann".into(),
-            apps: [(format!("wechat#{APP1}"), Role::Admin)].into(),
-            capacity: 3,
-            active: 0,
-            auto_accept: false,
-            status: AgentStatus::Offline,
-            heartbeat_at: 0,
-        })
-        .await
-        .unwrap();
+    admin(&env, &ann).await;
     let ann_t = api.sign_in("ann").await;
     let settings = json!({
         "greeting": {"enabled": true, "text": "您好，这里是客服"},
@@ -150,27 +131,9 @@ async fn an_inbound_image_is_kept_in_the_bucket_and_shown_by_a_signed_url() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, fake, server, api) = desk_server(&env).await;
     let ann = pool.user("ann").await;
-    env.store
-        .put_agent(&Agent {
-            id: ann.clone(),
-            name: "Ann".into(),
-            apps: [(format!("wechat#{APP1}"), Role::Admin)].into(),
-            capacity: 3,
-            active: 0,
-            auto_accept: false,
-            status: AgentStatus::Offline,
-            heartbeat_at: 0,
-        })
-        .await
-        .unwrap();
+    admin(&env, &ann).await;
     let ann_t = api.sign_in("ann").await;
     let mut image = push(&server.url(), "oPicture1");
     image.content = Content::Image("http://mmbiz.qpic.cn/simulated.jpg".into());

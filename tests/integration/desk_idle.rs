@@ -4,9 +4,8 @@
 
 use serde_json::{Value, json};
 use shared::ids::{ConversationKey, Platform};
-use testkit::fake_platform::FakePlatform;
 
-use crate::desk::{APP1, Api, Pool, start};
+use crate::desk::{APP1, desk_server};
 use crate::desk_work::{admin, push, send, until};
 use crate::helpers::TestEnv;
 
@@ -15,13 +14,7 @@ async fn the_idle_sweep_hands_back_what_nobody_touched_for_thirty_minutes() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, _fake, server, api) = desk_server(&env).await;
     let ann = pool.user("ann").await;
     admin(&env, &ann).await;
     let ann_t = api.sign_in("ann").await;
@@ -77,13 +70,7 @@ async fn a_conversation_the_agent_keeps_answering_is_not_idle() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, _fake, server, api) = desk_server(&env).await;
     let ann = pool.user("ann").await;
     admin(&env, &ann).await;
     let ann_t = api.sign_in("ann").await;

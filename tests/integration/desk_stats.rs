@@ -6,13 +6,11 @@ use std::time::{Duration, Instant};
 
 use kefu::simulate::{Content, Push};
 use serde_json::json;
-use shared::desk::{Agent, AgentStatus, Role};
 use shared::ids::Platform;
-use shared::ports::desk::DeskStore;
 use shared::protocol::{DataFormat, Mode};
-use testkit::fake_platform::FakePlatform;
 
-use crate::desk::{APP1, Api, Pool, start};
+use crate::desk::{APP1, desk_server};
+use crate::desk_work::admin;
 use crate::helpers::TestEnv;
 
 #[tokio::test]
@@ -20,27 +18,9 @@ async fn a_day_of_work_is_counted_per_app_and_agent() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, _fake, server, api) = desk_server(&env).await;
     let (ann, bob) = (pool.user("ann").await, pool.user("bob").await);
-    env.store
-        .put_agent(&Agent {
-            id: ann.clone(),
-            name: "Ann".into(),
-            apps: [(format!("wechat#{APP1}"), Role::Admin)].into(),
-            capacity: 3,
-            active: 0,
-            auto_accept: false,
-            status: AgentStatus::Offline,
-            heartbeat_at: 0,
-        })
-        .await
-        .unwrap();
+    admin(&env, &ann).await;
     let ann_t = api.sign_in("ann").await;
     let bob_t = api.sign_in("bob").await;
     api.put_member(APP1, &bob, &ann_t, json!({"name": "Bob", "role": "agent"}))
@@ -153,13 +133,7 @@ async fn kefu_desk_add_agent_puts_the_first_admin_in_place() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, _fake, server, api) = desk_server(&env).await;
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&env.sdk);
     let args = AddAgentArgs {
         app: format!("wechat:{APP1}"),
@@ -247,27 +221,9 @@ async fn a_greeting_is_not_the_agents_response() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, fake, server, api) = desk_server(&env).await;
     let ann = pool.user("ann").await;
-    env.store
-        .put_agent(&Agent {
-            id: ann.clone(),
-            name: "Ann".into(),
-            apps: [(format!("wechat#{APP1}"), Role::Admin)].into(),
-            capacity: 3,
-            active: 0,
-            auto_accept: false,
-            status: AgentStatus::Offline,
-            heartbeat_at: 0,
-        })
-        .await
-        .unwrap();
+    admin(&env, &ann).await;
     let ann_t = api.sign_in("ann").await;
     let settings = json!({"greeting": {"enabled": true, "text": "您好"}, "away": {"enabled": false, "text": ""}});
     let (status, _) = api

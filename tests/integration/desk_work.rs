@@ -16,7 +16,7 @@ use shared::ports::desk::DeskStore;
 use shared::protocol::{DataFormat, Mode};
 use testkit::fake_platform::FakePlatform;
 
-use crate::desk::{APP1, Api, Pool, start};
+use crate::desk::{APP1, Api, Pool, desk_server, start};
 use crate::helpers::TestEnv;
 
 pub(crate) async fn admin(env: &TestEnv, id: &str) {
@@ -112,13 +112,7 @@ async fn an_agent_replies_through_the_sender_until_the_window_is_spent() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, fake, server, api) = desk_server(&env).await;
     let (ann, bob) = (pool.user("ann").await, pool.user("bob").await);
     admin(&env, &ann).await;
     let ann_t = api.sign_in("ann").await;
@@ -292,13 +286,7 @@ async fn admins_keep_quick_replies_and_agents_tag_conversations() {
     let Some(env) = TestEnv::new().await else {
         return;
     };
-    let pool = Pool::new(&env).await;
-    let fake = FakePlatform::start().await.unwrap();
-    let server = start(&env, &pool, &fake).await;
-    let api = Api {
-        http: reqwest::Client::new(),
-        url: server.url(),
-    };
+    let (pool, _fake, server, api) = desk_server(&env).await;
     let (ann, bob) = (pool.user("ann").await, pool.user("bob").await);
     admin(&env, &ann).await;
     let ann_t = api.sign_in("ann").await;
